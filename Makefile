@@ -1,0 +1,51 @@
+# The commands a person types. Every target installs what it needs first, so each works on a fresh clone.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch first, from the versions this environment provides (see pyproject.toml for why)
+TORCH := torch==2.14.1 torchvision==0.29.1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export WANDB_MODE ?= offline
+export MPLBACKEND ?= Agg
+
+.PHONY: install demo test export sync-check nbtest docs docs-check bench clean help
+help:
+	@echo "make demo   run the main job (installs first if needed)"
+	@echo "make test   check notebooks/modules are in sync, run the notebook tests, build and check the docs"
+	@echo "make docs   build the docs site into docs/_site (offline)"
+	@echo "make install  create .venv and install torch, the package and its extras"
+
+install: $(STAMP)
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev,data,wandb]"
+	-@git rev-parse --git-dir >/dev/null 2>&1 && $(BIN)/nbdev-install-hooks >/dev/null 2>&1 || true
+	@touch $(STAMP)
+	@echo "installed into $(VENV)"
+
+demo: install
+	$(BIN)/rr-demo
+
+# fail when the exported modules or the cleaned notebooks differ from what is in the tree
+sync-check: install
+	tools/check_sync.sh
+
+nbtest: install
+	$(BIN)/nbdev-test --n-workers 2 --timing
+
+test: sync-check nbtest docs-check
+
+export: install
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean
+
+docs: install
+	$(BIN)/python docs/build.py
+
+docs-check: docs
+	$(BIN)/python docs/check.py
+
+clean:
+	rm -rf docs/_site docs/_build _proc

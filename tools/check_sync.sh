@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Fails when `nbdev-export` or `nbdev-clean` would change the notebooks or the exported package.
+# Works on a dirty tree too: it compares the files before and after, and leaves the result in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+snap() { find nbs reformer_rigl -type f \( -name '*.ipynb' -o -name '*.py' \) -not -path '*/.ipynb_checkpoints/*' \
+           -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha1sum; }
+before=$(snap)
+nbdev-export
+nbdev-clean
+after=$(snap)
+if [ "$before" != "$after" ]; then
+  echo "nbdev-export / nbdev-clean changed these files (commit the result):"
+  diff <(echo "$before") <(echo "$after") | grep '^[<>]' | awk '{print "   ", $3}' | sort -u
+  exit 1
+fi
+echo "notebooks and modules in sync"
