@@ -9,4 +9,8 @@ d = { 'settings': { 'branch': 'main',
                                     'reformer_rigl.core.get_rng_state': ('core.html#get_rng_state', 'reformer_rigl/core.py'),
                                     'reformer_rigl.core.pad_to_multiple': ('core.html#pad_to_multiple', 'reformer_rigl/core.py'),
                                     'reformer_rigl.core.seed_everything': ('core.html#seed_everything', 'reformer_rigl/core.py'),
-                                    'reformer_rigl.core.set_rng_state': ('core.html#set_rng_state', 'reformer_rigl/core.py')}}}
+                                    'reformer_rigl.core.set_rng_state': ('core.html#set_rng_state', 'reformer_rigl/core.py')},
+            'reformer_rigl.experiments.demo': { 'reformer_rigl.experiments.demo.digits_dls': ( 'experiments/demo.html#digits_dls',
+                                                                                               'reformer_rigl/experiments/demo.py'),
+                                                'reformer_rigl.experiments.demo.main': ( 'experiments/demo.html#main',
+                                                                                         'reformer_rigl/experiments/demo.py')}}}

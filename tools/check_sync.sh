@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Fails when `nbdev-export` or `nbdev-clean` would change the notebooks or the exported package.
+# Fails when `nbdev-export`, `nbdev-clean` or the README generation would change the notebooks or the exported package.
 # Works on a dirty tree too: it compares the files before and after, and leaves the result in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-snap() { find nbs reformer_rigl -type f \( -name '*.ipynb' -o -name '*.py' \) -not -path '*/.ipynb_checkpoints/*' \
-           -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha1sum; }
+snap() { { echo README.md; find nbs reformer_rigl -type f \( -name '*.ipynb' -o -name '*.py' \) -not -path '*/.ipynb_checkpoints/*' \
+           -not -path '*/__pycache__/*'; } | sort | xargs -d '\n' sha1sum; }
 before=$(snap)
 nbdev-export
 nbdev-clean
+python docs/build.py --readme   # README.md is generated from nbs/index.ipynb
 after=$(snap)
 if [ "$before" != "$after" ]; then
   echo "nbdev-export / nbdev-clean changed these files (commit the result):"

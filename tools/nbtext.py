@@ -22,7 +22,9 @@ def to_nb(src, dest, run=False):
         old = {''.join(c['source']): c for c in json.loads(dest.read_text())['cells']}
         for c in nb.cells:
             o = old.get(c.source)
-            if o is not None and c.cell_type == 'code' and o['cell_type'] == 'code': c.outputs = o.get('outputs', [])
+            if o is None or o['cell_type'] != c.cell_type: continue
+            if 'id' in o: c.id = o['id']  # stable ids: no churn in the exported modules' cell markers
+            if c.cell_type == 'code': c.outputs = o.get('outputs', [])
     for c in nb.cells: c.metadata = {}
     dest.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(nb, dest, fmt='ipynb')
