@@ -7,8 +7,9 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/overview.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/sparse/00_overview.ipynb #296b2179
+# %% ../../nbs/sparse/00_overview.ipynb #a4edce2a
 from .distributions import *
+from .flops import *
 
 # %% ../../nbs/sparse/00_overview.ipynb #776d08c4
 import types as _types
