@@ -10,7 +10,7 @@ writes a plain Python 3 kernelspec (no jupytext metadata), and with `--run` exec
 The notebook stays the source of truth: the percent script is a scratch copy for editing."""
 import sys, subprocess, json
 from pathlib import Path
-import jupytext
+import jupytext, nbformat
 
 KERNEL = {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}}
 
@@ -24,7 +24,7 @@ def to_nb(src, dest, run=False):
             o = old.get(c.source)
             if o is None or o['cell_type'] != c.cell_type: continue
             if 'id' in o: c.id = o['id']  # stable ids: no churn in the exported modules' cell markers
-            if c.cell_type == 'code': c.outputs = o.get('outputs', [])
+            if c.cell_type == 'code': c.outputs = [nbformat.from_dict(x) for x in o.get('outputs', [])]
     for c in nb.cells: c.metadata = {}
     dest.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(nb, dest, fmt='ipynb')
