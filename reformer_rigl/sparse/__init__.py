@@ -7,10 +7,10 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/overview.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/sparse/00_overview.ipynb #a4edce2a
+# %% ../../nbs/sparse/00_overview.ipynb #412edd41
 from .distributions import *
 from .flops import *
 
-# %% ../../nbs/sparse/00_overview.ipynb #776d08c4
+# %% ../../nbs/sparse/00_overview.ipynb #b147ae89
 import types as _types
 __all__ = [_n for _n, _v in list(globals().items()) if not _n.startswith('_') and not isinstance(_v, _types.ModuleType)]
