@@ -59,7 +59,7 @@ def find_data(names, # candidate file or folder names under `data_dir()`, e.g. [
         if (data_dir()/name).exists(): return data_dir()/name
     return None
 
-# %% ../../nbs/data/01_byte_lm.ipynb #ff0ebb27
+# %% ../../nbs/data/01_byte_lm.ipynb #ac348ce0
 def _responds(url:str, timeout:float) -> str:
     "`''` when a `HEAD` request to `url` succeeds within `timeout` seconds, else why it did not."
     result = [f"no answer from {url} within {timeout:g} s"]
@@ -67,7 +67,9 @@ def _responds(url:str, timeout:float) -> str:
         try:
             urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=timeout).close()
             result[0] = ''
-        except Exception as e: result[0] = f"{url} could not be reached ({getattr(e, 'reason', e)})"
+        except Exception as e:
+            reason = getattr(e, 'reason', e)
+            if not isinstance(reason, TimeoutError): result[0] = f"{url} could not be reached ({reason})"
     t = threading.Thread(target=attempt, daemon=True)
     t.start(); t.join(timeout)
     return result[0]
@@ -81,11 +83,13 @@ def hub_offline(timeout:float=1.0) -> str: # the reason the hub cannot be reache
         if os.environ.get(var, '').strip().lower() in _TRUTHY: return f"{var}={os.environ[var]} is set"
     return _responds(os.environ.get('HF_ENDPOINT') or 'https://huggingface.co', timeout)
 
-# %% ../../nbs/data/01_byte_lm.ipynb #04915c38
+# %% ../../nbs/data/01_byte_lm.ipynb #782a1422
 class TokenizerBase:
-    "What the library's tokenizers share: `specials`, `special_idx` and the pad/bos/eos ids."
+    "What the library's tokenizers share: `specials`, `special_idx`, the pad/bos/eos ids and `encode_batch`."
     specials:tuple = ()
     def special_idx(self, name:str) -> int: raise NotImplementedError
+    def encode(self, text) -> list: raise NotImplementedError
+    def encode_batch(self, texts) -> list: return [self.encode(t) for t in texts]
     def _idx(self, name): return self.special_idx(name) if name in self.specials else None
     @property
     def pad_idx(self): return self._idx('<pad>')
