@@ -16,7 +16,7 @@ import reformer_rigl
 # %% auto #0
 __all__ = ['CONFIG_DIR', 'RUN_KEYS', 'UNHASHED_KEYS', 'ConfigError', 'config_dirs', 'load_yaml', 'deep_merge', 'list_experiments',
            'find_config', 'load_config', 'leaf_paths', 'get_path', 'set_path', 'split_sweep', 'parse_value',
-           'parse_overrides', 'resolve_key', 'config_hash', 'Run', 'expand_grid', 'ResultsTable']
+           'parse_overrides', 'resolve_key', 'short_names', 'config_hash', 'Run', 'expand_grid', 'ResultsTable']
 
 # %% ../../nbs/experiments/01_config.ipynb #e9aea3df
 CONFIG_DIR = Path(reformer_rigl.__file__).parent/'configs'
@@ -186,6 +186,18 @@ def resolve_key(cfg:dict, # the config the key is looked up in
     hint = f"; did you mean {' or '.join(cands)}?" if cands else '.'
     raise ConfigError(f"unknown key {key!r}{hint} To add a key the config does not have, write +{key if '.' in key else 'section.' + key}=...")
 
+# %% ../../nbs/experiments/01_config.ipynb #99184aa2
+def short_names(paths) -> dict:
+    "`{dotted path: shortest unambiguous name}`: the last part of each path, or more of it where two paths share it."
+    paths, out = list(paths), {}
+    for p in paths:
+        parts = p.split('.')
+        for n in range(1, len(parts) + 1):
+            name = '.'.join(parts[-n:])
+            if sum(q == name or q.endswith('.' + name) for q in paths) == 1: break
+        out[p] = name
+    return out
+
 # %% ../../nbs/experiments/01_config.ipynb #ed023991
 UNHASHED_KEYS = ('description', 'seeds', 'wandb', 'report')
 
@@ -197,7 +209,7 @@ def config_hash(cfg:dict, # a resolved config
     blob = json.dumps(core, sort_keys=True, separators=(',', ':'), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
-# %% ../../nbs/experiments/01_config.ipynb #145b0295
+# %% ../../nbs/experiments/01_config.ipynb #7c380f68
 @dataclass
 class Run:
     "One run of an experiment's grid: a resolved config and a seed."
@@ -211,7 +223,9 @@ class Run:
     @property
     def key(self): return (self.config_hash, self.seed)
     @property
-    def label(self): return ' '.join([f'{k.split(".")[-1]}={v}' for k, v in self.swept.items()] + [f'seed={self.seed}'])
+    def label(self):
+        names = short_names(self.swept)
+        return ' '.join([f'{names[k]}={v}' for k, v in self.swept.items()] + [f'seed={self.seed}'])
 
 # %% ../../nbs/experiments/01_config.ipynb #5f1fc687
 def _check_value(path, old, new):
