@@ -10,6 +10,8 @@ __all__ = []
 # %% ../../nbs/sparse/00_overview.ipynb #412edd41
 from .distributions import *
 from .flops import *
+from .masks import *
+from .training import *
 
 # %% ../../nbs/sparse/00_overview.ipynb #b147ae89
 import types as _types
