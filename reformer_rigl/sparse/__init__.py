@@ -12,6 +12,7 @@ from .distributions import *
 from .flops import *
 from .masks import *
 from .training import *
+from .pruning import *
 
 # %% ../../nbs/sparse/00_overview.ipynb #b147ae89
 import types as _types
