@@ -25,9 +25,9 @@ __all__ = ['TASKS', 'TASK_MODULES', 'task', 'get_task', 'RunContext', 'GridProgr
            'digits_cnn', 'PeakMemory', 'run_environment', 'split_result', 'execute', 'GridResult', 'run_grid',
            'start_wandb', 'finish_wandb', 'read_wandb_offline', 'format_grid', 'main']
 
-# %% ../../nbs/experiments/02_runner.ipynb #cc6caf2a
+# %% ../../nbs/experiments/02_runner.ipynb #66113885
 TASKS = {}  # name -> task function
-TASK_MODULES = ['reformer_rigl.experiments.tasks']  # imported to find a task that is not registered yet (missing ones are skipped)
+TASK_MODULES = ['reformer_rigl.experiments.tasks', 'reformer_rigl.experiments.lm_tasks']  # imported to find a task that is not registered yet (missing ones are skipped)
 
 def task(name:str|None=None): # the name configs use (default: the function's name)
     "Register a function `fn(cfg, seed, ctx) -> dict` as a task."
