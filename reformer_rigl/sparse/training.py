@@ -25,11 +25,12 @@ from .flops import flops_by_weight
 # %% auto #0
 __all__ = ['sparse_methods', 'SparseMethod', 'Static', 'SET', 'SNFS', 'RigL', 'get_method', 'SparseTraining']
 
-# %% ../../nbs/sparse/04_training.ipynb #b9bd9555
+# %% ../../nbs/sparse/04_training.ipynb #a5e3eda3
 class SparseMethod:
     "How a sparse-training method changes masks: subclass it and override `grow_score` (and the class flags)."
     dynamic = True  # False: the masks never change
     grows_by_momentum = False  # the grow score is the dense-gradient momentum, which must be kept every step
+    grows_by_gradient = False  # the grow score is the dense gradient of the update step
     def __init__(self,
                  redistribution:str|None=None, # None: each layer regrows what it dropped; 'momentum'/'gradient': share regrowth between layers by the mean |momentum|/|gradient| of their active weights
                  momentum:float=0.9): # beta of the dense-gradient momentum M <- beta*M + grad, kept when a score needs it
@@ -41,6 +42,11 @@ class SparseMethod:
     def dense_grad_every_step(self) -> bool:
         "Whether the method reads the dense gradient at every step (to keep its momentum), not only on update steps."
         return self.grows_by_momentum or self.redistribution == 'momentum'
+
+    @property
+    def dense_grad_on_update(self) -> bool:
+        "Whether the method reads the dense gradient on update steps (RigL's growth, redistribution by gradient); SET and Static do not."
+        return self.dense_grad_every_step or self.grows_by_gradient or self.redistribution == 'gradient'
 
     def drop_score(self, name, weight, mask, generator):
         "Active entries with the lowest score are dropped: the magnitude $|w|$."
@@ -105,9 +111,10 @@ class SNFS(SparseMethod):
     def __init__(self, redistribution:str|None='momentum', momentum:float=0.9): super().__init__(redistribution, momentum)
     def grow_score(self, name, weight, mask, generator): "The momentum's magnitude."; return self.momenta[name].abs()
 
-# %% ../../nbs/sparse/04_training.ipynb #cfd3b366
+# %% ../../nbs/sparse/04_training.ipynb #bc5a9476
 class RigL(SparseMethod):
     "RigL (Evci et al. 2020): drop the smallest |w|, grow the largest |dense gradient| of the update step."
+    grows_by_gradient = True
     def grow_score(self, name, weight, mask, generator):
         "The dense gradient's magnitude (no gradient: nothing is preferred)."
         return weight.grad.abs() if weight.grad is not None else torch.zeros_like(weight)
@@ -315,7 +322,7 @@ def densities(self:SparseTraining) -> dict:
     "Current density of each layer `layer_densities` chose (dense layers at 1)."
     return {n: (self.masks[n].float().mean().item() if n in self.masks else 1.) for n in self.target_densities}
 
-# %% ../../nbs/sparse/04_training.ipynb #a7d139d5
+# %% ../../nbs/sparse/04_training.ipynb #7622913c
 @patch
 def after_backward(self:SparseTraining):
     "Book this batch's training FLOPs: $3 f_S$, or $2 f_S + f_D$ when the method reads the dense gradient."
@@ -323,7 +330,7 @@ def after_backward(self:SparseTraining):
     if self._flops_by_weight is None: self._count_flops()
     if self.flops_input is False: return
     f_s, f_d, bs = self._sparse_flops(), sum(self._flops_by_weight.values()), find_bs(self.yb)
-    dense = self.method.dense_grad_every_step or self._is_update_step(self.n_steps + 1)
+    dense = self.method.dense_grad_every_step or (self.method.dense_grad_on_update and self._is_update_step(self.n_steps + 1))
     self._flops['sparse'] += bs * (2 * f_s + (f_d if dense else f_s))
     self._flops['dense'] += bs * 3 * f_d
 
