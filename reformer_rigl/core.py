@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from fastai.torch_core import default_device
 
 # %% auto #0
-__all__ = ['seed_everything', 'get_rng_state', 'set_rng_state', 'pad_to_multiple', 'describe_device']
+__all__ = ['seed_everything', 'get_rng_state', 'set_rng_state', 'pad_to_multiple', 'describe_device', 'fix_fastai_wandb']
 
 # %% ../nbs/00_core.ipynb #fbb719e8
 def seed_everything(seed:int, # the seed for Python, NumPy and torch (CPU and every GPU)
@@ -62,3 +62,21 @@ def describe_device(device=None) -> str:
     device = torch.device(device) if device is not None else default_device()
     if device.type == 'cuda': return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
     return f"{device.type} ({torch.get_num_threads()} threads)"
+
+# %% ../nbs/00_core.ipynb #eb89ce0c
+def fix_fastai_wandb() -> bool:
+    "Make fastai's `WandbCallback` work with fastcore releases whose `init_args` rejects plain values; True if patched."
+    try: import fastai.callback.wandb as fw
+    except ImportError: return False  # wandb is not installed: nothing to fix
+    from fastcore.basics import init_args
+    if getattr(fw._format_config_value, '_reformer_rigl_fix', False): return True
+    try: init_args(1); return False  # this fastcore accepts plain values: fastai works as it is
+    except TypeError: pass
+    def _format_config_value(v):
+        if isinstance(v, list): return [_format_config_value(o) for o in v]
+        try: args = init_args(v)
+        except TypeError: return v  # a plain value (int, bool, None, ...): logged as it is
+        return {**fw._format_config(args), '_name': v} if args else v
+    _format_config_value._reformer_rigl_fix = True
+    fw._format_config_value = _format_config_value
+    return True
