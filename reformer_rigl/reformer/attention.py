@@ -197,7 +197,7 @@ def check_lsh_length(n:int, # sequence length
         raise ValueError(f"sequence length {n} is not a multiple of 2·bucket_size = {2 * bucket_size}; "
                          f"pad it to {good} (LSHSelfAttention pads for you)")
 
-# %% ../../nbs/reformer/01_attention.ipynb #8dd7c85c
+# %% ../../nbs/reformer/01_attention.ipynb #ac05a1ce
 def lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                   v:torch.Tensor, # values `[b, h, n, e]`
                   bucket_size:int, # chunk size `s`; `n` must be a multiple of `2*s`, giving `n/s` buckets
@@ -213,7 +213,9 @@ def lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
     check_lsh_length(n, bucket_size)
     n_chunks = n // bucket_size                                          # c, also the number of buckets
     if rotations is None: rotations = random_rotations(h, n_hashes, d, n_chunks, qk.device, seed)
-    order, ranks = sort_by_bucket(hash_vectors(qk, rotations))           # b h r n, b h r n
+    buckets = hash_vectors(qk, rotations)                                # b h r n
+    if mask is not None: buckets = buckets.masked_fill(~mask[:, None, None, :], n_chunks)  # padding sorts last
+    order, ranks = sort_by_bucket(buckets)                               # b h r n, b h r n
     chunk = lambda t: t.unflatten(3, (n_chunks, bucket_size))            # b h r n ... -> b h r c s ...
     q_pos = chunk(order)                                                 # b h r c s
     k_pos = look_one_back(q_pos)                                         # b h r c w
