@@ -37,7 +37,7 @@ __all__ = ['RUN_SECTIONS', 'KEY_HINTS', 'SCHEDULES', 'OPTIMIZERS', 'LM_VARIANTS'
            'lr_schedule', 'make_opt_func', 'fit_steps', 'TrainingLog', 'stdlib_bytes', 'lm_dls', 'build_lm',
            'variant_label', 'attention_flops', 'lm_forward_flops', 'lm_bpc', 'device_memory',
            'check_full_attention_memory', 'resolve_precision', 'train_learner', 'check_train', 'training_metrics',
-           'lsh_settings', 'byte_lm', 'config_labels', 'bar_plot', 'byte_lm_plots', 'plot_curves',
+           'data_hint', 'lsh_settings', 'byte_lm', 'config_labels', 'bar_plot', 'byte_lm_plots', 'plot_curves',
            'toy_translation_pairs', 'translation_data', 'build_encdec', 'seq_cross_entropy', 'encdec_valid_loss',
            'check_decode_length', 'arch_label', 'translation', 'translation_plots']
 
@@ -377,6 +377,14 @@ def training_metrics(learn:Learner, # the trained learner
     return dict(train_loss=float(learn.smooth_loss), steps=learn.train_iter // log.accumulate, tokens=log.tokens,
                 tokens_per_s=log.tokens / train_s, train_s=train_s, n_params=n_params(learn.model))
 
+# %% ../../nbs/experiments/05_lm_tasks.ipynb #0d241152
+class data_hint:
+    "Context manager: a `DataNotFoundError` raised inside gets `hint` (how to fix it in the config) appended."
+    def __init__(self, hint:str): self.hint = hint
+    def __enter__(self): return self
+    def __exit__(self, typ, err, tb):
+        if typ is not None and issubclass(typ, DataNotFoundError): raise DataNotFoundError(f"{err}\n  - {self.hint}") from None
+
 # %% ../../nbs/experiments/05_lm_tasks.ipynb #c3527ecf
 class lsh_settings:
     "Context manager: `n_hashes` and/or `use_lsh` set on every LSH layer of `model`, restored on exit."
@@ -389,7 +397,7 @@ class lsh_settings:
     def __exit__(self, *exc):
         for m, (n, u) in zip(lsh_layers(self.model), self.saved): m.n_hashes, m.use_lsh = n, u
 
-# %% ../../nbs/experiments/05_lm_tasks.ipynb #bef3ceff
+# %% ../../nbs/experiments/05_lm_tasks.ipynb #269ab3b8
 TIMING_METRICS = ('tokens_per_s', 'train_s')  # metrics that measure time: the only ones that vary between identical runs
 
 @task('byte_lm')
@@ -400,7 +408,8 @@ def byte_lm(cfg:dict, seed:int, ctx) -> dict:
     check_choice('model.variant', mc['variant'], LM_VARIANTS); check_positive(data, 'data', 'seq_len', 'bs')
     opt_func = check_train(train, ctx.device)
     check_full_attention_memory(mc['variant'], data['bs'], mc['n_heads'], data['seq_len'], ctx.device)
-    dls = lm_dls(**data, seed=seed, device=ctx.device)
+    with data_hint("in the config: data.path=/path/to/enwik8, or data.source=stdlib (the built-in corpus) or a text file or folder"):
+        dls = lm_dls(**data, seed=seed, device=ctx.device)
     model = build_lm(vocab_sz=dls.tokenizer.vocab_sz, max_seq_len=data['seq_len'], **mc)
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, wd=train['wd'], cbs=ctx.cbs)
     amp = lambda: {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(resolve_precision(train['precision'], ctx.device))
@@ -619,7 +628,7 @@ def arch_label(arch:str, # 'transformer' or 'reformer'
     name = 'reversible' if reversible else 'shared-QK'
     return name + (' + LSH' if use_lsh else '')
 
-# %% ../../nbs/experiments/05_lm_tasks.ipynb #cb45ce36
+# %% ../../nbs/experiments/05_lm_tasks.ipynb #45b8bb48
 @task('translation')
 def translation(cfg:dict, seed:int, ctx) -> dict:
     "Train a Transformer or reversible encoder–decoder for `train.steps` steps; report BLEU (sacreBLEU) and validation loss."
@@ -628,7 +637,8 @@ def translation(cfg:dict, seed:int, ctx) -> dict:
     check_choice('model.arch', mc['arch'], ARCHS); check_positive(data, 'data', 'bs', 'max_len')
     opt_func = check_train(train, ctx.device)
     if data['max_len'] > mc['max_seq_len']: raise ConfigError(f"data.max_len={data['max_len']} is longer than model.max_seq_len={mc['max_seq_len']}")
-    dls, eval_pairs, tok = translation_data(**data, eval_split=ev['split'], seed=seed, device=ctx.device)
+    with data_hint("in the config: data.path=/path/to/wmt14-folder, or data.source=toy (a generated corpus) or a folder of {split}.{lang} files"):
+        dls, eval_pairs, tok = translation_data(**data, eval_split=ev['split'], seed=seed, device=ctx.device)
     eval_pairs = eval_pairs[:ev['max_sentences']]
     check_decode_length(eval_pairs, tok, mc['max_seq_len'])
     if (longest := int(dls.valid.dataset.lengths.max())) > mc['max_seq_len']:
