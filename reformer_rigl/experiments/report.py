@@ -146,7 +146,14 @@ def metric_plots(df:pd.DataFrame, # from `results_frame`
     fig.suptitle(f"{df.experiment.iloc[0]}: mean ± std over seeds", fontsize=10)
     return fig
 
-# %% ../../nbs/experiments/03_report.ipynb #67ada277
+# %% ../../nbs/experiments/03_report.ipynb #02470e96
+def _load_task(name:str):
+    "Import the module that registers task `name` (and its report plots), if it can be found."
+    from reformer_rigl.experiments.runner import get_task  # the runner imports the task modules; imported late, it is heavy
+    try: get_task(name)
+    except ConfigError: pass  # a table from a task this installation does not have: the generic plots still come
+
+# %% ../../nbs/experiments/03_report.ipynb #488370c3
 def report(experiment:str, # the experiment's name: its table is `<results>/<experiment>.jsonl`
            results:str|Path='results', # the folder of the results tables
            plots:bool=True # also write PNG plots
@@ -166,6 +173,7 @@ def report(experiment:str, # the experiment's name: its table is `<results>/<exp
     if plots:
         figs = {'metrics': metric_plots(df, summary)}
         for t in tasks:
+            _load_task(t)  # importing the task's module registers its plots (rr-report runs in a fresh process)
             for fn in PLOTS.get(t, []): figs.update(fn(df, summary) or {})
         out = Path(results)/experiment
         for name, fig in figs.items():
