@@ -11,7 +11,7 @@
 
 `python docs/build.py --readme` only writes README.md from nbs/index.ipynb."""
 from __future__ import annotations
-import argparse, os, shutil, subprocess, sys
+import argparse, os, posixpath, re, shutil, subprocess, sys
 from pathlib import Path
 import yaml
 
@@ -24,9 +24,14 @@ BUILD, SITE, NBS = DOCS/'_build', DOCS/'_site', ROOT/'nbs'
 SECTIONS = {'reformer': 'Reformer', 'sparse': 'Sparse training', 'data': 'Data', 'experiments': 'Experiments'}
 
 def process(file_glob=''):
-    "Run nbdev's notebook processing; return the folder of processed notebooks."
+    "Run nbdev's notebook processing; return the folder of processed notebooks (fails if any notebook was not processed)."
     from nbdev.serve import proc_nbs
-    return Path(proc_nbs(str(NBS), n_workers=2, file_glob=file_glob))
+    cache = Path(proc_nbs(str(NBS), n_workers=2, file_glob=file_glob))
+    want = [f.relative_to(NBS) for f in NBS.rglob(file_glob or '*.ipynb') if not any(p.startswith(('.', '_')) for p in f.relative_to(NBS).parts)]
+    missing = [str(f) for f in want if not (cache/f).exists()]
+    if missing: sys.exit(f"docs: nbdev could not process {', '.join(missing)} (see the error above; a cell that mixes "
+                         f"imports with other code is a common cause: python tools/split_imports.py <notebook>)")
+    return cache
 
 def page_path(proc_nb: Path, proc_root: Path) -> Path:
     "Where a processed notebook's page goes, relative to the site (from its front matter's output-file)."
@@ -34,10 +39,21 @@ def page_path(proc_nb: Path, proc_root: Path) -> Path:
     out = front_matter(read_nb(proc_nb)).get('output-file') or rel.with_suffix('.html').name
     return rel.parent/Path(out).with_suffix('.md')
 
+_nb_link = re.compile(r'\]\(([^)\s#]+?\.ipynb)(#[^)\s]*)?\)')
+
+def relink(md: str, page_dir: str, pages: dict) -> str:
+    "Point links to notebooks (relative to the notebook at `page_dir`) at their pages; `pages` maps notebook -> page path."
+    def sub(m):
+        target = posixpath.normpath(posixpath.join(page_dir, m.group(1)))
+        if target not in pages: return m.group(0)
+        return f"]({posixpath.relpath(pages[target], page_dir or '.')}{m.group(2) or ''})"
+    return _nb_link.sub(sub, md)
+
 def write_readme(proc_root: Path):
     nb = read_nb(proc_root/'index.ipynb')
     fm = front_matter(nb)
     md = nb_to_markdown(nb, ROOT/'index_files')
+    md = _nb_link.sub(lambda m: f"](nbs/{m.group(1)}{m.group(2) or ''})", md)  # on GitHub, links go to the notebooks
     md = md.replace(f'<p class="nb-summary">', '> ', 1).replace('</p>', '', 1) if fm.get('description') else md
     (ROOT/'README.md').write_text('<!-- generated from nbs/index.ipynb by `make docs` / `python docs/build.py --readme`; edit the notebook -->\n\n'
                                   + md.rstrip() + '\n')
@@ -48,11 +64,14 @@ def build_pages(proc_root: Path) -> list:
     (src/'assets').mkdir(parents=True)
     for f in (DOCS/'assets').iterdir(): shutil.copy(f, src/'assets'/f.name)
     nav_top, nav_sec = [], {}
-    for nb_path in sorted(proc_root.rglob('*.ipynb')):
-        if any(p.startswith(('.', '_')) for p in nb_path.relative_to(proc_root).parts): continue
+    nbs = [f for f in sorted(proc_root.rglob('*.ipynb')) if not any(p.startswith(('.', '_')) for p in f.relative_to(proc_root).parts)]
+    pages = {f.relative_to(proc_root).as_posix(): page_path(f, proc_root).as_posix() for f in nbs}
+    for nb_path in nbs:
         page = page_path(nb_path, proc_root)
         nb = read_nb(nb_path)
         md = nb_to_markdown(nb, src/page.parent/f'{page.stem}_files')
+        folder = nb_path.relative_to(proc_root).parent.as_posix()
+        md = relink(md, '' if folder == '.' else folder, pages)
         (src/page).parent.mkdir(parents=True, exist_ok=True)
         (src/page).write_text(md)
         title = front_matter(nb).get('title') or page.stem

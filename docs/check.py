@@ -57,6 +57,7 @@ def main():
         t = text_of(page.read_text(encoding='utf-8'))
         if re.search(r'^\s*#\|', t, flags=re.M): failures.append(f'{page.relative_to(SITE)}: a `#|` directive leaked into the page')
         if re.search(r'^output-file:|^---\s*\ntitle:', t, flags=re.M): failures.append(f'{page.relative_to(SITE)}: raw front matter leaked')
+        if re.search(r'href="[^"#]+\.ipynb', page.read_text(encoding='utf-8')): failures.append(f'{page.relative_to(SITE)}: a link still points at a notebook')
     if not (SITE/'search'/'search_index.json').exists(): failures.append('no search index (search/search_index.json)')
     chrome = find_chromium()
     shots = SITE/'_check'; shots.mkdir(exist_ok=True)
