@@ -18,13 +18,16 @@ def split(path: Path) -> int:
         lines = src.splitlines()
         dirs = [_dir.match(l).group(1) for l in lines if _dir.match(l)]
         code = [l for l in lines if l.strip() and not l.strip().startswith('#')]
-        imps = [l for l in lines if _imp.match(l)]  # top-level imports only (no indentation)
+        imps, depth = [], 0  # top-level imports only (no indentation), with their continuation lines
+        for l in lines:
+            if depth or _imp.match(l):
+                imps.append(l); depth += l.count('(') - l.count(')')
         if c['cell_type'] != 'code' or not imps or len(imps) == len(code) or {'export', 'exports'} & set(dirs):
             out.append(c); continue
         head = ['#| hide'] if 'hide' in dirs else []
         out.append(dict(cell_type='code', execution_count=None, id=uuid.uuid4().hex[:8], metadata={}, outputs=[],
                         source='\n'.join(head + imps)))
-        c['source'] = '\n'.join(l for l in lines if not _imp.match(l))
+        c['source'] = '\n'.join(l for l in lines if l not in imps)
         out.append(c); n += 1
     if n:
         nb['cells'] = out
