@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 # torch first, from the versions this environment provides (see pyproject.toml for why)
 TORCH := torch==2.14.1 torchvision==0.29.1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export WANDB_MODE ?= offline
 export MPLBACKEND ?= Agg
 
 .PHONY: install demo test export sync-check nbtest docs docs-check bench clean help
 help:
-	@echo "make demo   run the main job (installs first if needed)"
+	@echo "make demo   run the main job (installs first if needed; ARGS=--quick for a 20-second check)"
 	@echo "make test   check notebooks/modules are in sync, run the notebook tests, build and check the docs"
 	@echo "make docs   build the docs site into docs/_site (offline)"
 	@echo "make install  create .venv and install torch, the package and its extras"
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml
 	@echo "installed into $(VENV)"
 
 demo: install
-	$(BIN)/rr-demo
+	$(BIN)/rr-demo $(ARGS)
 
 # fail when the exported modules or the cleaned notebooks differ from what is in the tree
 sync-check: install

@@ -384,7 +384,7 @@ def format_grid(runs:list, # the runs, from `expand_grid`
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     return '\n'.join('  '.join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in [head, *body])
 
-# %% ../../nbs/experiments/02_runner.ipynb #f371a8aa
+# %% ../../nbs/experiments/02_runner.ipynb #145e5aff
 def _describe_grid(name, cfg, runs, table, done) -> str:
     n_cfg = len({r.config_hash for r in runs})
     try: get_task(cfg['task']); status = ''
@@ -432,6 +432,7 @@ def main(experiment:str=None, # an experiment's name (see --list) or the path of
             return 0
         g = run_grid(path, overrides, results, resume, wandb or None, device, keep_going, progress, configs=configs)
     except ConfigError as e: raise CliError(f'rr-run: {e}') from None
+    except FileNotFoundError as e: raise CliError(f'rr-run: {e}') from None  # absent data: its message says how to provide it
     except KeyboardInterrupt: return 130
     print(f"{path.stem}: {len(g.rows)} run{'s' * (len(g.rows) != 1)} added to {g.table.path} ({len(g.table)} in all). "
           f"Summary and plots: rr-report {path.stem}" + (f" --results {results}" if str(results) != 'results' else ''))
