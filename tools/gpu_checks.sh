@@ -2,7 +2,8 @@
 # What the lead runs on a lent GPU machine (no internet, no fastai): the memory/time sweeps of the
 # efficiency claims, then every notebook's `#| gpu` cells. Wheels in .whl (../shared/device/wheels.sh plus
 # nbdev/execnb/ipython/wandb/sacrebleu) are installed into /tmp/site; the package runs from the tree.
-#   tools/gpu_checks.sh OUT_DIR [NOTEBOOK ...]   (notebooks given: only their gpu cells, no sweeps)
+#   tools/gpu_checks.sh OUT_DIR [NOTEBOOK ...]   (notebooks given: only their gpu cells, and the sweeps only with SWEEPS=1)
+# Each notebook's printed output is kept in OUT_DIR/<notebook>.log.
 set -uo pipefail
 out=${1:?usage: tools/gpu_checks.sh OUT_DIR [NOTEBOOK ...]}; shift
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -13,7 +14,7 @@ printf 'from nbdev.test import nbdev_test\nnbdev_test()\n' > /tmp/nbdev_test.py
 rr() { python3 /tmp/rr_$1.py "${@:2}"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] || [ "${SWEEPS:-0}" = 1 ]; then
 # 1. efficiency claims, timed alone on the GPU
 rr runner profile_memory seq_len=1024,2048,4096,8192,16384 use_lsh=false,true --device cuda --results results/gpu --no-progress
 rr runner profile_memory n_layers=1,2,4,8,12 reversible=false,true --device cuda --results results/gpu --no-progress
@@ -28,8 +29,8 @@ nbs="nbs/reformer/01_attention.ipynb nbs/reformer/02_reversible.ipynb nbs/reform
 [ $# -gt 0 ] && nbs="$*"
 for nb in $nbs; do
   start=$(date +%s)
-  if python3 /tmp/nbdev_test.py "$nb" --flags gpu > "$out/nb.log" 2>&1; then r=PASS; else r=FAIL; fi
+  log="$out/$(basename "$nb" .ipynb).log"
+  if python3 /tmp/nbdev_test.py "$nb" --flags gpu --verbose > "$log" 2>&1; then r=PASS; else r=FAIL; fi
   echo "$r $nb ($(( $(date +%s) - start ))s)" | tee -a "$out/gpu_cells.txt"
-  [ $r = FAIL ] && { echo "== $nb"; grep -E "While Executing|Error|error" "$out/nb.log" | head -8; tail -30 "$out/nb.log"; } >> "$out/gpu_failures.txt"
+  [ $r = FAIL ] && { echo "== $nb"; grep -E "While Executing|Error|error" "$log" | head -8; tail -30 "$log"; } >> "$out/gpu_failures.txt"
 done
-rm -f "$out/nb.log"

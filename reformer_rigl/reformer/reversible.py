@@ -161,7 +161,7 @@ class ReversibleSequence(IrreversibleSequence):
         if not needs_grad or len(self.blocks) == 0: return super().forward(x, **kwargs)
         return _ReversibleFunction.apply(x, self.blocks, kwargs, grad_kw, *[kwargs[k] for k in grad_kw], *params)
 
-# %% ../../nbs/reformer/02_reversible.ipynb #e8017b0f
+# %% ../../nbs/reformer/02_reversible.ipynb #79707238
 class SavedTensorBytes:
     "Context manager counting the bytes of distinct tensors autograd saves for backward (parameters excluded)."
     def __init__(self, exclude=()): # tensors not to count, e.g. `model.parameters()`
@@ -171,7 +171,7 @@ class SavedTensorBytes:
     def _pack(self, t):
         s = t.untyped_storage()
         if s.data_ptr() not in self.exclude: self.storages[s.data_ptr()] = s.nbytes()
-        return t
+        return t.detach()  # same storage, no link back to the graph (see above)
 
     def __enter__(self):
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
