@@ -23,7 +23,7 @@ from .distributions import layer_densities, plot_densities
 from .flops import batch_weight_flops
 
 # %% auto #0
-__all__ = ['sparse_methods', 'SparseMethod', 'Static', 'SET', 'SNFS', 'RigL', 'get_method', 'SparseTraining']
+__all__ = ['sparse_methods', 'SparseMethod', 'Static', 'SET', 'SNFS', 'RigL', 'get_method', 'ModelState', 'SparseTraining']
 
 # %% ../../nbs/sparse/04_training.ipynb #a5e3eda3
 class SparseMethod:
@@ -133,9 +133,17 @@ def get_method(method) -> SparseMethod:
         raise ValueError(f"unknown sparse method {method!r}: use one of {', '.join(sparse_methods)} or a `SparseMethod`")
     return sparse_methods[key]()
 
-# %% ../../nbs/sparse/04_training.ipynb #42ede25b
-class SparseTraining(Callback):
+# %% ../../nbs/sparse/04_training.ipynb #77ad4a76
+class ModelState:
+    "Mixin for a callback whose state (`state_dict`, `load_state_dict`, `_bind`) travels in its model's state dict under `state_key`."
+    state_key:str = None # the state dict entry, e.g. '_sparse_training'
+    _hooks = None # `(model, save hook, load hook)` once attached
+    def _init_state(self): self._state, self._hooks = {}, None  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
+
+# %% ../../nbs/sparse/04_training.ipynb #7038a50b
+class SparseTraining(ModelState, Callback):
     "Train with sparse weights: masks from `layer_densities`, kept exact at every step and changed by `method` every `delta_t` optimizer steps."
+    state_key = '_sparse_training'
     order = MixedPrecision.order + 0.5  # after fp16's unscale and overflow check, before GradientClip
     run_valid = False
     def __init__(self,
@@ -162,8 +170,6 @@ class SparseTraining(Callback):
         self._numel, self._gen, self._hooks, self._n_logged = {}, None, None, 0
         self._flops, self._flops_by_weight, self._f_sparse = dict(sparse=0., dense=0.), None, None
 
-    def _init_state(self): self._state, self._hooks = {}, None  # after unpickling (`learn.export`): hooks are re-registered at the next fit
-
 # %% ../../nbs/sparse/04_training.ipynb #eac4a28a
 @patch
 def state_dict(self:SparseTraining) -> dict:
@@ -182,24 +188,24 @@ def load_state_dict(self:SparseTraining, sd:dict):
     self.method.load_state_dict(sd['method'])
     self.updates, self._flops, self._f_sparse = list(sd['updates']), dict(sd['flops']), None
 
-# %% ../../nbs/sparse/04_training.ipynb #77edce6e
-_STATE_KEY = '_sparse_training'  # the state dict entry that holds the callback's state
+# %% ../../nbs/sparse/04_training.ipynb #a63b56cf
+_STATE_KEY = SparseTraining.state_key  # the state dict entry that holds `SparseTraining`'s state
 
 @patch
-def _save_hook(self:SparseTraining, module, state_dict, prefix, local_metadata):
-    "State-dict hook: add the callback's state under `'_sparse_training'` (once masks exist)."
-    if self.masks: state_dict[prefix + _STATE_KEY] = self.state_dict()
+def _save_hook(self:ModelState, module, state_dict, prefix, local_metadata):
+    "State-dict hook: add the callback's state under its `state_key` (once masks exist)."
+    if self.masks: state_dict[prefix + self.state_key] = self.state_dict()
 
-# %% ../../nbs/sparse/04_training.ipynb #b06a42ca
+# %% ../../nbs/sparse/04_training.ipynb #00d99dff
 @patch
-def _load_hook(self:SparseTraining, module, state_dict, prefix, *args):
+def _load_hook(self:ModelState, module, state_dict, prefix, *args):
     "Load pre-hook: take the callback's state out of the state dict, restore it and bind it to `module`."
-    sd = state_dict.pop(prefix + _STATE_KEY, None)
+    sd = state_dict.pop(prefix + self.state_key, None)
     if sd is not None: self.load_state_dict(sd); self._bind(module)
 
-# %% ../../nbs/sparse/04_training.ipynb #2552c7cd
+# %% ../../nbs/sparse/04_training.ipynb #158ab539
 @patch
-def _attach(self:SparseTraining, model):
+def _attach(self:ModelState, model):
     "Register the save/load hooks on `model` (once; moved if the model changed)."
     if self._hooks is not None and self._hooks[0] is model: return
     if self._hooks is not None:
@@ -220,9 +226,9 @@ def _bind(self:SparseTraining, model):
     self._numel = {n: named[n].numel() for n in self.target_densities if n in named}
     self._f_sparse = None
 
-# %% ../../nbs/sparse/04_training.ipynb #f8363114
+# %% ../../nbs/sparse/04_training.ipynb #6161e819
 @patch
-def after_create(self:SparseTraining):
+def after_create(self:ModelState):
     "Attach the save/load hooks as soon as the callback joins a `Learner`."
     self._attach(get_model(self.model))
 
