@@ -167,17 +167,20 @@ def look_one_back(chunks:torch.Tensor, # `[..., c, s, *f]`
     dim = dim % chunks.dim()
     return torch.cat([chunks, chunks.roll(1, dims=dim)], dim=dim + 1)
 
-# %% ../../nbs/reformer/01_attention.ipynb #36693405
+# %% ../../nbs/reformer/01_attention.ipynb #d444a78f
 def count_in_windows(q_pos:torch.Tensor, # positions of the queries `[b, h, r, c, s]`
                      k_pos:torch.Tensor, # positions of their window's keys `[b, h, r, c, w]`
                      chunk_of:torch.Tensor): # chunk of each position in every round `[b, h, R, n]`
     "For each (query, key) pair of each window, in how many of the `R` rounds the key is in the query's window: `[b, h, r, c, s, w]`."
-    n_chunks = q_pos.shape[-2]
+    n_chunks, n_rounds = q_pos.shape[-2], chunk_of.shape[-2]
+    if n_rounds > 255: raise ValueError(f"at most 255 hash rounds are counted in a byte, got {n_rounds}")
     small = torch.int16 if n_chunks < 2**15 else torch.int32             # chunk numbers are small: save memory
-    by_pos = chunk_of.to(small).transpose(-1, -2)                         # b h n R
-    q_chunk, k_chunk = gather_positions(by_pos, q_pos), gather_positions(by_pos, k_pos)   # b h r c s R, b h r c w R
-    behind = (q_chunk[..., :, None, :] - k_chunk[..., None, :, :]) % n_chunks           # b h r c s w R
-    return (behind <= 1).sum(-1)
+    count = None
+    for by_pos in chunk_of.to(small).unbind(-2):                          # one round at a time: b h n
+        behind = gather_positions(by_pos, q_pos)[..., :, None] - gather_positions(by_pos, k_pos)[..., None, :]  # b h r c s w
+        hit = behind.remainder_(n_chunks) <= 1                            # the key's chunk is the query's or the one before
+        count = hit.to(torch.uint8) if count is None else count.add_(hit)
+    return count
 
 # %% ../../nbs/reformer/01_attention.ipynb #21689759
 def merge_rounds(out:torch.Tensor, # per-round outputs `[b, h, r, n, e]`
