@@ -136,18 +136,12 @@ def _final_densities(self:GradualPruning, model) -> dict:
         raise ValueError(f"the given densities have overall sparsity {overall:.4f}, not final_sparsity={self.final_sparsity}")
     return dens
 
-# %% ../../nbs/sparse/05_pruning.ipynb #bf0fd6fd
+# %% ../../nbs/sparse/05_pruning.ipynb #e8c17e23
 @patch
 def _bind(self:GradualPruning, model):
     "Key the masks to `model`'s weights (checking that they fit), put them on the weights' devices and count what they keep."
-    named = dict(model.named_parameters())
-    bad = [n for n, m in self.masks.items() if n not in named or named[n].shape != m.shape]
-    if bad: raise ValueError(f"the masks do not fit this model's weights {bad}: use a new GradualPruning for a new model")
-    self.masks = {n: m.to(named[n].device) for n, m in self.masks.items()}
-    self.weights = {n: named[n] for n in self.masks}
-    self._numel = {n: named[n].numel() for n in self.final_densities}
+    self._bind_masks(model, self.final_densities)
     self._active = {n: int(m.sum()) for n, m in self.masks.items()}  # kept counts, refreshed when the masks change (no host sync per batch)
-    self._f_sparse = None
 
 # %% ../../nbs/sparse/05_pruning.ipynb #15eba784
 @patch

@@ -214,17 +214,22 @@ def _attach(self:ModelState, model):
     self._hooks = (model, model.register_state_dict_post_hook(partial(cls._save_hook, self)),
                    model.register_load_state_dict_pre_hook(partial(cls._load_hook, self)))
 
-# %% ../../nbs/sparse/04_training.ipynb #c873825d
+# %% ../../nbs/sparse/04_training.ipynb #0b8c0440
+@patch
+def _bind_masks(self:ModelState, model, densities:dict):
+    "Key `masks` to `model`'s weights (checking that they fit) on the weights' devices; count the weights named in `densities`."
+    named = dict(model.named_parameters())
+    bad = [n for n, m in self.masks.items() if n not in named or named[n].shape != m.shape]
+    if bad: raise ValueError(f"the masks do not fit this model's weights {bad}: use a new {type(self).__name__} for a new model")
+    self.masks = {n: m.to(named[n].device) for n, m in self.masks.items()}
+    self.weights = {n: named[n] for n in self.masks}
+    self._numel = {n: named[n].numel() for n in densities if n in named}
+    self._f_sparse = None
+
 @patch
 def _bind(self:SparseTraining, model):
     "Key the masks to `model`'s weights (checking that they fit) and put them on the weights' devices."
-    named = dict(model.named_parameters())
-    bad = [n for n, m in self.masks.items() if n not in named or named[n].shape != m.shape]
-    if bad: raise ValueError(f"the masks do not fit this model's weights {bad}: use a new SparseTraining for a new model")
-    self.masks = {n: m.to(named[n].device) for n, m in self.masks.items()}
-    self.weights = {n: named[n] for n in self.masks}
-    self._numel = {n: named[n].numel() for n in self.target_densities if n in named}
-    self._f_sparse = None
+    self._bind_masks(model, self.target_densities)
 
 # %% ../../nbs/sparse/04_training.ipynb #6161e819
 @patch
