@@ -14,9 +14,10 @@ from fastcore.basics import patch
 import reformer_rigl
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'RUN_KEYS', 'UNHASHED_KEYS', 'ConfigError', 'config_dirs', 'load_yaml', 'deep_merge', 'list_experiments',
-           'find_config', 'load_config', 'leaf_paths', 'get_path', 'set_path', 'split_sweep', 'parse_value',
-           'parse_overrides', 'resolve_key', 'short_names', 'config_hash', 'Run', 'expand_grid', 'ResultsTable']
+__all__ = ['CONFIG_DIR', 'RUN_KEYS', 'UNHASHED_KEYS', 'META_KEYS', 'ConfigError', 'config_dirs', 'load_yaml', 'deep_merge',
+           'list_experiments', 'find_config', 'load_config', 'leaf_paths', 'get_path', 'set_path', 'split_sweep',
+           'parse_value', 'parse_overrides', 'resolve_key', 'short_names', 'config_hash', 'Run', 'expand_grid',
+           'ResultsTable']
 
 # %% ../../nbs/experiments/01_config.ipynb #e9aea3df
 CONFIG_DIR = Path(reformer_rigl.__file__).parent/'configs'
@@ -198,8 +199,9 @@ def short_names(paths) -> dict:
         out[p] = name
     return out
 
-# %% ../../nbs/experiments/01_config.ipynb #ed023991
-UNHASHED_KEYS = ('description', 'seeds', 'wandb', 'report')
+# %% ../../nbs/experiments/01_config.ipynb #93ad35d4
+UNHASHED_KEYS = ('description', 'seeds', 'wandb', 'report')  # config keys for the runner and the report, not for what runs
+META_KEYS = ('task', *UNHASHED_KEYS)  # the top-level keys that are not a task's sections
 
 def config_hash(cfg:dict, # a resolved config
                 n:int=10 # hex digits kept

@@ -227,11 +227,12 @@ def split_result(out:dict) -> tuple:
     flops = out.get('flops')
     return metrics, (None if flops is None else float(flops)), info
 
-# %% ../../nbs/experiments/02_runner.ipynb #e7098d3c
+# %% ../../nbs/experiments/02_runner.ipynb #98ab6013
 def _now(): return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
 
 def _sync(device):
-    if device.type == 'cuda': torch.cuda.synchronize(device)
+    "Wait for `device`'s queued work when it is a GPU (a timing boundary); `device` may be a string."
+    if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
 
 def execute(run:Run, # the run: experiment, config, seed
             results:str|Path='results', # the results folder (the task's files go under it)

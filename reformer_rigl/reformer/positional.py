@@ -17,7 +17,7 @@ def _seq_len(x:torch.Tensor) -> int:
     if x.dim() < 2: raise ValueError(f"expected an input shaped [batch, seq, ...], got shape {tuple(x.shape)}")
     return x.shape[1]
 
-# %% ../../nbs/reformer/04_positional.ipynb #4ce3ab19
+# %% ../../nbs/reformer/04_positional.ipynb #6aee80a2
 class FixedPositionalEncoding(nn.Module):
     "Sinusoidal position encodings (Vaswani et al., 2017), computed for any length."
     def __init__(self, d_model:int, # width of the encodings
@@ -28,7 +28,7 @@ class FixedPositionalEncoding(nn.Module):
 
     def forward(self, x): # `x`: `[batch, seq, ...]`; returns `[seq, d_model]`
         dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
-        angles = torch.arange(_seq_len(x), device=x.device, dtype=torch.float64)[:, None] * self.inv_freq.to(x.device)
+        angles = torch.arange(_seq_len(x), device=x.device, dtype=torch.float64)[:, None] * self.inv_freq
         enc = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)   # interleaved: [sin, cos, sin, cos, ...]
         return enc[:, :self.d_model].to(dtype)
 
@@ -52,7 +52,7 @@ def default_axial_shape(max_seq_len:int) -> tuple: # the length to cover
     n2 = math.isqrt(max_seq_len - 1) + 1 if max_seq_len > 1 else 1
     return (-(-max_seq_len // n2), n2)
 
-# %% ../../nbs/reformer/04_positional.ipynb #68546992
+# %% ../../nbs/reformer/04_positional.ipynb #356637e5
 class AxialPositionalEncoding(nn.Module):
     "Factorised position embeddings: position `p = i*n2 + j` gets `cat(E1[i], E2[j])` (any number of axes)."
     def __init__(self, d_model:int, # width of the encodings
@@ -76,7 +76,6 @@ class AxialPositionalEncoding(nn.Module):
         n = _seq_len(x)
         if n > self.max_seq_len:
             raise ValueError(f"sequence length {n} is longer than the {self.max_seq_len} positions of axial_shape {self.axial_shape}")
-        k = len(self.axial_shape)
         parts = [w.view(*[s if a == i else 1 for a, s in enumerate(self.axial_shape)], -1).expand(*self.axial_shape, -1)
                  for i, w in enumerate(self.weights)]   # each: [n1, ..., nk, d_i], varying along its own axis
         return torch.cat(parts, dim=-1).reshape(self.max_seq_len, -1)[:n]

@@ -145,7 +145,7 @@ class _ReversibleFunction(Function):
             kw_grads = [a + b for a, b in zip(kw_grads, kg)]
         return (dy, None, None, None, *kw_grads, *[param_grads.get(i) for i in ctx.param_ids])
 
-# %% ../../nbs/reformer/02_reversible.ipynb #069c80b7
+# %% ../../nbs/reformer/02_reversible.ipynb #e913b74a
 class ReversibleSequence(IrreversibleSequence):
     "Run `ReversibleBlock`s keeping only the final output for backward; inputs are recomputed block by block."
     def __init__(self, blocks): # a list of `ReversibleBlock`s
@@ -155,7 +155,7 @@ class ReversibleSequence(IrreversibleSequence):
         super().__init__(blocks)
 
     def forward(self, x, **kwargs): # `x`: `[..., 2d]` holding `[x1, x2]`; kwargs go to every block's `f`
-        params = list(dict.fromkeys(p for p in self.parameters() if p.requires_grad))
+        params = [p for p in self.parameters() if p.requires_grad]  # `parameters()` lists a shared tensor once
         grad_kw = tuple(k for k, v in kwargs.items() if torch.is_tensor(v) and v.requires_grad)
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or bool(params) or bool(grad_kw))
         if not needs_grad or len(self.blocks) == 0: return super().forward(x, **kwargs)

@@ -140,7 +140,7 @@ class ModelState:
     _hooks = None # `(model, save hook, load hook)` once attached
     def _init_state(self): self._state, self._hooks = {}, None  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
 
-# %% ../../nbs/sparse/04_training.ipynb #7038a50b
+# %% ../../nbs/sparse/04_training.ipynb #5d7a2ca9
 class SparseTraining(ModelState, Callback):
     "Train with sparse weights: masks from `layer_densities`, kept exact at every step and changed by `method` every `delta_t` optimizer steps."
     state_key = '_sparse_training'
@@ -167,7 +167,7 @@ class SparseTraining(ModelState, Callback):
         self.delta_t, self.alpha, self.t_end, self.decay, self.skip_step = delta_t, alpha, t_end, decay, skip_step
         self.seed, self.sync, self.flops_input, self.density_kwargs = seed, sync, flops_input, density_kwargs
         self.masks, self.target_densities, self.weights, self.updates, self.n_steps = {}, {}, {}, [], 0
-        self._numel, self._gen, self._hooks, self._n_logged = {}, None, None, 0
+        self._numel, self._gen, self._n_logged = {}, None, 0
         self._flops, self._flops_by_weight, self._f_sparse = dict(sparse=0., dense=0.), None, None
 
 # %% ../../nbs/sparse/04_training.ipynb #eac4a28a
