@@ -6,19 +6,21 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/reformer/attention.html.md""
 
 # %% ../../nbs/reformer/01_attention.ipynb #78573d35
 from __future__ import annotations
-import math
+import math, numbers
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from fastcore.basics import patch
 from ..core import pad_to_multiple
+from .reversible import replayed
 
 # %% auto #0
-__all__ = ['MASK_VALUE', 'SELF_MASK_VALUE', 'attend', 'check_attention_input', 'MultiHeadAttention', 'unit',
-           'shared_qk_attention', 'random_rotations', 'hash_vectors', 'sort_by_bucket', 'gather_positions',
-           'look_one_back', 'count_in_windows', 'merge_rounds', 'check_lsh_length', 'lsh_attention', 'pad_for_lsh',
-           'LSHSelfAttention', 'SharedQKAttention']
+__all__ = ['MASK_VALUE', 'SELF_MASK_VALUE', 'LSH_IMPLS', 'attend', 'check_attention_input', 'MultiHeadAttention', 'unit',
+           'shared_qk_attention', 'random_rotations', 'bucket_dtype', 'hash_vectors', 'sort_by_bucket',
+           'gather_positions', 'look_one_back', 'previous_chunks', 'look_back', 'count_in_windows', 'merge_rounds',
+           'check_lsh_length', 'lsh_rotations', 'lsh_buckets', 'check_impl', 'resolve_impl', 'lsh_attention',
+           'pad_for_lsh', 'LSHSelfAttention', 'SharedQKAttention']
 
 # %% ../../nbs/reformer/01_attention.ipynb #0bbfd238
 MASK_VALUE = -6e4       # score of a key that must not be attended to (causal, padding); finite in fp16, bf16, fp32
@@ -55,6 +57,9 @@ def check_attention_input(x:torch.Tensor, # the input `[batch, seq, d_model]`
                           d_model:int, # the layer's width
                           name:str='x'): # what to call `x` in the message
     "Raise a `ValueError` that names the expected shapes unless `x` and `mask` fit a layer of width `d_model`."
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor of embeddings [batch, seq, d_model], got {x.dtype}; "
+                        "token ids go through an embedding first (TransformerLM and ReformerLM take token ids)")
     if x.dim() != 3 or x.shape[-1] != d_model:
         raise ValueError(f"{name} must be [batch, seq, d_model={d_model}], got {list(x.shape)}")
     if mask is None: return
@@ -134,21 +139,34 @@ def random_rotations(n_heads:int, # one rotation per head...
     return torch.randn(n_heads, n_hashes, d_head, n_buckets // 2, device=device, generator=gen)
 
 # %% ../../nbs/reformer/01_attention.ipynb #ecde6ac0
+def bucket_dtype(n_buckets:int): # buckets, plus one for padding
+    "The smallest integer type that holds bucket numbers `0..n_buckets` (the last is padding's)."
+    return torch.int16 if n_buckets < 2**15 - 1 else torch.int32
+
 @torch.no_grad()
 def hash_vectors(x:torch.Tensor, # vectors to hash `[b, h, n, d]` (used detached)
-                 rotations:torch.Tensor): # `[h, r, d, n_buckets/2]` from `random_rotations`
+                 rotations:torch.Tensor, # `[h, r, d, n_buckets/2]` from `random_rotations`
+                 max_elements:int=2**26): # products `xR` computed at once (a slice of positions at a time)
     "Angular LSH: bucket `argmax([xR; -xR])` of every vector in every round, `[b, h, r, n]` in `[0, n_buckets)`."
-    dtype = torch.promote_types(x.dtype, torch.float32)      # hash in float32 at least
-    rotated = torch.einsum('bhnd,hrdk->bhrnk', x.detach().to(dtype), rotations.to(dtype))
-    return torch.cat([rotated, -rotated], dim=-1).argmax(dim=-1)
+    b, h, n, _ = x.shape
+    half = rotations.shape[-1]
+    dtype = torch.promote_types(x.dtype, torch.float32)                  # hash in float32 at least
+    rot = rotations.to(dtype)
+    out = torch.empty(b, h, rotations.shape[1], n, dtype=bucket_dtype(2 * half), device=x.device)
+    step = max(1, max_elements // (b * h * rotations.shape[1] * half))
+    for start in range(0, n, step):                                      # b h r p k for p positions at a time
+        rotated = torch.einsum('bhnd,hrdk->bhrnk', x[:, :, start:start + step].detach().to(dtype), rot)
+        top, top_arg = rotated.max(-1)
+        low, low_arg = rotated.min(-1)
+        out[..., start:start + step] = torch.where(top >= -low, top_arg, low_arg + half)  # ties: the first half, as argmax
+    return out
 
 # %% ../../nbs/reformer/01_attention.ipynb #c01e1419
 def sort_by_bucket(buckets:torch.Tensor): # `[..., n]` bucket of each position
     "Sort positions by (bucket, position): `order [..., n]` (position in each slot) and `ranks [..., n]` (slot of each position)."
     n = buckets.shape[-1]
-    pos = torch.arange(n, device=buckets.device)
-    order = (buckets * n + pos).argsort(dim=-1)        # the keys are distinct, so no ties and no dependence on sort stability
-    ranks = torch.empty_like(order).scatter_(-1, order, pos.expand_as(order))
+    order = buckets.sort(dim=-1, stable=True).indices  # stable: equal buckets keep position order
+    ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(n, device=buckets.device).expand_as(order))
     return order, ranks
 
 # %% ../../nbs/reformer/01_attention.ipynb #5df1bf38
@@ -167,18 +185,45 @@ def look_one_back(chunks:torch.Tensor, # `[..., c, s, *f]`
     dim = dim % chunks.dim()
     return torch.cat([chunks, chunks.roll(1, dims=dim)], dim=dim + 1)
 
+# %% ../../nbs/reformer/01_attention.ipynb #8a7df5d3
+def previous_chunks(n_chunks:int, # chunks `c` of the sorted sequence
+                    bucket_size:int, # chunk size `s`
+                    mask:torch.Tensor|None=None, # bool `[b, n]`, True for real tokens
+                    device=None): # where to build it (the mask's device when given)
+    "The chunk each chunk looks back at, `[b, c]` (`[1, c]` without a mask): real chunks and padding chunks each wrap around."
+    c = torch.arange(n_chunks, device=mask.device if mask is not None else device)
+    if mask is None: return ((c - 1) % n_chunks)[None]
+    c_real = (mask.sum(1, keepdim=True) + bucket_size - 1) // bucket_size        # b 1: chunks holding a real token
+    return torch.where(c == c_real, n_chunks - 1, torch.where(c == 0, c_real - 1, c - 1))
+
+# %% ../../nbs/reformer/01_attention.ipynb #fd3aee62
+def look_back(chunks:torch.Tensor, # `[b, h, r, c, s, *f]`
+              prev:torch.Tensor): # `[b or 1, c]` from `previous_chunks`
+    "Each chunk followed by the chunk it looks back at: `[b, h, r, c, 2s, *f]`."
+    b, h, r, c = chunks.shape[:4]
+    idx = prev.reshape(prev.shape[0], 1, 1, c, *[1] * (chunks.dim() - 4)).expand(b, h, r, c, *chunks.shape[4:])
+    return torch.cat([chunks, chunks.gather(3, idx)], dim=4)
+
 # %% ../../nbs/reformer/01_attention.ipynb #d444a78f
 def count_in_windows(q_pos:torch.Tensor, # positions of the queries `[b, h, r, c, s]`
                      k_pos:torch.Tensor, # positions of their window's keys `[b, h, r, c, w]`
-                     chunk_of:torch.Tensor): # chunk of each position in every round `[b, h, R, n]`
+                     chunk_of:torch.Tensor, # chunk of each position in every round `[b, h, R, n]`
+                     prev:torch.Tensor|None=None): # `[b, c]` from `previous_chunks`; None: the plain wrap-around
     "For each (query, key) pair of each window, in how many of the `R` rounds the key is in the query's window: `[b, h, r, c, s, w]`."
     n_chunks, n_rounds = q_pos.shape[-2], chunk_of.shape[-2]
     if n_rounds > 255: raise ValueError(f"at most 255 hash rounds are counted in a byte, got {n_rounds}")
     small = torch.int16 if n_chunks < 2**15 else torch.int32             # chunk numbers are small: save memory
+    if prev is not None:                                                 # flat index of (sequence, chunk) into prev
+        prev = prev.expand(q_pos.shape[0], -1).flatten()
+        row = (torch.arange(q_pos.shape[0], device=q_pos.device) * n_chunks).view(-1, 1, 1, 1, 1)
     count = None
     for by_pos in chunk_of.to(small).unbind(-2):                          # one round at a time: b h n
-        behind = gather_positions(by_pos, q_pos)[..., :, None] - gather_positions(by_pos, k_pos)[..., None, :]  # b h r c s w
-        hit = behind.remainder_(n_chunks) <= 1                            # the key's chunk is the query's or the one before
+        cq, ck = gather_positions(by_pos, q_pos), gather_positions(by_pos, k_pos)
+        if prev is None:
+            hit = (cq[..., :, None] - ck[..., None, :]).remainder_(n_chunks) <= 1   # the query's chunk or the one before
+        else:
+            back = prev[cq.long() + row].to(small)                       # b h r c s: the chunk each query looks back at
+            hit = (ck[..., None, :] == cq[..., :, None]) | (ck[..., None, :] == back[..., :, None])
         count = hit.to(torch.uint8) if count is None else count.add_(hit)
     return count
 
@@ -201,34 +246,100 @@ def check_lsh_length(n:int, # sequence length
                          f"pad it to {good} (LSHSelfAttention pads for you)")
 
 # %% ../../nbs/reformer/01_attention.ipynb #ac05a1ce
+def lsh_rotations(n_heads:int, # heads
+                  n_hashes:int, # hash rounds
+                  d_head:int, # size of the hashed vectors
+                  n_buckets:int|tuple, # buckets, or `(b1, b2)` for factorised buckets
+                  device=None, # where to draw them
+                  seed:int|None=None): # None: the global generator; int: a generator seeded with it
+    "Rotations for `n_buckets` buckets: `[h, r, d, n_buckets/2]`, or `[h, r, d, b1/2 + b2/2]` for factorised buckets."
+    if isinstance(n_buckets, tuple):
+        b1, b2 = n_buckets
+        if b1 < 2 or b2 < 2 or b1 % 2 or b2 % 2: raise ValueError(f"factorised buckets need two even sizes >= 2, got {n_buckets}")
+        n_buckets = b1 + b2
+    return random_rotations(n_heads, n_hashes, d_head, n_buckets, device, seed)
+
+def lsh_buckets(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
+                rotations:torch.Tensor, # from `lsh_rotations`
+                mask:torch.Tensor|None=None, # bool `[b, n]`, True for real tokens
+                factors:tuple|None=None, # `(b1, b2)` for factorised buckets
+                hash_fn=None): # `hash_vectors` (default) or another function with its signature
+    "Buckets `[b, h, r, n]`; padding gets bucket `n_buckets`, after every real one."
+    hash_fn = hash_fn or hash_vectors
+    if factors is None:
+        n_buckets, buckets = 2 * rotations.shape[-1], hash_fn(qk, rotations)
+    else:
+        (b1, b2), n_buckets = factors, factors[0] * factors[1]
+        first, second = hash_fn(qk, rotations[..., :b1 // 2]), hash_fn(qk, rotations[..., b1 // 2:])
+        buckets = first.to(bucket_dtype(n_buckets)) * b2 + second
+    if mask is not None: buckets = buckets.masked_fill(~mask[:, None, None, :], n_buckets)
+    return buckets
+
+# %% ../../nbs/reformer/01_attention.ipynb #ad41b8de
+LSH_IMPLS = ('auto', 'plain', 'fused')
+
+def check_impl(impl:str): # 'auto', 'plain' or 'fused'
+    "Raise a `ValueError` unless `impl` names an attention path."
+    if impl not in LSH_IMPLS: raise ValueError(f"impl must be one of {', '.join(map(repr, LSH_IMPLS))}, got {impl!r}")
+    return impl
+
+def resolve_impl(impl:str, # 'auto', 'plain' or 'fused'
+                 qk:torch.Tensor, # the shared queries/keys `[b, h, n, d]`
+                 bucket_size:int, # chunk size
+                 dropout:float=0., # attention dropout
+                 training:bool=False): # dropout applies
+    "The path that runs: 'auto' takes the fused kernel where it can run, else the plain path; 'fused' explains why it cannot."
+    if check_impl(impl) == 'plain' or (impl == 'auto' and not qk.is_cuda): return 'plain'
+    try: from reformer_rigl.reformer.lsh_kernel import fused_unsupported
+    except ImportError as e: reason = f"Triton is not available ({e})"
+    else: reason = fused_unsupported(qk, bucket_size, dropout if training else 0.)
+    if reason is None: return 'fused'
+    if impl == 'fused': raise ValueError(f"impl='fused' cannot run here: {reason}; use impl='plain' or 'auto'")
+    return 'plain'
+
+# %% ../../nbs/reformer/01_attention.ipynb #80b16f38
 def lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                   v:torch.Tensor, # values `[b, h, n, e]`
-                  bucket_size:int, # chunk size `s`; `n` must be a multiple of `2*s`, giving `n/s` buckets
-                  n_hashes:int=8, # hash rounds (ignored when `rotations` is given)
+                  bucket_size:int, # chunk size `s`; `n` must be a multiple of `2*s`
+                  n_hashes:int=8, # hash rounds (ignored when `rotations` or `buckets` is given)
                   causal:bool=False, # disallow keys after the query (by original position)
                   mask:torch.Tensor|None=None, # bool `[b, n]`, True for real tokens
                   seed:int|None=None, # rotations from the global generator (None) or a generator seeded with it
-                  rotations:torch.Tensor|None=None, # or the rotations themselves `[h, r, d, n/(2s)]`
+                  rotations:torch.Tensor|None=None, # or the rotations themselves `[h, r, d, n_buckets/2]`
                   dropout:float=0., # dropout on the attention probabilities
-                  training:bool=False): # apply the dropout
-    "Reformer LSH attention: hash, sort, attend within chunk windows, unsort and merge the rounds; returns `[b, h, n, e]`."
+                  training:bool=False, # apply the dropout
+                  buckets:torch.Tensor|None=None, # or the buckets themselves `[b, h, r, n]` (padding: `n_buckets`)
+                  n_buckets:int|tuple|None=None, # buckets to hash into (default `n/s`); `(b1, b2)`: factorised
+                  dedup:bool=True, # count a key found in several rounds once
+                  impl:str='plain'): # 'plain' (this function), 'fused' (the GPU kernel) or 'auto'
+    "Reformer LSH attention: hash (unless `buckets` are given), sort, attend within chunk windows, unsort and merge the rounds; `[b, h, n, e]`."
     b, h, n, d = qk.shape
     check_lsh_length(n, bucket_size)
-    n_chunks = n // bucket_size                                          # c, also the number of buckets
-    if rotations is None: rotations = random_rotations(h, n_hashes, d, n_chunks, qk.device, seed)
-    buckets = hash_vectors(qk, rotations)                                # b h r n
-    if mask is not None: buckets = buckets.masked_fill(~mask[:, None, None, :], n_chunks)  # padding sorts last
+    n_chunks = n // bucket_size                                          # c
+    if buckets is None:
+        n_buckets = n_buckets or n_chunks
+        if rotations is None: rotations = lsh_rotations(h, n_hashes, d, n_buckets, qk.device, seed)
+        buckets = lsh_buckets(qk, rotations, mask, n_buckets if isinstance(n_buckets, tuple) else None)
+    if resolve_impl(impl, qk, bucket_size, dropout, training) == 'fused':
+        from reformer_rigl.reformer.lsh_kernel import fused_lsh_attention
+        return fused_lsh_attention(qk, v, buckets, bucket_size, causal, mask, dedup)
     order, ranks = sort_by_bucket(buckets)                               # b h r n, b h r n
     chunk = lambda t: t.unflatten(3, (n_chunks, bucket_size))            # b h r n ... -> b h r c s ...
+    prev = None if mask is None else previous_chunks(n_chunks, bucket_size, mask)   # b c
+    back = look_one_back if mask is None else lambda t, dim=-2: look_back(t, prev)
     q_pos = chunk(order)                                                 # b h r c s
-    k_pos = look_one_back(q_pos)                                         # b h r c w
+    k_pos = back(q_pos)                                                  # b h r c w
     q = chunk(gather_positions(qk, order))                               # b h r c s d
-    k = look_one_back(chunk(gather_positions(unit(qk), order)), dim=-3)  # b h r c w d
-    vals = look_one_back(chunk(gather_positions(v, order)), dim=-3)      # b h r c w e
-    k_mask = None if mask is None else look_one_back(chunk(gather_positions(mask[:, None].expand(b, h, n), order)))
+    k = back(chunk(gather_positions(unit(qk), order)), dim=-3)           # b h r c w d
+    vals = back(chunk(gather_positions(v, order)), dim=-3)               # b h r c w e
+    k_mask = None
+    if mask is not None:
+        k_mask = back(chunk(gather_positions(mask[:, None].expand(b, h, n), order)))
+        own = (prev == torch.arange(n_chunks, device=qk.device))[:, None, None, :, None]  # a one-chunk cycle
+        k_mask = torch.cat([k_mask[..., :bucket_size], k_mask[..., bucket_size:] & ~own], -1)
     log_count = None
-    if order.shape[2] > 1:                                               # one round: every count is 1
-        log_count = count_in_windows(q_pos, k_pos, ranks // bucket_size).to(torch.promote_types(qk.dtype, torch.float32)).log()
+    if order.shape[2] > 1 and dedup:                                     # one round: every count is 1
+        log_count = count_in_windows(q_pos, k_pos, ranks // bucket_size, prev).to(torch.promote_types(qk.dtype, torch.float32)).log()
     out, lse = attend(q, k, vals, q_pos, k_pos, causal, k_mask, self_mask=True, log_count=log_count,
                       dropout=dropout, training=training)                # b h r c s e, b h r c s
     out = gather_positions(out.flatten(3, 4), ranks, n_lead=3)           # b h r n e, original order
@@ -256,16 +367,33 @@ class LSHSelfAttention(nn.Module):
                  causal:bool=False, # a position may not attend to later positions
                  use_lsh:bool=True, # False: exact full shared-QK attention (can be changed on a trained layer)
                  dropout:float=0., # dropout on the attention probabilities (in training)
-                 seed:int|None=None): # None: fresh rotations each call from the global generator; int: fixed rotations
+                 seed:int|None=None, # None: fresh rotations each call from the global generator; int: fixed rotations
+                 impl:str='auto', # 'auto', 'plain' or 'fused' (can be changed on a trained layer)
+                 n_buckets:int|tuple|None=None, # None: n/bucket_size (follows the padded length); an int or `(b1, b2)`
+                 dedup:bool=True): # count a key found in several rounds once
         super().__init__()
         if d_model % n_heads: raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
         if bucket_size < 1: raise ValueError(f"bucket_size must be a positive integer, got {bucket_size}")
         self.d_model, self.n_heads, self.bucket_size, self.n_hashes = d_model, n_heads, bucket_size, n_hashes
         self.causal, self.use_lsh, self.dropout, self.seed = causal, use_lsh, dropout, seed
+        self.impl, self.n_buckets, self.dedup = impl, n_buckets, dedup
         self.to_qk, self.to_v, self.to_out = (nn.Linear(d_model, d_model, bias=False) for _ in range(3))
 
+    @property
+    def n_hashes(self): return self._n_hashes
+    @n_hashes.setter
+    def n_hashes(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"n_hashes must be a positive integer, got {value!r}")
+        self._n_hashes = int(value)
+
+    @property
+    def impl(self): return self._impl
+    @impl.setter
+    def impl(self, value): self._impl = check_impl(value)
+
     def extra_repr(self):
-        lsh = f"bucket_size={self.bucket_size}, n_hashes={self.n_hashes}" if self.use_lsh else "use_lsh=False"
+        lsh = f"bucket_size={self.bucket_size}, n_hashes={self.n_hashes}, impl={self.impl!r}" if self.use_lsh else "use_lsh=False"
         return f"d_model={self.d_model}, n_heads={self.n_heads}, {lsh}, causal={self.causal}, dropout={self.dropout}"
 
 # %% ../../nbs/reformer/01_attention.ipynb #d0645567
@@ -276,14 +404,21 @@ def forward(self:LSHSelfAttention,
     "Shared-QK self-attention of `x`, hashed (`use_lsh`) or full; returns `[b, n, d_model]`."
     check_attention_input(x, mask, self.d_model)
     n = x.shape[1]
-    if self.use_lsh:
-        if self.n_hashes < 1: raise ValueError(f"n_hashes must be a positive integer, got {self.n_hashes}")
-        x, mask = pad_for_lsh(x, mask, self.bucket_size)
+    if self.use_lsh: x, mask = pad_for_lsh(x, mask, self.bucket_size)
     split = lambda t: rearrange(t, 'b n (h d) -> b h n d', h=self.n_heads)
     qk, v = split(self.to_qk(x)), split(self.to_v(x))                    # b h n d
-    if self.use_lsh: out = lsh_attention(qk, v, self.bucket_size, self.n_hashes, self.causal, mask, seed=self.seed,
-                                         dropout=self.dropout, training=self.training)
-    else: out = shared_qk_attention(qk, v, self.causal, mask, self.dropout, self.training)
+    if not self.use_lsh:
+        out = shared_qk_attention(qk, v, self.causal, mask, self.dropout, self.training)
+        return self.to_out(rearrange(out[:, :, :n], 'b h n d -> b n (h d)'))
+    impl = resolve_impl(self.impl, qk, self.bucket_size, self.dropout, self.training)
+    n_buckets = self.n_buckets or x.shape[1] // self.bucket_size
+    factors = n_buckets if isinstance(n_buckets, tuple) else None
+    rotations = lsh_rotations(self.n_heads, self.n_hashes, qk.shape[-1], n_buckets, qk.device, self.seed)  # drawn in a replay too
+    hash_fn = None
+    if impl == 'fused': from reformer_rigl.reformer.lsh_kernel import hash_fused as hash_fn
+    buckets = replayed(lambda: lsh_buckets(qk, rotations, mask, factors, hash_fn))  # a reversible backward reuses them
+    out = lsh_attention(qk, v, self.bucket_size, causal=self.causal, mask=mask, buckets=buckets, dedup=self.dedup,
+                        impl=impl, dropout=self.dropout, training=self.training)
     return self.to_out(rearrange(out[:, :, :n], 'b h n d -> b n (h d)'))
 
 # %% ../../nbs/reformer/01_attention.ipynb #afb9f14b

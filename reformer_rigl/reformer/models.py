@@ -157,26 +157,34 @@ def lsh_layers(model:nn.Module): # any module
     return [m for m in model.modules() if isinstance(m, LSHSelfAttention)]
 
 # %% ../../nbs/reformer/05_models.ipynb #f8b3976c
+_LSH_SWITCHES = ('n_hashes', 'use_lsh', 'impl', 'n_buckets', 'dedup')
+
 def set_lsh(model:nn.Module, # any module containing `LSHSelfAttention` layers
             n_hashes:int|None=None, # new number of hash rounds (None: unchanged)
-            use_lsh:bool|None=None): # switch LSH on or off (None: unchanged)
-    "Set `n_hashes` and/or `use_lsh` on every LSH attention layer of `model`; returns `model`."
+            use_lsh:bool|None=None, # switch LSH on or off (None: unchanged)
+            impl:str|None=None, # 'auto', 'plain' or 'fused' (None: unchanged)
+            n_buckets:int|tuple|str|None=None, # buckets, `(b1, b2)`, or 'auto' for n/bucket_size (None: unchanged)
+            dedup:bool|None=None): # count repeated keys once (None: unchanged)
+    "Set the given LSH switches on every LSH attention layer of `model`; returns `model`."
+    values = dict(n_hashes=n_hashes, use_lsh=use_lsh, impl=impl, dedup=dedup,
+                  n_buckets=None if n_buckets in (None, 'auto') else n_buckets)
     for m in lsh_layers(model):
-        if n_hashes is not None: m.n_hashes = n_hashes
-        if use_lsh is not None: m.use_lsh = use_lsh
+        for name, value in values.items():
+            if value is not None or (name == 'n_buckets' and n_buckets == 'auto'): setattr(m, name, value)
     return model
 
 # %% ../../nbs/reformer/05_models.ipynb #2f47b5c2
 class lsh_settings:
-    "Context manager: `n_hashes` and/or `use_lsh` set on every LSH layer of `model`, restored on exit."
-    def __init__(self, model:nn.Module, n_hashes:int|None=None, use_lsh:bool|None=None):
-        self.model, self.n_hashes, self.use_lsh = model, n_hashes, use_lsh
+    "Context manager: the given LSH switches (`set_lsh`'s) set on every LSH layer of `model`, restored on exit."
+    def __init__(self, model:nn.Module, n_hashes:int|None=None, use_lsh:bool|None=None, **switches):
+        self.model, self.switches = model, dict(n_hashes=n_hashes, use_lsh=use_lsh, **switches)
     def __enter__(self):
-        self.saved = [(m.n_hashes, m.use_lsh) for m in lsh_layers(self.model)]
-        set_lsh(self.model, self.n_hashes, self.use_lsh)
+        self.saved = [{k: getattr(m, k) for k in _LSH_SWITCHES} for m in lsh_layers(self.model)]
+        set_lsh(self.model, **self.switches)
         return self.model
     def __exit__(self, *exc):
-        for m, (n, u) in zip(lsh_layers(self.model), self.saved): m.n_hashes, m.use_lsh = n, u
+        for m, saved in zip(lsh_layers(self.model), self.saved):
+            for k, v in saved.items(): setattr(m, k, v)
 
 # %% ../../nbs/reformer/05_models.ipynb #a9978600
 class LSHSwitches:

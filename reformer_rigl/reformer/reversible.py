@@ -6,12 +6,13 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/reformer/reversible.html.md"
 
 # %% ../../nbs/reformer/02_reversible.ipynb #cc786847
 from __future__ import annotations
+import threading
 import torch, torch.nn as nn
 from torch.autograd import Function
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['ReversibleBlock', 'IrreversibleBlock', 'RandomContext', 'IrreversibleSequence', 'ReversibleSequence',
+__all__ = ['ReversibleBlock', 'IrreversibleBlock', 'replayed', 'RandomContext', 'IrreversibleSequence', 'ReversibleSequence',
            'SavedTensorBytes']
 
 # %% ../../nbs/reformer/02_reversible.ipynb #361db4ed
@@ -21,6 +22,10 @@ class ReversibleBlock(nn.Module):
                  f:nn.Module, # attention-like sub-network `f(x2, **kwargs)` -> `[..., d]`
                  g:nn.Module): # feed-forward-like sub-network `g(y1)` -> `[..., d]`
         super().__init__()
+        norms = [type(m).__name__ for m in (*f.modules(), *g.modules()) if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if norms: raise TypeError(f"{norms[0]} inside a ReversibleBlock would update its running statistics twice (in the "
+                                  "forward pass and again when the backward pass recomputes it); use LayerNorm or GroupNorm, "
+                                  "or keep batch norms outside the reversible blocks")
         self.f, self.g = f, g
 
     def forward(self, x, **kwargs): # `x`: `[..., 2d]`; `kwargs` (mask, encoder memory) go to `f`
@@ -43,6 +48,27 @@ class IrreversibleBlock(nn.Module):
         return x + self.g(x)
 
 # %% ../../nbs/reformer/02_reversible.ipynb #6e034646
+_replay = threading.local()   # (context, replaying) of the reversible call in progress, per thread
+
+def _replay_state(ctx, replaying:bool):
+    "Make `ctx` the current record/replay context; returns the one it replaces."
+    outer = getattr(_replay, 'state', None)
+    ctx.cursor = 0
+    _replay.state = (ctx, replaying)
+    return outer
+
+def replayed(make): # a function of no arguments
+    "`make()`, recorded in a reversible block's forward pass and handed back, not recomputed, when its backward pass replays the call."
+    state = getattr(_replay, 'state', None)
+    if state is None: return make()
+    ctx, replaying = state
+    if replaying and ctx.cursor < len(ctx.values):
+        ctx.cursor += 1
+        return ctx.values[ctx.cursor - 1]
+    value = make()
+    if not replaying: ctx.values.append(value)
+    return value
+
 class RandomContext:
     "Snapshot of torch's CPU and CUDA generators and the autocast mode; `with ctx:` replays a call under it."
     def __init__(self, device:torch.device): # the device whose CUDA generator (if any) is recorded
@@ -51,6 +77,7 @@ class RandomContext:
         self.cuda_state = torch.cuda.get_rng_state(self.device) if self.device.type == 'cuda' else None
         dt = self.device.type
         self.autocast = (torch.is_autocast_enabled(dt), torch.get_autocast_dtype(dt))
+        self.values = []  # what `replayed` recorded in the forward pass
 
     def __enter__(self):
         self._saved = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if self.cuda_state is not None else None)
@@ -58,13 +85,25 @@ class RandomContext:
         if self.cuda_state is not None: torch.cuda.set_rng_state(self.cuda_state, self.device)
         self._autocast = torch.autocast(self.device.type, dtype=self.autocast[1], enabled=self.autocast[0])
         self._autocast.__enter__()
+        self._outer = _replay_state(self, replaying=True)
         return self
 
     def __exit__(self, *exc):
+        _replay.state = self._outer
         self._autocast.__exit__(*exc)
         cpu, cuda = self._saved
         torch.set_rng_state(cpu)
         if cuda is not None: torch.cuda.set_rng_state(cuda, self.device)
+
+# %% ../../nbs/reformer/02_reversible.ipynb #64d3e50d
+@patch
+def recording(self:RandomContext):
+    "Context manager: `replayed` calls inside record their results in this context."
+    ctx = self
+    class _Recording:
+        def __enter__(self): self.outer = _replay_state(ctx, replaying=False); ctx.values.clear(); return ctx
+        def __exit__(self, *exc): _replay.state = self.outer
+    return _Recording()
 
 # %% ../../nbs/reformer/02_reversible.ipynb #5477781f
 @patch
@@ -72,9 +111,9 @@ def forward_record(self:ReversibleBlock, x, **kwargs):
     "Forward without a graph; return `(y, (f_context, g_context))` for `backward_pass`."
     x1, x2 = x.chunk(2, dim=-1)
     f_ctx = RandomContext(x.device)
-    y1 = x1 + self.f(x2, **kwargs)
+    with f_ctx.recording(): y1 = x1 + self.f(x2, **kwargs)
     g_ctx = RandomContext(x.device)
-    y2 = x2 + self.g(y1)
+    with g_ctx.recording(): y2 = x2 + self.g(y1)
     return torch.cat([y1, y2], dim=-1), (f_ctx, g_ctx)
 
 # %% ../../nbs/reformer/02_reversible.ipynb #9178fc4e

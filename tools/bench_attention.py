@@ -1,0 +1,131 @@
+"""LSH attention against flash attention and HF transformers' Reformer on one GPU, and ReformerLM against a GPT.
+
+Times forward + backward (attention layers, bf16 input and output under bf16 autocast, batch 1, d_model 512,
+8 heads x 64, causal) and one training step (models: 6 x 512, d_ff 2048, AdamW, bf16 autocast, batch 1) side by
+side in one run: median of `--reps` after one warm-up, peak memory from the CUDA allocator. `*_fact_*` cases
+use factorised buckets (two near-equal factors of n/64), a different hash family. Writes one JSON line per measurement to
+`--out` (default nbs/experiments/gpu_runs/attention_bench/records.jsonl) with kind, case, n, ms, peak_gib,
+device, torch (plus status and, for a case that could not run, why).
+
+    python tools/bench_attention.py [--attn 4096,16384,...] [--model 16384,...] [--reps 5] [--out FILE]
+"""
+import argparse, gc, json, math, os, statistics, time, traceback
+import torch, torch.nn as nn, torch.nn.functional as F
+
+def measure(step, reps, warmup=1):
+    "Median milliseconds of `step()` after `warmup` calls, and the allocator's peak in GiB over the timed calls."
+    for _ in range(warmup): step()
+    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter(); step(); torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times), torch.cuda.max_memory_allocated() / 2**30
+
+class SDPAAttention(nn.Module):
+    "Causal multi-head attention with flash attention (`F.scaled_dot_product_attention`)."
+    def __init__(self, d_model=512, n_heads=8):
+        super().__init__(); self.h = n_heads
+        self.qkv, self.out = nn.Linear(d_model, 3 * d_model, bias=False), nn.Linear(d_model, d_model, bias=False)
+    def forward(self, x):
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.h, -1).permute(2, 0, 3, 1, 4)
+        return self.out(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, n, -1))
+
+def hf_lsh(n, n_hashes=4, bucket_size=64):
+    "HF transformers' Reformer LSH attention layer (causal) with the same sizes."
+    from transformers import ReformerConfig
+    from transformers.models.reformer.modeling_reformer import ReformerAttention
+    cfg = ReformerConfig(hidden_size=512, num_attention_heads=8, attention_head_size=64, attn_layers=['lsh'],
+                         lsh_attn_chunk_length=bucket_size, num_hashes=n_hashes, num_buckets=n // bucket_size,
+                         is_decoder=True, lsh_attention_probs_dropout_prob=0., hidden_dropout_prob=0.,
+                         max_position_embeddings=n, axial_pos_embds=False)
+    layer = ReformerAttention(cfg, layer_id=0)
+    def run(x):
+        out = layer(x)
+        return out[0] if isinstance(out, tuple) else getattr(out, 'hidden_states', out)
+    return layer, run
+
+def factorised(n, bucket_size=64):
+    "Two near-equal even factors of the n/bucket_size buckets (e.g. 64 x 64 at 2^18)."
+    total = n // bucket_size
+    first = 2 ** math.ceil(math.log2(total) / 2)
+    return first, total // first
+
+def attention_case(case, n):
+    "A layer and its forward function for one attention case."
+    from reformer_rigl.reformer.attention import LSHSelfAttention
+    if case == 'sdpa_bf16': layer = SDPAAttention(); return layer, layer
+    if case == 'hf_lsh4': return hf_lsh(n)
+    impl = 'plain' if case == 'lsh4_plain_bf16' else 'fused'
+    layer = LSHSelfAttention(512, 8, bucket_size=64, n_hashes=4, causal=True, impl=impl,
+                             n_buckets=factorised(n) if case == 'lsh4_fused_fact_bf16' else None)
+    return layer, layer
+
+def bench_attention(case, n, reps):
+    layer, run = attention_case(case, n)
+    layer = layer.cuda()
+    x = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16, requires_grad=True)   # bf16 activations in and out
+    grad = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16)
+    def step():
+        with torch.autocast('cuda', dtype=torch.bfloat16): y = run(x)
+        y.backward(grad.to(y.dtype))
+        x.grad = None; layer.zero_grad(set_to_none=True)
+    return measure(step, reps)
+
+def model_case(case, n):
+    from reformer_rigl.reformer.models import ReformerLM, TransformerLM
+    if case == 'gpt_sdpa_bf16': return TransformerLM(256, 512, 6, 8, 2048, n)
+    layers = 24 if case.startswith('reformerlm24') else 6
+    model = ReformerLM(256, 512, layers, 8, 2048, n, bucket_size=64, n_hashes=4, reversible=True)
+    if 'fact' in case:
+        for m in model.modules():
+            if hasattr(m, 'n_buckets'): m.n_buckets = factorised(n)
+    return model
+
+def bench_model(case, n, reps):
+    model = model_case(case, n).cuda()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    tokens = torch.randint(0, 256, (1, n + 1), device='cuda')
+    def step():
+        with torch.autocast('cuda', dtype=torch.bfloat16): logits = model(tokens[:, :-1])
+        F.cross_entropy(logits.float().flatten(0, 1), tokens[:, 1:].flatten()).backward()
+        opt.step(); opt.zero_grad(set_to_none=True)
+    return measure(step, reps)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--attn', default='4096,16384,65536,262144,1048576')
+    p.add_argument('--attn-cases', default='sdpa_bf16,hf_lsh4,lsh4_plain_bf16,lsh4_fused_bf16,lsh4_fused_fact_bf16')
+    p.add_argument('--model', default='16384,65536,262144,1048576')
+    p.add_argument('--model-cases', default='gpt_sdpa_bf16,reformerlm_fused_bf16,reformerlm24_fused_bf16,reformerlm_fused_fact_bf16')
+    p.add_argument('--reps', type=int, default=5)
+    p.add_argument('--skip', default='gpt_sdpa_bf16@1048576,reformerlm24_fused_bf16@16384,reformerlm24_fused_bf16@262144,'
+                   'reformerlm24_fused_bf16@1048576,lsh4_fused_fact_bf16@4096,lsh4_fused_fact_bf16@16384,'
+                   'reformerlm_fused_fact_bf16@16384,reformerlm_fused_fact_bf16@65536',
+                   help='case@n pairs not run (the GPT at 2^20 needs about a minute a step)')
+    p.add_argument('--out', default='nbs/experiments/gpu_runs/attention_bench/records.jsonl')
+    a = p.parse_args()
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    base = dict(device=torch.cuda.get_device_name(), torch=torch.__version__)
+    skip = set(a.skip.split(',')) if a.skip else set()
+    plan = [('attn', c, int(n)) for n in a.attn.split(',') if n for c in a.attn_cases.split(',')]
+    plan += [('model', c, int(n)) for n in a.model.split(',') if n for c in a.model_cases.split(',')]
+    for kind, case, n in plan:
+        rec = dict(kind=kind, case=case, n=n, **base)
+        if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
+        else:
+            reps = a.reps if n <= 262144 else max(2, a.reps // 2)
+            try:
+                ms, peak = (bench_attention if kind == 'attn' else bench_model)(case, n, reps)
+                rec.update(status='ok', ms=round(ms, 3), peak_gib=round(peak, 3), reps=reps)
+            except torch.OutOfMemoryError as e:
+                rec.update(status='oom', why=str(e).split('\n')[0][:200])
+            except Exception as e:
+                rec.update(status='error', why=f'{type(e).__name__}: {str(e)[:300]}')
+                traceback.print_exc()
+        gc.collect(); torch.cuda.empty_cache()
+        print(json.dumps(rec), flush=True)
+        with open(a.out, 'a') as f: f.write(json.dumps(rec) + '\n')
+
+if __name__ == '__main__': main()
