@@ -14,12 +14,13 @@ from einops import rearrange
 from fastcore.basics import patch
 from ..core import pad_to_multiple
 from .reversible import replayed
+from .hashing import random_rotations, bucket_dtype, hash_vectors, lsh_rotations, lsh_buckets
+from .hashing import random_rotations, bucket_dtype, hash_vectors, lsh_rotations, lsh_buckets
 
 # %% auto #0
 __all__ = ['MASK_VALUE', 'SELF_MASK_VALUE', 'LSH_IMPLS', 'attend', 'check_attention_input', 'MultiHeadAttention', 'unit',
-           'shared_qk_attention', 'random_rotations', 'bucket_dtype', 'hash_vectors', 'sort_by_bucket',
-           'gather_positions', 'look_one_back', 'previous_chunks', 'look_back', 'count_in_windows', 'merge_rounds',
-           'check_lsh_length', 'lsh_rotations', 'lsh_buckets', 'check_impl', 'resolve_impl', 'lsh_attention',
+           'shared_qk_attention', 'sort_by_bucket', 'gather_positions', 'look_one_back', 'previous_chunks', 'look_back',
+           'count_in_windows', 'merge_rounds', 'check_lsh_length', 'check_impl', 'resolve_impl', 'lsh_attention',
            'pad_for_lsh', 'LSHSelfAttention', 'SharedQKAttention']
 
 # %% ../../nbs/reformer/01_attention.ipynb #0bbfd238
@@ -126,41 +127,6 @@ def shared_qk_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
     out, _ = attend(qk, unit(qk), v, pos, pos, causal, k_mask, self_mask=True, dropout=dropout, training=training)
     return out                                                           # b h n e
 
-# %% ../../nbs/reformer/01_attention.ipynb #9ce6339a
-def random_rotations(n_heads:int, # one rotation per head...
-                     n_hashes:int, # ...and per hash round
-                     d_head:int, # size of the hashed vectors
-                     n_buckets:int, # number of buckets, even
-                     device=None, # where to draw them
-                     seed:int|None=None): # None: the global torch generator; an int: a generator seeded with it
-    "Random projections `R` `[n_heads, n_hashes, d_head, n_buckets/2]` for angular LSH."
-    if n_buckets < 2 or n_buckets % 2: raise ValueError(f"angular LSH needs an even number of buckets >= 2, got {n_buckets}")
-    gen = None if seed is None else torch.Generator(device=device or 'cpu').manual_seed(seed)
-    return torch.randn(n_heads, n_hashes, d_head, n_buckets // 2, device=device, generator=gen)
-
-# %% ../../nbs/reformer/01_attention.ipynb #ecde6ac0
-def bucket_dtype(n_buckets:int): # buckets, plus one for padding
-    "The smallest integer type that holds bucket numbers `0..n_buckets` (the last is padding's)."
-    return torch.int16 if n_buckets < 2**15 - 1 else torch.int32
-
-@torch.no_grad()
-def hash_vectors(x:torch.Tensor, # vectors to hash `[b, h, n, d]` (used detached)
-                 rotations:torch.Tensor, # `[h, r, d, n_buckets/2]` from `random_rotations`
-                 max_elements:int=2**26): # products `xR` computed at once (a slice of positions at a time)
-    "Angular LSH: bucket `argmax([xR; -xR])` of every vector in every round, `[b, h, r, n]` in `[0, n_buckets)`."
-    b, h, n, _ = x.shape
-    half = rotations.shape[-1]
-    dtype = torch.promote_types(x.dtype, torch.float32)                  # hash in float32 at least
-    rot = rotations.to(dtype)
-    out = torch.empty(b, h, rotations.shape[1], n, dtype=bucket_dtype(2 * half), device=x.device)
-    step = max(1, max_elements // (b * h * rotations.shape[1] * half))
-    for start in range(0, n, step):                                      # b h r p k for p positions at a time
-        rotated = torch.einsum('bhnd,hrdk->bhrnk', x[:, :, start:start + step].detach().to(dtype), rot)
-        top, top_arg = rotated.max(-1)
-        low, low_arg = rotated.min(-1)
-        out[..., start:start + step] = torch.where(top >= -low, top_arg, low_arg + half)  # ties: the first half, as argmax
-    return out
-
 # %% ../../nbs/reformer/01_attention.ipynb #c01e1419
 def sort_by_bucket(buckets:torch.Tensor): # `[..., n]` bucket of each position
     "Sort positions by (bucket, position): `order [..., n]` (position in each slot) and `ranks [..., n]` (slot of each position)."
@@ -244,36 +210,6 @@ def check_lsh_length(n:int, # sequence length
         good = max(1, math.ceil(n / (2 * bucket_size))) * 2 * bucket_size
         raise ValueError(f"sequence length {n} is not a multiple of 2·bucket_size = {2 * bucket_size}; "
                          f"pad it to {good} (LSHSelfAttention pads for you)")
-
-# %% ../../nbs/reformer/01_attention.ipynb #ac05a1ce
-def lsh_rotations(n_heads:int, # heads
-                  n_hashes:int, # hash rounds
-                  d_head:int, # size of the hashed vectors
-                  n_buckets:int|tuple, # buckets, or `(b1, b2)` for factorised buckets
-                  device=None, # where to draw them
-                  seed:int|None=None): # None: the global generator; int: a generator seeded with it
-    "Rotations for `n_buckets` buckets: `[h, r, d, n_buckets/2]`, or `[h, r, d, b1/2 + b2/2]` for factorised buckets."
-    if isinstance(n_buckets, tuple):
-        b1, b2 = n_buckets
-        if b1 < 2 or b2 < 2 or b1 % 2 or b2 % 2: raise ValueError(f"factorised buckets need two even sizes >= 2, got {n_buckets}")
-        n_buckets = b1 + b2
-    return random_rotations(n_heads, n_hashes, d_head, n_buckets, device, seed)
-
-def lsh_buckets(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
-                rotations:torch.Tensor, # from `lsh_rotations`
-                mask:torch.Tensor|None=None, # bool `[b, n]`, True for real tokens
-                factors:tuple|None=None, # `(b1, b2)` for factorised buckets
-                hash_fn=None): # `hash_vectors` (default) or another function with its signature
-    "Buckets `[b, h, r, n]`; padding gets bucket `n_buckets`, after every real one."
-    hash_fn = hash_fn or hash_vectors
-    if factors is None:
-        n_buckets, buckets = 2 * rotations.shape[-1], hash_fn(qk, rotations)
-    else:
-        (b1, b2), n_buckets = factors, factors[0] * factors[1]
-        first, second = hash_fn(qk, rotations[..., :b1 // 2]), hash_fn(qk, rotations[..., b1 // 2:])
-        buckets = first.to(bucket_dtype(n_buckets)) * b2 + second
-    if mask is not None: buckets = buckets.masked_fill(~mask[:, None, None, :], n_buckets)
-    return buckets
 
 # %% ../../nbs/reformer/01_attention.ipynb #ad41b8de
 LSH_IMPLS = ('auto', 'plain', 'fused')
