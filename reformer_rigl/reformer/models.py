@@ -34,14 +34,14 @@ class PreNorm(nn.Module):
 class DecoderAttention(nn.Module):
     "Self-attention then cross-attention to `memory`, as one residual branch: `a + cross(LN(x + a), memory)`, `a = self(LN(x))`."
     def __init__(self, d_model:int, # model width
-                 self_attn:nn.Module, # causal self-attention, called as `self_attn(x)`
+                 self_attn:nn.Module, # causal self-attention, called as `self_attn(x, mask=)`
                  cross_attn:MultiHeadAttention, # attention to the memory, `cross_attn(x, context=, context_mask=)`
                  dropout:float=0.): # dropout on each attention's output
         super().__init__()
         self.self_attn, self.cross_attn = PreNorm(d_model, self_attn, dropout), PreNorm(d_model, cross_attn, dropout)
 
-    def forward(self, x, memory, memory_mask=None): # `x` `[b, n, d]`, `memory` `[b, m, d]`, `memory_mask` bool `[b, m]`
-        a = self.self_attn(x)
+    def forward(self, x, memory, memory_mask=None, mask=None): # `x` `[b, n, d]`, `memory` `[b, m, d]`, bool masks `[b, m]`, `[b, n]`
+        a = self.self_attn(x, mask=mask)
         return a + self.cross_attn(x + a, context=memory, context_mask=memory_mask)
 
 # %% ../../nbs/reformer/05_models.ipynb #ae48cfd9
@@ -296,7 +296,7 @@ class EncoderDecoder(nn.Module):
         return self.enc_norm(self.encoder_body(self.embed(src), src_mask))
 
     def decode(self, tgt, memory, src_mask=None): # target ids `[b, n]`, memory `[b, m, d]` -> logits `[b, n, vocab]`
-        return self.head(self.dec_norm(self.decoder_body(self.embed(tgt), memory, src_mask)))
+        return self.head(self.dec_norm(self.decoder_body(self.embed(tgt), memory, src_mask, self.src_mask(tgt))))
 
     def forward(self, src, tgt, src_mask=None): # -> logits `[b, tgt_len, vocab]`
         if src_mask is None: src_mask = self.src_mask(src)
@@ -331,7 +331,7 @@ class TransformerEncDec(EncoderDecoder):
             for _ in range(n_dec_layers)])
 
     def encoder_body(self, x, mask): return self.encoder(x, mask=mask)
-    def decoder_body(self, x, memory, memory_mask): return self.decoder(x, memory=memory, memory_mask=memory_mask)
+    def decoder_body(self, x, memory, memory_mask, mask=None): return self.decoder(x, memory=memory, memory_mask=memory_mask, mask=mask)
 
 # %% ../../nbs/reformer/05_models.ipynb #f4142347
 class ReformerEncDec(LSHSwitches, EncoderDecoder):
@@ -368,4 +368,4 @@ class ReformerEncDec(LSHSwitches, EncoderDecoder):
             ff()) for i in range(n_dec_layers)])
 
     def encoder_body(self, x, mask): return two_streams(self.encoder, x, mask=mask)
-    def decoder_body(self, x, memory, memory_mask): return two_streams(self.decoder, x, memory=memory, memory_mask=memory_mask)
+    def decoder_body(self, x, memory, memory_mask, mask=None): return two_streams(self.decoder, x, memory=memory, memory_mask=memory_mask, mask=mask)
