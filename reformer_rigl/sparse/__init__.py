@@ -11,6 +11,7 @@ __all__ = []
 from .distributions import *
 from .flops import *
 from .masks import *
+from .masked import *
 from .training import *
 from .pruning import *
 
