@@ -8,7 +8,6 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/pruning.html.md"""
 from __future__ import annotations
 import math, numbers, warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
 import torch
 from torch import nn
 import matplotlib.pyplot as plt
@@ -24,8 +23,7 @@ from .training import SparseTraining
 
 # %% auto #0
 __all__ = ['magnitude_masks', 'pruning_sparsity', 'scheduled_densities', 'GradualPruning', 'iterative_sparsities',
-           'lottery_ticket_masks', 'rewind_weights', 'fixed_mask_training', 'LotteryTicket', 'param_count',
-           'SmallDense', 'small_dense']
+           'lottery_ticket_masks', 'rewind_weights', 'fixed_mask_training', 'LotteryTicket']
 
 # %% ../../nbs/sparse/05_pruning.ipynb #f4a1e2b1
 def _keep_largest(score:torch.Tensor, # 1-d scores; -inf for entries that may not be kept
@@ -391,55 +389,3 @@ def prune(self:LotteryTicket, sparsity:float, # overall sparsity of the ticket a
     if reset_opt: self.learn.opt = None
     self.rounds.append(dict(sparsity=float(sparsity), after_step=self.n_steps, active={n: int(m.sum()) for n, m in self.masks.items()}))
     return self.masks
-
-# %% ../../nbs/sparse/05_pruning.ipynb #310b350b
-def param_count(model:nn.Module, # the model
-                masks:dict|None=None # {name: bool mask}: entries where the mask is `False` are not counted
-               ) -> int:
-    "Parameters of `model` (a shared tensor once), less the entries `masks` switch off."
-    named = dict(model.named_parameters(remove_duplicate=False))
-    unknown = [n for n in (masks or {}) if n not in named]
-    if unknown: raise KeyError(f"masks name parameters the model does not have: {unknown}")
-    return sum(p.numel() for p in model.parameters()) - sum(int((~m).sum()) for m in (masks or {}).values())
-
-# %% ../../nbs/sparse/05_pruning.ipynb #ed84b251
-class SmallDense(NamedTuple):
-    "A small-dense baseline: the model, its parameter count and the width it was built at."
-    model: nn.Module
-    n_params: int
-    width: float
-
-# %% ../../nbs/sparse/05_pruning.ipynb #71a66640
-def _params_at(model_fn, width) -> int:
-    "Parameter count of `model_fn(width)`, built on the meta device when it can be (nothing allocated)."
-    try:
-        with torch.device('meta'): return param_count(model_fn(width))
-    except Exception: return param_count(model_fn(width))
-
-# %% ../../nbs/sparse/05_pruning.ipynb #470261c0
-def small_dense(model_fn:Callable, # `model_fn(width) -> nn.Module`; more width never gives fewer parameters
-                target_params:int, # the parameter count to match, e.g. `param_count(sparse_model, masks)`
-                widths:Sequence|None=None, # candidate widths, increasing; default: step, 2*step, ..., max_width
-                step:float=1/64, # spacing of the default widths
-                max_width:float=1., # largest default width
-                rule:str='nearest' # 'nearest': the count closest to the target; 'below': the largest count not above it
-               ) -> SmallDense:
-    "The dense model from `model_fn` whose parameter count matches `target_params` to one width step."
-    if rule not in ('nearest', 'below'): raise ValueError(f"unknown rule {rule!r}: use 'nearest' or 'below'")
-    widths = list(widths) if widths is not None else [step * k for k in range(1, round(max_width / step) + 1)]
-    if not widths or any(b <= a for a, b in zip(widths, widths[1:])): raise ValueError("widths must be a non-empty increasing sequence")
-    counts = {}
-    def count(i):
-        if i not in counts: counts[i] = _params_at(model_fn, widths[i])
-        return counts[i]
-    lo, hi = -1, len(widths)  # invariant: count(lo) <= target < count(hi), with count(-1) = -inf and count(len) = +inf
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if count(mid) <= target_params: lo = mid
-        else: hi = mid
-    if lo == len(widths) - 1 and count(lo) < target_params:
-        raise ValueError(f"the largest width, {widths[-1]}, has {count(lo)} parameters, fewer than target_params={target_params}: give larger widths")
-    if lo == -1: raise ValueError(f"the smallest width, {widths[0]}, already has {count(0)} parameters, more than target_params={target_params}")
-    best = lo if rule == 'below' or hi == len(widths) or target_params - count(lo) <= count(hi) - target_params else hi
-    model = model_fn(widths[best])
-    return SmallDense(model, param_count(model), widths[best])
