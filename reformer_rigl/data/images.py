@@ -125,6 +125,12 @@ def digits_dls(bs:int=64, # images per batch
     return image_dls(ImageTensors(x[train_idx], y[train_idx], vocab), ImageTensors(x[valid_idx], y[valid_idx], vocab),
                      bs=bs, div=16., normalize=normalize, seed=seed, device=device)
 
+# %% ../../nbs/data/03_images.ipynb #a3b392b2
+@patch
+def new_empty(self:ImageTensors):
+    "No images, same shape, labels and classes: what fastai's `learn.export` keeps of a dataset."
+    return ImageTensors(self.x[:0], self.y[:0], self.vocab)
+
 # %% ../../nbs/data/03_images.ipynb #40230e53
 CIFAR_PICKLES = {'cifar10': 'cifar-10-batches-py', 'cifar100': 'cifar-100-python'}  # torchvision's folder names
 

@@ -96,13 +96,22 @@ class PadToMultiple(Callback):
 
 # %% ../../nbs/reformer/06_learner.ipynb #ca94bc75
 class EvalLSH(Callback):
-    "While validating, set `n_hashes` and/or `use_lsh` on every LSH layer; restore the training values after."
+    "While validating, set `n_hashes` and/or `use_lsh` on every LSH layer; put the training values back on the way out."
     def __init__(self, n_hashes:int|None=None, # hash rounds for evaluation (None: unchanged)
                  use_lsh:bool|None=None): # LSH on/off for evaluation (None: unchanged)
-        self.n_hashes, self.use_lsh = n_hashes, use_lsh
+        self.n_hashes, self.use_lsh, self._settings = n_hashes, use_lsh, None
+
+    def restore(self):
+        "Put back the settings found before validation, if this callback still has them switched."
+        if self._settings is not None: self._settings.__exit__(); self._settings = None
 
     def before_validate(self):
+        self.restore()  # an interrupted validation may have left them switched: never capture those
         self._settings = lsh_settings(self.model, self.n_hashes, self.use_lsh)
         self._settings.__enter__()
 
-    def after_validate(self): self._settings.__exit__()
+    def after_validate(self): self.restore()
+    def after_cancel_validate(self): self.restore()
+    def before_fit(self): self.restore()
+    def before_train(self): self.restore()
+    def after_fit(self): self.restore()

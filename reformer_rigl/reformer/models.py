@@ -70,6 +70,7 @@ class TokenEmbedding(nn.Module):
                  axial_shape:tuple|None=None, # for 'axial'
                  dropout:float=0.): # dropout on the sum
         super().__init__()
+        if vocab_sz < 1: raise ValueError(f"vocab_sz must be a positive number of tokens, got {vocab_sz}")
         self.max_seq_len, self.scale = max_seq_len, math.sqrt(d_model)
         self.emb = nn.Embedding(vocab_sz, d_model)
         nn.init.normal_(self.emb.weight, std=d_model ** -0.5)
@@ -80,6 +81,9 @@ class TokenEmbedding(nn.Module):
         if tokens.dim() != 2: raise ValueError(f"tokens must be [batch, seq] token ids, got shape {tuple(tokens.shape)}")
         if tokens.shape[1] > self.max_seq_len:
             raise ValueError(f"sequence length {tokens.shape[1]} is longer than max_seq_len={self.max_seq_len}")
+        if tokens.is_floating_point() or tokens.dtype == torch.bool: raise TypeError(f"tokens must be integer token ids, got {tokens.dtype}")
+        if tokens.device.type == 'cpu' and tokens.numel() and not 0 <= int(tokens.min()) <= int(tokens.max()) < self.emb.num_embeddings:
+            raise ValueError(f"token ids must be in [0, vocab_sz={self.emb.num_embeddings}), got ids from {int(tokens.min())} to {int(tokens.max())}")
         x = self.emb(tokens) * self.scale
         if self.pos is not None: x = x + self.pos(tokens).to(x.dtype)
         return self.drop(x)
@@ -143,6 +147,7 @@ class TransformerLM(LanguageModel):
                  axial_shape:tuple|None=None, # for 'axial'
                  tie_weights:bool=False, # tie the output layer to the token embedding
                  activation:type=nn.GELU): # feed-forward non-linearity
+        if n_layers < 1: raise ValueError(f"n_layers must be at least 1, got {n_layers}")
         super().__init__(vocab_sz, d_model, max_seq_len, pos_enc, axial_shape, dropout, tie_weights, causal)
         self.layers = IrreversibleSequence([
             IrreversibleBlock(PreNorm(d_model, full_attention(d_model, n_heads, causal, shared_qk, attn_dropout), dropout),
@@ -228,6 +233,7 @@ class ReformerLM(LSHSwitches, LanguageModel):
                  tie_weights:bool=False, # tie the output layer to the token embedding
                  activation:type=nn.GELU, # feed-forward non-linearity
                  seed:int|None=None): # fixed LSH rotations (layer i uses seed + i); None: fresh each call
+        if n_layers < 1: raise ValueError(f"n_layers must be at least 1, got {n_layers}")
         super().__init__(vocab_sz, d_model, max_seq_len, pos_enc, axial_shape, dropout, tie_weights, causal)
         self.reversible = reversible
         blocks = [ReversibleBlock(
@@ -255,6 +261,8 @@ def generate(self:LanguageModel,
              top_k:int|None=None): # sample among the `top_k` most likely tokens only
     "Continue `prompt` by `n_tokens` sampled tokens; returns `[b, n0 + n_tokens]` (or `[n0 + n_tokens]`)."
     if not self.causal: raise ValueError("generate needs a causal model (built with causal=True)")
+    if temperature < 0: raise ValueError(f"temperature must be >= 0 (0: greedy), got {temperature}")
+    if top_k is not None and top_k < 1: raise ValueError(f"top_k must be a positive number of tokens (or None: all), got {top_k}")
     was_training, squeeze = self.training, prompt.dim() == 1
     self.eval()
     toks = prompt[None] if squeeze else prompt

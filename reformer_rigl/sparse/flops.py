@@ -54,11 +54,16 @@ def flops_by_weight(model:nn.Module, # the model, on a device with real memory (
             return n
         count._get_raw = True  # FlopCounterMode's flag: call with the tensors themselves
         return count
+    def run(grad):
+        counts.clear()
+        with torch.set_grad_enabled(grad), FlopCounterMode(display=False, custom_mapping={op: booked(f) for op, f in flop_registry.items()}):
+            model(*x) if isinstance(x, (tuple, list)) else model(x)
     modes = {m: m.training for m in model.modules()}
     model.eval()  # no running-stat updates; autograd stays on so PyTorch takes the plain (countable) code paths
     try:
-        with FlopCounterMode(display=False, custom_mapping={op: booked(f) for op, f in flop_registry.items()}):
-            model(*x) if isinstance(x, (tuple, list)) else model(x)
+        try: run(grad=True)
+        except AssertionError:  # torch's module tracker fails inside a custom autograd Function (reversible layers): count without autograd
+            run(grad=False)
     finally:
         for m, training in modes.items(): m.training = training
     return counts
@@ -128,27 +133,33 @@ def _mean_sparsity(schedule, n_points:int) -> float:
     return float(s.mean())
 
 # %% ../../nbs/sparse/02_flops.ipynb #0c3d389b
-_METHODS = ('dense', 'static', 'small_dense', 'set', 'snfs', 'rigl', 'pruning')
+_DENSE_GRAD = dict(static='never', small_dense='never', set='never', snfs='every_step', rigl='on_update')  # the papers' methods' needs
 
-def training_flops(method:str, # 'dense', 'static', 'small_dense', 'set', 'snfs', 'rigl' or 'pruning'
+def training_flops(method, # 'dense', 'pruning', a method name ('static', 'small_dense', 'set', 'snfs', 'rigl') or a `SparseMethod`
                    f_sparse:float|None=None, # inference FLOPs of the sparse model (not needed for 'dense', 'pruning')
                    f_dense:float|None=None, # inference FLOPs of the dense model
-                   delta_t:int=100, # RigL: steps between mask updates
+                   delta_t:int=100, # methods that read the dense gradient on updates (RigL): steps between mask updates
                    schedule:Callable|Sequence|None=None, # pruning: sparsity as a function of training fraction, or per step
                    relative:bool=True, # divide by the dense step (3 f_dense): the papers' "0.42x"
                    n_points:int=10_000 # pruning: points averaging a schedule function
                   ) -> float:
     "Training FLOPs per step and example of `method` (RigL paper, Appendix H), relative to dense by default."
-    method = method.lower().replace('-', '_')
-    if method not in _METHODS: raise ValueError(f"unknown method {method!r}: use one of {', '.join(_METHODS)}")
+    if isinstance(method, str):
+        name = method.lower().replace('-', '_')
+        if name not in (*_DENSE_GRAD, 'dense', 'pruning'):
+            raise ValueError(f"unknown method {name!r}: use one of dense, pruning, {', '.join(_DENSE_GRAD)} or a `SparseMethod`")
+        need = _DENSE_GRAD.get(name, name)
+    else: name, need = type(method).__name__, getattr(method, 'dense_grad', None)  # a method object declares what it needs
+    if need not in ('dense', 'pruning', 'never', 'every_step', 'on_update'):
+        raise ValueError(f"{name} declares dense_grad={need!r}: use 'never', 'every_step' or 'on_update'")
     if f_dense is None: raise ValueError("f_dense (the dense model's inference FLOPs) is needed")
-    if method not in ('dense', 'pruning') and f_sparse is None: raise ValueError(f"{method} needs f_sparse")
-    if method == 'pruning' and schedule is None: raise ValueError("pruning needs its sparsity schedule")
+    if need not in ('dense', 'pruning') and f_sparse is None: raise ValueError(f"{name} needs f_sparse")
+    if need == 'pruning' and schedule is None: raise ValueError("pruning needs its sparsity schedule")
     fs, fd = f_sparse, f_dense
-    if method == 'dense': flops = 3 * fd
-    elif method in ('static', 'small_dense', 'set'): flops = 3 * fs
-    elif method == 'snfs': flops = 2 * fs + fd
-    elif method == 'rigl':
+    if need == 'dense': flops = 3 * fd
+    elif need == 'never': flops = 3 * fs  # sparse forward and backward
+    elif need == 'every_step': flops = 2 * fs + fd  # the weight gradient is dense at every step
+    elif need == 'on_update':  # dense once every delta_t + 1 steps
         if delta_t < 1: raise ValueError(f"delta_t must be a positive number of steps, got {delta_t}")
         flops = (3 * fs * delta_t + 2 * fs + fd) / (delta_t + 1)
     else: flops = 3 * fd * (1 - _mean_sparsity(schedule, n_points))

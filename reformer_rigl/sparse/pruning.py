@@ -6,25 +6,24 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/pruning.html.md"""
 
 # %% ../../nbs/sparse/05_pruning.ipynb #2225a698
 from __future__ import annotations
-import math, warnings
+import math, numbers, warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
 import torch
 from torch import nn
 import matplotlib.pyplot as plt
-from fastcore.basics import patch
+from fastcore.basics import patch, store_attr
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.torch_core import get_model
 from .distributions import layer_densities
-from .masks import apply_masks, mask_grads, mask_optimizer_state, sync_masks
-from .flops import batch_weight_flops, training_flops
-from .training import SparseTraining, ModelState
+from .masks import apply_masks
+from .flops import training_flops
+from .masked import MaskedTraining, check_finite
+from .training import SparseTraining
 
 # %% auto #0
 __all__ = ['magnitude_masks', 'pruning_sparsity', 'scheduled_densities', 'GradualPruning', 'iterative_sparsities',
-           'lottery_ticket_masks', 'rewind_weights', 'fixed_mask_training', 'LotteryTicket', 'param_count',
-           'SmallDense', 'small_dense']
+           'lottery_ticket_masks', 'rewind_weights', 'fixed_mask_training', 'LotteryTicket']
 
 # %% ../../nbs/sparse/05_pruning.ipynb #f4a1e2b1
 def _keep_largest(score:torch.Tensor, # 1-d scores; -inf for entries that may not be kept
@@ -54,6 +53,7 @@ def magnitude_masks(weights:dict, # {name: parameter} of the weights to prune
         w = weights[n].detach()
         active = masks[n] if n in masks else torch.ones_like(w, dtype=torch.bool)
         score[n] = torch.where(active, w.abs().float(), -math.inf).flatten()
+    check_finite({n: s[s != -math.inf] for n, s in score.items()}, "the magnitudes of the weights to prune")
     def n_keep(ns): return min(round(sum(densities[n] * score[n].numel() for n in ns)), sum(int((score[n] > -math.inf).sum()) for n in ns))
     if scope == 'layer':
         return {n: _keep_largest(s, n_keep([n])).view_as(weights[n]) for n, s in score.items()}
@@ -88,11 +88,10 @@ def scheduled_densities(final_densities:dict, # {name: density at the final spar
     return {n: d if scale == 1 else 1 - (1 - d) * scale for n, d in final_densities.items()}  # exactly the final densities at the end
 
 # %% ../../nbs/sparse/05_pruning.ipynb #be8e1010
-class GradualPruning(ModelState, Callback):
+class GradualPruning(MaskedTraining):
     "Gradual magnitude pruning (Zhu & Gupta 2017): every `every` optimizer steps from `start` to `end`, prune by |w| to the schedule's sparsity."
-    state_key = '_gradual_pruning'  # its entry in the model's state dict (see `ModelState`)
-    order = MixedPrecision.order + 0.5  # after fp16's unscale and overflow check (a skipped step is not counted), before GradientClip
-    run_valid = False
+    state_key = '_gradual_pruning'  # its entry in the model's state dict
+    settings = ('final_sparsity', 'start', 'end', 'every', 'schedule', 'initial_sparsity', 'scope', 'distribution', 'unit', 'density_kwargs')
     def __init__(self,
                  final_sparsity:float, # s_f: fraction of the sparsified weights that are zero at the end
                  start:float=0., # t_0: where pruning starts, a fraction of training (or an optimizer step with unit='step')
@@ -105,21 +104,17 @@ class GradualPruning(ModelState, Callback):
                  unit:str='pct', # 'pct': `start` and `end` are fractions of training; 'step': optimizer steps
                  sync:str|None='check', # under torch.distributed: 'check' that masks agree across ranks, 'broadcast' rank 0's, or None
                  flops_input=None, # model input for FLOP counting (default: first example of the first batch); False: do not count
+                 adopt_settings:bool=False, # at `learn.load`, take a checkpoint's differing settings instead of refusing it
                  **density_kwargs): # passed to `layer_densities`: first_layer_dense, dense_layers, include, exclude, types, ...
         if not 0 <= initial_sparsity <= final_sparsity < 1:
             raise ValueError(f"need 0 <= initial_sparsity <= final_sparsity < 1, got {initial_sparsity} and {final_sparsity}")
         if unit not in ('pct', 'step'): raise ValueError(f"unknown unit {unit!r}: use 'pct' (fractions of training) or 'step'")
         if unit == 'pct' and not 0 <= start <= end <= 1: raise ValueError(f"start and end are fractions of training: need 0 <= start <= end <= 1, got {start} and {end}")
-        if every < 1: raise ValueError(f"every must be a positive number of optimizer steps, got {every}")
+        if not isinstance(every, numbers.Integral) or every < 1: raise ValueError(f"every must be a positive number of optimizer steps, got {every}")
         if scope not in ('layer', 'global'): raise ValueError(f"unknown scope {scope!r}: use 'layer' or 'global'")
         pruning_sparsity(start, final_sparsity, start, end, initial_sparsity, schedule)  # fails early on a bad schedule or end < start
-        self.final_sparsity, self.start, self.end, self.every, self.schedule = final_sparsity, start, end, every, schedule
-        self.initial_sparsity, self.scope, self.distribution, self.unit = initial_sparsity, scope, distribution, unit
-        self.sync, self.flops_input, self.density_kwargs = sync, flops_input, density_kwargs
-        self.masks, self.final_densities, self.weights, self.prunes, self.n_steps = {}, {}, {}, [], 0
-        self.batch_position, self.batch_sparsity, self.batch_flop_sparsity = [], [], []
-        self._numel, self._active, self._last_prune, self._last_target, self._flops_by_weight, self._f_sparse = {}, {}, None, None, None, None
-        self._resumed = False  # set by `load_state_dict`: the next fit continues the schedule instead of restarting it
+        store_attr('final_sparsity,start,end,every,schedule,initial_sparsity,scope,distribution,unit,density_kwargs')
+        super().__init__(sync, flops_input, adopt_settings)
 
 # %% ../../nbs/sparse/05_pruning.ipynb #7f1a315e
 @patch
@@ -138,26 +133,30 @@ def _final_densities(self:GradualPruning, model) -> dict:
 
 # %% ../../nbs/sparse/05_pruning.ipynb #e8c17e23
 @patch
-def _bind(self:GradualPruning, model):
-    "Key the masks to `model`'s weights (checking that they fit), put them on the weights' devices and count what they keep."
-    self._bind_masks(model, self.final_densities)
-    self._active = {n: int(m.sum()) for n, m in self.masks.items()}  # kept counts, refreshed when the masks change (no host sync per batch)
+def _reset(self:GradualPruning):
+    "Forget the run: the base callback's state, the final densities, the schedule's place and the records."
+    MaskedTraining._reset(self)
+    self.final_densities, self.prunes, self.batch_position, self.batch_sparsity, self.batch_flop_sparsity = {}, [], [], [], []
+    self._last_prune = self._last_target = None
+    self._resumed, self._cancelled, self._fit_start = False, False, 0  # `_resumed`: `learn.load` restored a schedule, the next fit continues it
+
+@patch(as_prop=True)
+def sparsified(self:GradualPruning) -> dict: "The final per-layer densities."; return self.final_densities
+
+@patch
+def init_masks(self:GradualPruning, model) -> dict:
+    "All-`True` masks for the weights the final densities prune."
+    self.final_densities = self._final_densities(model)
+    named = dict(model.named_parameters())
+    return {n: torch.ones_like(named[n], dtype=torch.bool) for n, d in self.final_densities.items() if d < 1}
 
 # %% ../../nbs/sparse/05_pruning.ipynb #15eba784
 @patch
 def before_fit(self:GradualPruning):
-    "Make all-`True` masks for the weights to prune (or keep those it has, or those `learn.load` restored) and apply them to the weights and the optimizer state."
-    model = get_model(self.model)
-    self._attach(model)
-    if not self.masks:
-        self.final_densities = self._final_densities(model)
-        named = dict(model.named_parameters())
-        self.masks = {n: torch.ones_like(named[n], dtype=torch.bool) for n, d in self.final_densities.items() if d < 1}
-    self._bind(model)
-    if not self._resumed: self._last_prune = self._last_target = None  # a new fit restarts the schedule; masks only ever lose weights
-    self._resumed = False
-    apply_masks(self.weights, self.masks)
-    mask_optimizer_state(self.opt, self.weights, self.masks)
+    "The base callback's `before_fit` (masks made or kept, applied); a new fit restarts the schedule unless `learn.load` restored one."
+    MaskedTraining.before_fit(self)
+    if not self._resumed: self._last_prune = self._last_target = None  # masks only ever lose weights
+    self._resumed, self._cancelled, self._fit_start = False, False, self.n_steps
 
 # %% ../../nbs/sparse/05_pruning.ipynb #9667c6ea
 @patch(as_prop=True)
@@ -174,12 +173,8 @@ def prune(self:GradualPruning, sparsity:float, # the overall sparsity to prune t
     "Prune by magnitude to overall `sparsity`: the layers' scheduled densities, per layer or globally; zero weights, gradients and optimizer state."
     dens = scheduled_densities(self.final_densities, sparsity, self.final_sparsity)
     self.masks = magnitude_masks(self.weights, {n: dens[n] for n in self.masks}, self.scope, self.masks)
-    if self.sync: sync_masks(self.masks, self.sync)
-    apply_masks(self.weights, self.masks); mask_grads(self.weights, self.masks)
-    opt = getattr(getattr(self, 'learn', None), 'opt', None)
-    if opt is not None: mask_optimizer_state(opt, self.weights, self.masks)
-    self._active = {n: int(m.sum()) for n, m in self.masks.items()}
-    self._f_sparse, self._last_prune, self._last_target = None, self.n_steps, sparsity
+    self._masks_changed()
+    self._last_prune, self._last_target = self.n_steps, sparsity
     self.prunes.append(dict(step=self.n_steps, position=None if position is None else float(position), target=float(sparsity),
                             sparsity=self.sparsity, active=dict(self._active)))
 
@@ -206,60 +201,33 @@ def _is_prune_step(self:GradualPruning, position:float) -> bool:
 
 # %% ../../nbs/sparse/05_pruning.ipynb #7e891c21
 @patch
-def before_step(self:GradualPruning):
-    "Count the optimizer step, prune when the schedule says so, and mask the gradients."
-    self.n_steps += 1
+def change_masks(self:GradualPruning) -> bool:
+    "Prune when the schedule says so (the optimizer step is taken, with the new masks)."
     position = self._position()
     if self._is_prune_step(position): self.prune(self.target_sparsity(position), position)
-    mask_grads(self.weights, self.masks)
-
-# %% ../../nbs/sparse/05_pruning.ipynb #b17512d3
-@patch
-def after_step(self:GradualPruning):
-    "Re-apply the masks to the weights and the optimizer state."
-    apply_masks(self.weights, self.masks)
-    mask_optimizer_state(self.opt, self.weights, self.masks)
-
-# %% ../../nbs/sparse/05_pruning.ipynb #319bb2f3
-@patch
-def _count_flops(self:GradualPruning):
-    "Dense FLOPs of each weight for one example of the first batch (or `flops_input`), random state untouched."
-    try: self._flops_by_weight = batch_weight_flops(get_model(self.model), self.xb, self.flops_input)
-    except Exception as e:
-        warnings.warn(f"GradualPruning could not count FLOPs ({type(e).__name__}: {e}); using the parameter sparsity. "
-                      "Pass flops_input=... (a model input), or False to silence this")
-        self.flops_input = False
+    return False
 
 # %% ../../nbs/sparse/05_pruning.ipynb #c9c66ac8
 @patch(as_prop=True)
 def flop_sparsity(self:GradualPruning) -> float:
     "1 - f_S/f_D: the fraction of the dense forward FLOPs that the current masks remove (nan before FLOPs are counted)."
-    if not self._flops_by_weight: return float('nan')
-    if self._f_sparse is None:
-        self._f_sparse = sum(f * (self._active[n] / self._numel[n] if n in self._active else 1.) for n, f in self._flops_by_weight.items())
-    return 1 - self._f_sparse / sum(self._flops_by_weight.values())
+    return 1 - self.inference_flops_ratio
 
 # %% ../../nbs/sparse/05_pruning.ipynb #ae706ef4
 @patch
 def after_backward(self:GradualPruning):
-    "Book the batch: its schedule position, the parameter sparsity and the FLOP-effective sparsity it ran at."
-    if self.flops_input is not False and self._flops_by_weight is None: self._count_flops()
+    "Book the batch (the base callback's FLOPs), and record its schedule position, parameter sparsity and FLOP-effective sparsity."
+    MaskedTraining.after_backward(self)
     self.batch_position.append(float(self.pct_train) if self.unit == 'pct' else float(self.n_steps))
     self.batch_sparsity.append(self.sparsity)
-    if self.flops_input is not False: self.batch_flop_sparsity.append(self.flop_sparsity)
+    if self.counts_flops: self.batch_flop_sparsity.append(self.flop_sparsity)
 
 # %% ../../nbs/sparse/05_pruning.ipynb #ea5221a5
 @patch(as_prop=True)
 def train_flops_ratio(self:GradualPruning) -> float:
-    "Training FLOPs spent so far relative to dense training on the same batches: `training_flops('pruning', ...)` over the batches."
-    s = self.batch_flop_sparsity if self.flops_input is not False else self.batch_sparsity
-    return training_flops('pruning', f_dense=1., schedule=s) if s else float('nan')
-
-# %% ../../nbs/sparse/05_pruning.ipynb #e64a516f
-@patch(as_prop=True)
-def inference_flops_ratio(self:GradualPruning) -> float:
-    "Forward FLOPs at the current masks relative to the dense model (nan before FLOPs are counted)."
-    return 1 - self.flop_sparsity
+    "Training FLOPs so far relative to dense on the same batches: booked as they ran, or (not counting) Appendix H on the parameter sparsity."
+    if self.counts_flops: return MaskedTraining.train_flops_ratio.fget(self)
+    return training_flops('pruning', f_dense=1., schedule=self.batch_sparsity) if self.batch_sparsity else float('nan')
 
 # %% ../../nbs/sparse/05_pruning.ipynb #7f86296a
 @patch
@@ -268,6 +236,18 @@ def report(self:GradualPruning) -> dict:
     return dict(method='gradual_pruning', scope=self.scope, distribution=self.distribution if isinstance(self.distribution, str) else 'given',
                 final_sparsity=self.final_sparsity, sparsity=self.sparsity, density=1 - self.sparsity, n_steps=self.n_steps,
                 n_prunes=len(self.prunes), inference_flops=self.inference_flops_ratio, train_flops=self.train_flops_ratio)
+
+# %% ../../nbs/sparse/05_pruning.ipynb #bdc7f99f
+@patch
+def after_cancel_fit(self:GradualPruning): self._cancelled = True
+
+@patch
+def after_fit(self:GradualPruning):
+    "Warn when a fit that ran to its end stopped short of `final_sparsity`: the schedule ends after the run."
+    if self._cancelled or self.n_steps == self._fit_start or (self._last_target or 0.) >= self.final_sparsity - 1e-12: return
+    warnings.warn(f"GradualPruning ended this fit at sparsity {self.sparsity:.3f}, not final_sparsity={self.final_sparsity}: its schedule ends at "
+                  f"{self.end} {'optimizer steps' if self.unit == 'step' else '(of training)'}, after this fit's {self.n_steps - self._fit_start} "
+                  "optimizer steps. End the schedule within the run (a smaller `end`, or unit='pct'), or fit longer")
 
 # %% ../../nbs/sparse/05_pruning.ipynb #463082f1
 @patch
@@ -285,22 +265,19 @@ def plot_schedule(self:GradualPruning, ax=None, figsize=(5, 2.5)):
 
 # %% ../../nbs/sparse/05_pruning.ipynb #79a9c5c1
 @patch
-def state_dict(self:GradualPruning) -> dict:
-    "Everything a resumed run needs: masks, final densities, step count, the last pruning step and target, and the records."
-    return dict(masks=dict(self.masks), final_densities=dict(self.final_densities), n_steps=self.n_steps,
-                last_prune=self._last_prune, last_target=self._last_target, prunes=list(self.prunes),
-                batches=dict(position=list(self.batch_position), sparsity=list(self.batch_sparsity),
-                             flop_sparsity=list(self.batch_flop_sparsity)))
+def policy_state(self:GradualPruning) -> dict:
+    "Final densities, the last pruning step and target, and the records (the base callback saves masks, steps and FLOPs)."
+    return dict(final_densities=dict(self.final_densities), last_prune=self._last_prune, last_target=self._last_target, prunes=list(self.prunes),
+                batches=dict(position=list(self.batch_position), sparsity=list(self.batch_sparsity), flop_sparsity=list(self.batch_flop_sparsity)))
 
 # %% ../../nbs/sparse/05_pruning.ipynb #b94fed74
 @patch
-def load_state_dict(self:GradualPruning, sd:dict):
-    "Restore the state saved by `state_dict`; the next `fit` continues the schedule (masks are bound to the weights by `_bind`)."
-    self.masks, self.final_densities, self.n_steps = dict(sd['masks']), dict(sd['final_densities']), sd['n_steps']
-    self._last_prune, self._last_target, self.prunes = sd['last_prune'], sd['last_target'], list(sd['prunes'])
+def load_policy_state(self:GradualPruning, sd:dict):
+    "Restore what `policy_state` saved; the next `fit` continues the schedule."
+    self.final_densities, self._last_prune, self._last_target, self.prunes = dict(sd['final_densities']), sd['last_prune'], sd['last_target'], list(sd['prunes'])
     b = sd['batches']
     self.batch_position, self.batch_sparsity, self.batch_flop_sparsity = list(b['position']), list(b['sparsity']), list(b['flop_sparsity'])
-    self._flops_by_weight, self._f_sparse, self._resumed = None, None, True
+    self._resumed = True
 
 # %% ../../nbs/sparse/05_pruning.ipynb #c564a6a4
 def iterative_sparsities(final_sparsity:float, # the sparsity after the last round
@@ -398,6 +375,9 @@ def prune(self:LotteryTicket, sparsity:float, # overall sparsity of the ticket a
     "Prune the trained weights by |w| to `sparsity`, rewind the survivors, and fix the mask for the next fit; returns the masks."
     if self.rewind_state is None:
         raise ValueError(f"no rewind point yet: fit first (the weights after optimizer step {self.rewind_step} are saved during training)")
+    if self.rounds and sparsity < self.rounds[-1]['sparsity']:
+        raise ValueError(f"sparsity {sparsity} is below this ticket's {self.rounds[-1]['sparsity']}: a pruned weight never returns, "
+                         "so a round can only prune further (or keep the sparsity)")
     if self._sparse_training is None and hasattr(self.learn, 'sparse_training'):
         raise ValueError("the Learner already has a SparseTraining: LotteryTicket retrains with its own fixed-mask SparseTraining")
     model = get_model(self.model)
@@ -409,55 +389,3 @@ def prune(self:LotteryTicket, sparsity:float, # overall sparsity of the ticket a
     if reset_opt: self.learn.opt = None
     self.rounds.append(dict(sparsity=float(sparsity), after_step=self.n_steps, active={n: int(m.sum()) for n, m in self.masks.items()}))
     return self.masks
-
-# %% ../../nbs/sparse/05_pruning.ipynb #310b350b
-def param_count(model:nn.Module, # the model
-                masks:dict|None=None # {name: bool mask}: entries where the mask is `False` are not counted
-               ) -> int:
-    "Parameters of `model` (a shared tensor once), less the entries `masks` switch off."
-    named = dict(model.named_parameters(remove_duplicate=False))
-    unknown = [n for n in (masks or {}) if n not in named]
-    if unknown: raise KeyError(f"masks name parameters the model does not have: {unknown}")
-    return sum(p.numel() for p in model.parameters()) - sum(int((~m).sum()) for m in (masks or {}).values())
-
-# %% ../../nbs/sparse/05_pruning.ipynb #ed84b251
-class SmallDense(NamedTuple):
-    "A small-dense baseline: the model, its parameter count and the width it was built at."
-    model: nn.Module
-    n_params: int
-    width: float
-
-# %% ../../nbs/sparse/05_pruning.ipynb #71a66640
-def _params_at(model_fn, width) -> int:
-    "Parameter count of `model_fn(width)`, built on the meta device when it can be (nothing allocated)."
-    try:
-        with torch.device('meta'): return param_count(model_fn(width))
-    except Exception: return param_count(model_fn(width))
-
-# %% ../../nbs/sparse/05_pruning.ipynb #470261c0
-def small_dense(model_fn:Callable, # `model_fn(width) -> nn.Module`; more width never gives fewer parameters
-                target_params:int, # the parameter count to match, e.g. `param_count(sparse_model, masks)`
-                widths:Sequence|None=None, # candidate widths, increasing; default: step, 2*step, ..., max_width
-                step:float=1/64, # spacing of the default widths
-                max_width:float=1., # largest default width
-                rule:str='nearest' # 'nearest': the count closest to the target; 'below': the largest count not above it
-               ) -> SmallDense:
-    "The dense model from `model_fn` whose parameter count matches `target_params` to one width step."
-    if rule not in ('nearest', 'below'): raise ValueError(f"unknown rule {rule!r}: use 'nearest' or 'below'")
-    widths = list(widths) if widths is not None else [step * k for k in range(1, round(max_width / step) + 1)]
-    if not widths or any(b <= a for a, b in zip(widths, widths[1:])): raise ValueError("widths must be a non-empty increasing sequence")
-    counts = {}
-    def count(i):
-        if i not in counts: counts[i] = _params_at(model_fn, widths[i])
-        return counts[i]
-    lo, hi = -1, len(widths)  # invariant: count(lo) <= target < count(hi), with count(-1) = -inf and count(len) = +inf
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if count(mid) <= target_params: lo = mid
-        else: hi = mid
-    if lo == len(widths) - 1 and count(lo) < target_params:
-        raise ValueError(f"the largest width, {widths[-1]}, has {count(lo)} parameters, fewer than target_params={target_params}: give larger widths")
-    if lo == -1: raise ValueError(f"the smallest width, {widths[0]}, already has {count(0)} parameters, more than target_params={target_params}")
-    best = lo if rule == 'below' or hi == len(widths) or target_params - count(lo) <= count(hi) - target_params else hi
-    model = model_fn(widths[best])
-    return SmallDense(model, param_count(model), widths[best])

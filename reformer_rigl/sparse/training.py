@@ -6,24 +6,19 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/training.html.md"""
 
 # %% ../../nbs/sparse/04_training.ipynb #e309ec40
 from __future__ import annotations
-import math, warnings
+import ast, math, numbers, warnings
 from functools import partial
 from typing import Callable
 import torch
 from torch import nn
 import matplotlib.pyplot as plt
-from fastcore.basics import patch
-from fastai.callback.core import Callback, CancelStepException
-from fastai.callback.fp16 import MixedPrecision
-from fastai.torch_core import get_model, find_bs
-from ..core import fix_fastai_wandb
-from .masks import make_masks, apply_masks, mask_grads, mask_optimizer_state, sync_masks
-from .masks import update_mask, drop_fraction, redistribute_counts
+from fastcore.basics import patch, store_attr
+from .masks import make_masks, update_mask, drop_fraction, redistribute_counts
 from .distributions import layer_densities, plot_densities
-from .flops import batch_weight_flops
+from .masked import MaskedTraining, check_finite
 
 # %% auto #0
-__all__ = ['sparse_methods', 'SparseMethod', 'Static', 'SET', 'SNFS', 'RigL', 'get_method', 'ModelState', 'SparseTraining']
+__all__ = ['sparse_methods', 'SparseMethod', 'Static', 'SET', 'SNFS', 'RigL', 'get_method', 'SparseTraining']
 
 # %% ../../nbs/sparse/04_training.ipynb #a5e3eda3
 class SparseMethod:
@@ -47,6 +42,11 @@ class SparseMethod:
     def dense_grad_on_update(self) -> bool:
         "Whether the method reads the dense gradient on update steps (RigL's growth, redistribution by gradient); SET and Static do not."
         return self.dense_grad_every_step or self.grows_by_gradient or self.redistribution == 'gradient'
+
+    @property
+    def dense_grad(self) -> str:
+        "What the method needs of the dense gradient: 'every_step', 'on_update' or 'never' (`training_flops` prices it)."
+        return 'every_step' if self.dense_grad_every_step else 'on_update' if self.dense_grad_on_update else 'never'
 
     def drop_score(self, name, weight, mask, generator):
         "Active entries with the lowest score are dropped: the magnitude $|w|$."
@@ -133,19 +133,11 @@ def get_method(method) -> SparseMethod:
         raise ValueError(f"unknown sparse method {method!r}: use one of {', '.join(sparse_methods)} or a `SparseMethod`")
     return sparse_methods[key]()
 
-# %% ../../nbs/sparse/04_training.ipynb #77ad4a76
-class ModelState:
-    "Mixin for a callback whose state (`state_dict`, `load_state_dict`, `_bind`) travels in its model's state dict under `state_key`."
-    state_key:str = None # the state dict entry, e.g. '_sparse_training'
-    _hooks = None # `(model, save hook, load hook)` once attached
-    def _init_state(self): self._state, self._hooks = {}, None  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
-
 # %% ../../nbs/sparse/04_training.ipynb #5d7a2ca9
-class SparseTraining(ModelState, Callback):
+class SparseTraining(MaskedTraining):
     "Train with sparse weights: masks from `layer_densities`, kept exact at every step and changed by `method` every `delta_t` optimizer steps."
     state_key = '_sparse_training'
-    order = MixedPrecision.order + 0.5  # after fp16's unscale and overflow check, before GradientClip
-    run_valid = False
+    settings = ('density', 'distribution', 'method', 'delta_t', 'alpha', 't_end', 'decay', 'skip_step', 'density_kwargs')
     def __init__(self,
                  density:float, # target fraction of the sparsified weights that are nonzero
                  distribution:str='erk', # how the nonzeros are shared between layers: 'uniform', 'er' or 'erk'
@@ -158,101 +150,73 @@ class SparseTraining(ModelState, Callback):
                  seed:int|None=None, # seed of the mask generator, the same on every rank; None: `torch.initial_seed()`
                  sync:str|None='check', # under torch.distributed: 'check' that masks agree across ranks, 'broadcast' rank 0's, or None
                  flops_input=None, # model input for FLOP counting (default: first example of the first batch); False: do not count
+                 adopt_settings:bool=False, # at `learn.load`, take a checkpoint's differing settings instead of refusing it
                  **density_kwargs): # passed to `layer_densities`: first_layer_dense, dense_layers, overrides, include, exclude, types, ...
+        for k, v in dict(density=density, alpha=alpha, t_end=t_end).items():
+            if isinstance(v, bool) or not isinstance(v, numbers.Real): raise TypeError(f"{k} must be a number, got {v!r} ({type(v).__name__})")
         if not 0 < density <= 1: raise ValueError(f"density must be in (0, 1], got {density}")
+        if isinstance(delta_t, bool) or not isinstance(delta_t, numbers.Integral): raise TypeError(f"delta_t must be a whole number of optimizer steps, got {delta_t!r}")
         if delta_t < 1: raise ValueError(f"delta_t must be a positive number of optimizer steps, got {delta_t}")
+        if not 0 < alpha <= 1: raise ValueError(f"alpha is the fraction of each layer's active weights an update replaces: in (0, 1], got {alpha}")
         if not 0 <= t_end <= 1: raise ValueError(f"t_end is a fraction of training, in [0, 1]; got {t_end}")
         drop_fraction(0., alpha, 1., decay)  # fails early on an unknown decay
-        self.density, self.distribution, self.method = density, distribution, get_method(method)
-        self.delta_t, self.alpha, self.t_end, self.decay, self.skip_step = delta_t, alpha, t_end, decay, skip_step
-        self.seed, self.sync, self.flops_input, self.density_kwargs = seed, sync, flops_input, density_kwargs
-        self.masks, self.target_densities, self.weights, self.updates, self.n_steps = {}, {}, {}, [], 0
-        self._numel, self._gen, self._n_logged = {}, None, 0
-        self._flops, self._flops_by_weight, self._f_sparse = dict(sparse=0., dense=0.), None, None
+        self.method = get_method(method)
+        store_attr('density,distribution,delta_t,alpha,t_end,decay,skip_step,seed,density_kwargs')
+        super().__init__(sync, flops_input, adopt_settings)
+
+# %% ../../nbs/sparse/04_training.ipynb #abb69cac
+@patch
+def _reset(self:SparseTraining):
+    "Forget the run: the base callback's state, the target densities, the generator, the method's momentum and the update records."
+    MaskedTraining._reset(self)
+    self.target_densities, self.updates, self._gen, self._n_logged = {}, [], None, 0
+    self.method.momenta = {}
 
 # %% ../../nbs/sparse/04_training.ipynb #eac4a28a
 @patch
-def state_dict(self:SparseTraining) -> dict:
-    "Everything a resumed run needs: masks, step count, generator state, method state, update records and FLOP counts."
-    return dict(masks=dict(self.masks), target_densities=dict(self.target_densities), n_steps=self.n_steps, seed=self.seed,
-                generator=self._gen.get_state() if self._gen is not None else None, method=self.method.state_dict(),
-                updates=list(self.updates), flops=dict(self._flops))
+def policy_state(self:SparseTraining) -> dict:
+    "Target densities, seed, generator state, method state and update records (the base callback saves masks, steps and FLOPs)."
+    return dict(target_densities=dict(self.target_densities), seed=self.seed, method=self.method.state_dict(), updates=list(self.updates),
+                generator=self._gen.get_state() if self._gen is not None else None)
 
 # %% ../../nbs/sparse/04_training.ipynb #cfdbe2f0
 @patch
-def load_state_dict(self:SparseTraining, sd:dict):
-    "Restore the state saved by `state_dict` (masks are put on their weights' devices at the next `_bind`)."
-    self.masks, self.target_densities, self.n_steps, self.seed = dict(sd['masks']), dict(sd['target_densities']), sd['n_steps'], sd['seed']
+def load_policy_state(self:SparseTraining, sd:dict):
+    "Restore what `policy_state` saved."
+    self.target_densities, self.seed, self.updates = dict(sd['target_densities']), sd['seed'], list(sd['updates'])
     self._gen = torch.Generator()
     if sd['generator'] is not None: self._gen.set_state(sd['generator'])
     self.method.load_state_dict(sd['method'])
-    self.updates, self._flops, self._f_sparse = list(sd['updates']), dict(sd['flops']), None
+
+# %% ../../nbs/sparse/04_training.ipynb #3a32eb87
+def _method_classes(cls=SparseMethod) -> dict:
+    "Every `SparseMethod` subclass defined so far, by name."
+    return {c.__name__: c for s in cls.__subclasses__() for c in (s, *_method_classes(s).values())}
+
+@patch
+def _adopt(self:SparseTraining, name:str, saved):
+    "Take a checkpoint's setting; a method is rebuilt from its saved form, e.g. 'RigL(redistribution=None)'."
+    if name != 'method': return MaskedTraining._adopt(self, name, saved)
+    cls_name, _, args = saved.partition('(redistribution=')
+    if cls_name not in _method_classes(): raise ValueError(f"cannot adopt method={saved}: no SparseMethod is named {cls_name}")
+    self.method = _method_classes()[cls_name](redistribution=ast.literal_eval(args.removesuffix(')')))
 
 # %% ../../nbs/sparse/04_training.ipynb #a63b56cf
-_STATE_KEY = SparseTraining.state_key  # the state dict entry that holds `SparseTraining`'s state
-
-@patch
-def _save_hook(self:ModelState, module, state_dict, prefix, local_metadata):
-    "State-dict hook: add the callback's state under its `state_key` (once masks exist)."
-    if self.masks: state_dict[prefix + self.state_key] = self.state_dict()
-
-# %% ../../nbs/sparse/04_training.ipynb #00d99dff
-@patch
-def _load_hook(self:ModelState, module, state_dict, prefix, *args):
-    "Load pre-hook: take the callback's state out of the state dict, restore it and bind it to `module`."
-    sd = state_dict.pop(prefix + self.state_key, None)
-    if sd is not None: self.load_state_dict(sd); self._bind(module)
-
-# %% ../../nbs/sparse/04_training.ipynb #158ab539
-@patch
-def _attach(self:ModelState, model):
-    "Register the save/load hooks on `model` (once; moved if the model changed)."
-    if self._hooks is not None and self._hooks[0] is model: return
-    if self._hooks is not None:
-        for h in self._hooks[1:]: h.remove()
-    cls = type(self)  # torch tags a hook with an attribute, which a bound method cannot take: bind with `partial`
-    self._hooks = (model, model.register_state_dict_post_hook(partial(cls._save_hook, self)),
-                   model.register_load_state_dict_pre_hook(partial(cls._load_hook, self)))
-
-# %% ../../nbs/sparse/04_training.ipynb #0b8c0440
-@patch
-def _bind_masks(self:ModelState, model, densities:dict):
-    "Key `masks` to `model`'s weights (checking that they fit) on the weights' devices; count the weights named in `densities`."
-    named = dict(model.named_parameters())
-    bad = [n for n, m in self.masks.items() if n not in named or named[n].shape != m.shape]
-    if bad: raise ValueError(f"the masks do not fit this model's weights {bad}: use a new {type(self).__name__} for a new model")
-    self.masks = {n: m.to(named[n].device) for n, m in self.masks.items()}
-    self.weights = {n: named[n] for n in self.masks}
-    self._numel = {n: named[n].numel() for n in densities if n in named}
-    self._f_sparse = None
-
-@patch
-def _bind(self:SparseTraining, model):
-    "Key the masks to `model`'s weights (checking that they fit) and put them on the weights' devices."
-    self._bind_masks(model, self.target_densities)
-
-# %% ../../nbs/sparse/04_training.ipynb #6161e819
-@patch
-def after_create(self:ModelState):
-    "Attach the save/load hooks as soon as the callback joins a `Learner`."
-    self._attach(get_model(self.model))
+@patch(as_prop=True)
+def sparsified(self:SparseTraining) -> dict: "The per-layer target densities from `layer_densities`."; return self.target_densities
 
 # %% ../../nbs/sparse/04_training.ipynb #a7143078
 @patch
-def before_fit(self:SparseTraining):
-    "Draw the masks (or keep those it has, or those `learn.load` restored) and apply them to the weights and the optimizer state."
-    model = get_model(self.model)
-    self._attach(model)
-    if hasattr(self.learn, 'wandb'): fix_fastai_wandb()  # runs before WandbCallback.before_fit (lower order)
-    if not self.masks:
-        self.target_densities = layer_densities(model, self.density, self.distribution, **self.density_kwargs)
-        if self.seed is None: self.seed = torch.initial_seed()
-        self._gen = torch.Generator().manual_seed(self.seed)
-        self.masks = make_masks(dict(model.named_parameters()), self.target_densities, self._gen)
-        if self.sync: sync_masks(self.masks, self.sync)
-    self._bind(model)
-    apply_masks(self.weights, self.masks)
-    mask_optimizer_state(self.opt, self.weights, self.masks)
+def init_masks(self:SparseTraining, model) -> dict:
+    "Random masks at the densities `layer_densities` gives, from the generator seeded with `seed`; refuse a layer left empty."
+    self.target_densities = layer_densities(model, self.density, self.distribution, **self.density_kwargs)
+    if self.seed is None: self.seed = torch.initial_seed()
+    self._gen = torch.Generator().manual_seed(self.seed)
+    masks = make_masks(dict(model.named_parameters()), self.target_densities, self._gen)
+    empty = [n for n, m in masks.items() if not m.any()]
+    if empty: raise ValueError(f"density {self.density} leaves no weight at all in {empty} (round(density * size) is 0 there): "
+                               "raise the density, or keep those layers dense (dense_layers=[...])")
+    return masks
 
 # %% ../../nbs/sparse/04_training.ipynb #5c492153
 @patch
@@ -262,44 +226,34 @@ def _is_update_step(self:SparseTraining, step:int) -> bool:
 
 # %% ../../nbs/sparse/04_training.ipynb #98e9daab
 @patch
-def before_step(self:SparseTraining):
-    "Count the step, let the method read the dense gradients, update the masks when it is time, mask the gradients."
-    update = self._is_update_step(self.n_steps + 1)
-    self.n_steps += 1
+def change_masks(self:SparseTraining) -> bool:
+    "Let the method read the dense gradients, update the masks when it is time; True (skip the step) on an update step with `skip_step`."
+    update = self._is_update_step(self.n_steps)
     self.method.observe(self.weights, self.masks)
     if update: self.update_masks(drop_fraction(self.pct_train, self.alpha, self.t_end, self.decay))
-    mask_grads(self.weights, self.masks)
-    if update and self.skip_step: raise CancelStepException()
-
-# %% ../../nbs/sparse/04_training.ipynb #eabb800c
-@patch
-def after_step(self:SparseTraining):
-    "Re-apply the masks to the weights and to the optimizer state."
-    apply_masks(self.weights, self.masks)
-    mask_optimizer_state(self.opt, self.weights, self.masks)
+    return update and self.skip_step
 
 # %% ../../nbs/sparse/04_training.ipynb #da8b37db
 @patch
 @torch.no_grad()
 def update_masks(self:SparseTraining, fraction:float): # the fraction of each layer's active weights to replace
     "Drop `fraction` of each layer's active weights and grow as many by the method's scores; new weights and their state start at 0."
-    meth = self.method
+    meth, what = self.method, f"{type(self.method).__name__}'s update at optimizer step {self.n_steps}"
     active = {n: int(m.sum()) for n, m in self.masks.items()}
     n_drop = {n: round(fraction * a) for n, a in active.items()}
+    drop = {n: meth.drop_score(n, self.weights[n], m, self._gen) for n, m in self.masks.items()}
+    check_finite(drop, f"the drop scores of {what}")
     if meth.redistribution is None: n_grow = n_drop
     else:
         room = {n: m.numel() - active[n] + n_drop[n] for n, m in self.masks.items()}
         scores = {n: meth.layer_score(n, self.weights[n], m) for n, m in self.masks.items()}
+        check_finite(scores, f"the layer scores of {what}")
         n_grow = redistribute_counts(sum(n_drop.values()), scores, room)
+    grow = {n: meth.grow_score(n, self.weights[n], m, self._gen) for n, m in self.masks.items()}
+    check_finite(grow, f"the grow scores of {what}")
     old = {n: m.clone() for n, m in self.masks.items()}
-    for n, m in self.masks.items():
-        w = self.weights[n]
-        m.copy_(update_mask(m, meth.drop_score(n, w, m, self._gen), meth.grow_score(n, w, m, self._gen), n_drop[n], n_grow[n]))
-    kept = {n: m & old[n] for n, m in self.masks.items()}
-    apply_masks(self.weights, kept)  # dropped weights to 0, and grown ones start at exactly 0
-    mask_optimizer_state(self.opt, self.weights, kept)  # the state survives only where a weight stays active
-    if self.sync: sync_masks(self.masks, self.sync)
-    self._f_sparse = None
+    for n, m in self.masks.items(): m.copy_(update_mask(m, drop[n], grow[n], n_drop[n], n_grow[n]))
+    self._masks_changed(old)  # dropped weights to 0, grown ones start at exactly 0, with their optimizer state
     self.updates.append(dict(step=self.n_steps, pct_train=float(self.pct_train), drop_fraction=float(fraction),
                              n_drop=sum(n_drop.values()), dropped={n: int((old[n] & ~m).sum()) for n, m in self.masks.items()},
                              grown={n: int((m & ~old[n]).sum()) for n, m in self.masks.items()},
@@ -307,51 +261,9 @@ def update_masks(self:SparseTraining, fraction:float): # the fraction of each la
 
 # %% ../../nbs/sparse/04_training.ipynb #a3d0d15a
 @patch
-def _count_flops(self:SparseTraining):
-    "Dense FLOPs of each weight for one example of the first batch (or `flops_input`), random state untouched."
-    try: self._flops_by_weight = batch_weight_flops(get_model(self.model), self.xb, self.flops_input)
-    except Exception as e:
-        warnings.warn(f"SparseTraining could not count FLOPs ({type(e).__name__}: {e}); pass flops_input=..., or False to skip counting")
-        self.flops_input = False
-
-# %% ../../nbs/sparse/04_training.ipynb #6e20a92a
-@patch
-def _sparse_flops(self:SparseTraining) -> float:
-    "Forward FLOPs of one example at the current densities."
-    if self._f_sparse is None:
-        dens = self.densities
-        self._f_sparse = sum(f * dens.get(n, 1.) for n, f in self._flops_by_weight.items())
-    return self._f_sparse
-
-# %% ../../nbs/sparse/04_training.ipynb #2da07318
-@patch(as_prop=True)
-def densities(self:SparseTraining) -> dict:
-    "Current density of each layer `layer_densities` chose (dense layers at 1)."
-    return {n: (self.masks[n].float().mean().item() if n in self.masks else 1.) for n in self.target_densities}
-
-# %% ../../nbs/sparse/04_training.ipynb #7622913c
-@patch
-def after_backward(self:SparseTraining):
-    "Book this batch's training FLOPs: $3 f_S$, or $2 f_S + f_D$ when the method reads the dense gradient."
-    if self.flops_input is False: return
-    if self._flops_by_weight is None: self._count_flops()
-    if self.flops_input is False: return
-    f_s, f_d, bs = self._sparse_flops(), sum(self._flops_by_weight.values()), find_bs(self.yb)
-    dense = self.method.dense_grad_every_step or (self.method.dense_grad_on_update and self._is_update_step(self.n_steps + 1))
-    self._flops['sparse'] += bs * (2 * f_s + (f_d if dense else f_s))
-    self._flops['dense'] += bs * 3 * f_d
-
-# %% ../../nbs/sparse/04_training.ipynb #999e6323
-@patch(as_prop=True)
-def inference_flops_ratio(self:SparseTraining) -> float:
-    "Forward FLOPs at the current densities relative to the dense model (nan before the first batch)."
-    return self._sparse_flops() / sum(self._flops_by_weight.values()) if self._flops_by_weight else float('nan')
-
-# %% ../../nbs/sparse/04_training.ipynb #3ebdc1dd
-@patch(as_prop=True)
-def train_flops_ratio(self:SparseTraining) -> float:
-    "Training FLOPs spent so far relative to training the dense model on the same batches (nan before any)."
-    return self._flops['sparse'] / self._flops['dense'] if self._flops['dense'] else float('nan')
+def dense_grad_now(self:SparseTraining) -> bool:
+    "Whether this batch's backward needs the dense gradient: at every step (SNFS), or when the next step updates (RigL)."
+    return self.method.dense_grad_every_step or (self.method.dense_grad_on_update and self._is_update_step(self.n_steps + 1))
 
 # %% ../../nbs/sparse/04_training.ipynb #3f08131b
 @patch

@@ -20,7 +20,7 @@ from ..data.images import digits_dls
 from .distributions import sparse_weights
 from .flops import inference_flops
 from .training import SparseTraining
-from .pruning import param_count
+from .small_dense import param_count
 
 # %% auto #0
 __all__ = ['digits_convnet', 'fit_sparse', 'run_sparse_digits']
