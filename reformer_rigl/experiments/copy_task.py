@@ -9,6 +9,7 @@ from __future__ import annotations
 import re, time, torch
 import numpy as np
 import pandas as pd
+from fastcore.basics import store_attr
 from fastai.learner import Learner
 from fastai.optimizer import Adam
 from fastai.torch_core import default_device
@@ -59,7 +60,7 @@ class ProgressLog(Callback):
     order = 60   # after the Recorder has updated the smoothed loss
     def __init__(self, every:int=0, # print every this many steps (0: never)
                  max_seconds:float|None=None): # stop training after this long (None: no limit)
-        self.every, self.max_seconds = every, max_seconds
+        store_attr('every,max_seconds')
 
     def before_fit(self): self.start, self.stopped, self.losses = time.time(), False, []
 

@@ -10,7 +10,7 @@ import math, time
 from functools import partial
 import torch, torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
-from fastcore.basics import patch
+from fastcore.basics import patch, store_attr
 from fastcore.foundation import L
 from fastcore.basics import noop
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
@@ -34,7 +34,7 @@ class StepBudget(Callback):
     order, run_valid = 80, False  # after the loggers and schedulers, so they all see the last batch
     def __init__(self, n_batches:int, # how many training batches to run
                  validate:bool=False): # keep fastai's validation at the end of each (full) epoch
-        self.n_batches, self.validate = n_batches, validate
+        store_attr('n_batches,validate')
     def before_train(self): self.learn.pct_train = self.train_iter / self.n_batches
     def after_batch(self):
         self.learn.pct_train = self.train_iter / self.n_batches
@@ -99,8 +99,8 @@ class TrainingLog(Callback):
                  evaluate=None, # a function `() -> {name: value}` run in evaluation
                  ctx=None, # the run context; values go to `ctx.log` when given
                  count_tokens=None): # `learn -> tokens in this batch` (default: all target positions)
-        self.n_batches, self.accumulate, self.log_every, self.eval_every = n_batches, accumulate, log_every, eval_every
-        self.evaluate, self._ctx, self.count_tokens = evaluate, ctx, count_tokens
+        store_attr('n_batches,accumulate,log_every,eval_every,evaluate,count_tokens')
+        self._ctx = ctx  # private: kept out of fastai's `gather_args` (W&B config)
     def before_fit(self): self.curve, self.eval_s, self.last, self.tokens = [], 0., {}, 0
     def after_batch(self):
         n = self.count_tokens(self.learn) if self.count_tokens else self.yb[0].numel()
