@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from fastai.torch_core import default_device
 
 # %% auto #0
-__all__ = ['seed_everything', 'get_rng_state', 'set_rng_state', 'pad_to_multiple', 'describe_device', 'fix_fastai_wandb']
+__all__ = ['seed_everything', 'get_rng_state', 'set_rng_state', 'pad_to_multiple', 'describe_device', 'synchronize', 'evaluating',
+           'fix_fastai_wandb']
 
 # %% ../nbs/00_core.ipynb #fbb719e8
 def seed_everything(seed:int, # the seed for Python, NumPy and torch (CPU and every GPU)
@@ -62,6 +63,18 @@ def describe_device(device=None) -> str:
     device = torch.device(device) if device is not None else default_device()
     if device.type == 'cuda': return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
     return f"{device.type} ({torch.get_num_threads()} threads)"
+
+# %% ../nbs/00_core.ipynb #dfa4f2ee
+def synchronize(device): # a `torch.device` or its name, e.g. 'cpu' or 'cuda:1'
+    "Wait for `device`'s queued work when it is a GPU."
+    if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
+
+# %% ../nbs/00_core.ipynb #259f13cf
+class evaluating:
+    "Context manager: `model` in eval mode, its mode restored afterwards."
+    def __init__(self, model): self.model = model
+    def __enter__(self): self.was = self.model.training; self.model.eval(); return self.model
+    def __exit__(self, *args): self.model.train(self.was)
 
 # %% ../nbs/00_core.ipynb #eb89ce0c
 def fix_fastai_wandb() -> bool:

@@ -25,7 +25,7 @@ fi
 # 2. the notebooks' gpu cells (each notebook runs whole, its gpu cells included)
 nbs="nbs/reformer/01_attention.ipynb nbs/reformer/02_reversible.ipynb nbs/reformer/05_models.ipynb
      nbs/sparse/04_training.ipynb nbs/sparse/05_pruning.ipynb nbs/experiments/02_runner.ipynb
-     nbs/experiments/04_tasks.ipynb nbs/experiments/05_lm_tasks.ipynb nbs/data/01_byte_lm.ipynb nbs/data/02_translation.ipynb nbs/data/03_images.ipynb"
+     nbs/reformer/09_decoding.ipynb nbs/experiments/11_sparse_images.ipynb nbs/experiments/12_lm.ipynb nbs/experiments/13_translation.ipynb nbs/experiments/14_profiling.ipynb nbs/data/01_byte_lm.ipynb nbs/data/02_translation.ipynb nbs/data/03_images.ipynb"
 [ $# -gt 0 ] && nbs="$*"
 for nb in $nbs; do
   start=$(date +%s)

@@ -6,7 +6,7 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/data/byte_lm.html.md"""
 
 # %% ../../nbs/data/01_byte_lm.ipynb #7032a5cd
 from __future__ import annotations
-import os, math, random, threading, zipfile, urllib.request
+import os, math, random, sysconfig, threading, zipfile, urllib.request
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,90 +14,12 @@ import torch.nn.functional as F
 from fastcore.basics import patch, merge
 from fastai.data.core import TfmdDL, DataLoaders
 from fastai.torch_core import default_device
+from .core import data_dir, DataNotFoundError, missing_data_error, find_data, hub_offline, TokenizerBase
 
 # %% auto #0
-__all__ = ['ENWIK8_SPLIT', 'ENWIK8_URL', 'ENWIK8_EXPECTED', 'data_dir', 'DataNotFoundError', 'missing_data_error', 'find_data',
-           'hub_offline', 'TokenizerBase', 'ByteTokenizer', 'read_file_bytes', 'read_documents', 'join_documents',
-           'split_stream', 'ByteLMDataLoader', 'stream_dls', 'byte_lm_dls', 'bits_per_byte', 'enwik8_bytes',
-           'enwik8_dls']
-
-# %% ../../nbs/data/01_byte_lm.ipynb #e0b1540c
-def data_dir() -> Path:
-    "The folder the data loaders look in: `$REFORMER_RIGL_DATA`, else fastai's data folder (`$FASTAI_HOME/data`, `~/.fastai/data`)."
-    if os.environ.get('REFORMER_RIGL_DATA'): return Path(os.environ['REFORMER_RIGL_DATA']).expanduser()
-    return Path(os.environ.get('FASTAI_HOME', '~/.fastai')).expanduser()/'data'
-
-# %% ../../nbs/data/01_byte_lm.ipynb #4979dac8
-class DataNotFoundError(FileNotFoundError):
-    "Raised when a dataset is neither on disk nor downloadable; the message says how to provide it."
-
-# %% ../../nbs/data/01_byte_lm.ipynb #995a5b29
-def missing_data_error(name:str, # the dataset's name, e.g. 'enwik8'
-                       expected:str, # what a local copy looks like
-                       env_var:str|None=None, # the environment variable that may point at it
-                       download:str|None=None, # how to get it when online
-                       reason:str='') -> DataNotFoundError: # why it cannot be downloaded now
-    "A `DataNotFoundError` for `name` listing every way to provide it."
-    lines = [f"{name} was not found on this machine" + (f" and cannot be downloaded now ({reason})" if reason else "") + ".",
-             "Provide it in one of these ways:",
-             f"  - pass path=... : {expected}"]
-    if env_var: lines.append(f"  - set the environment variable {env_var} to that path")
-    lines.append(f"  - put it in the data folder {data_dir()} (set REFORMER_RIGL_DATA to use another folder)")
-    if download: lines.append(f"  - download it when online: {download}")
-    return DataNotFoundError('\n'.join(lines))
-
-# %% ../../nbs/data/01_byte_lm.ipynb #21634afd
-def find_data(names, # candidate file or folder names under `data_dir()`, e.g. ['enwik8', 'enwik8.zip']
-              path=None, # an explicit path: used when given, and an error when it does not exist
-              env_var:str|None=None): # an environment variable that may hold the path
-    "The first existing of `path`, `$env_var` and `data_dir()/name` for each of `names`; `None` when none exists."
-    for given, what in ((path, 'path'), (os.environ.get(env_var) if env_var else None, f"${env_var}")):
-        if given:
-            p = Path(given).expanduser()
-            if not p.exists(): raise DataNotFoundError(f"{what} = '{given}' does not exist")
-            return p
-    for name in ([names] if isinstance(names, str) else names):
-        if (data_dir()/name).exists(): return data_dir()/name
-    return None
-
-# %% ../../nbs/data/01_byte_lm.ipynb #ac348ce0
-def _responds(url:str, timeout:float) -> str:
-    "`''` when a `HEAD` request to `url` succeeds within `timeout` seconds, else why it did not."
-    result = [f"no answer from {url} within {timeout:g} s"]
-    def attempt():
-        try:
-            urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=timeout).close()
-            result[0] = ''
-        except Exception as e:
-            reason = getattr(e, 'reason', e)
-            if not isinstance(reason, TimeoutError): result[0] = f"{url} could not be reached ({reason})"
-    t = threading.Thread(target=attempt, daemon=True)
-    t.start(); t.join(timeout)
-    return result[0]
-
-# %% ../../nbs/data/01_byte_lm.ipynb #728c1435
-_TRUTHY = {'1', 'true', 'yes', 'on'}
-
-def hub_offline(timeout:float=1.0) -> str: # the reason the hub cannot be reached, or '' when it can
-    "Why the Hugging Face hub cannot be reached now (`''` when it can), decided within `timeout` seconds."
-    for var in ('HF_HUB_OFFLINE', 'HF_DATASETS_OFFLINE'):
-        if os.environ.get(var, '').strip().lower() in _TRUTHY: return f"{var}={os.environ[var]} is set"
-    return _responds(os.environ.get('HF_ENDPOINT') or 'https://huggingface.co', timeout)
-
-# %% ../../nbs/data/01_byte_lm.ipynb #782a1422
-class TokenizerBase:
-    "What the library's tokenizers share: `specials`, `special_idx`, the pad/bos/eos ids and `encode_batch`."
-    specials:tuple = ()
-    def special_idx(self, name:str) -> int: raise NotImplementedError
-    def encode(self, text) -> list: raise NotImplementedError
-    def encode_batch(self, texts) -> list: return [self.encode(t) for t in texts]
-    def _idx(self, name): return self.special_idx(name) if name in self.specials else None
-    @property
-    def pad_idx(self): return self._idx('<pad>')
-    @property
-    def bos_idx(self): return self._idx('<bos>')
-    @property
-    def eos_idx(self): return self._idx('<eos>')
+__all__ = ['ENWIK8_SPLIT', 'ENWIK8_URL', 'ENWIK8_EXPECTED', 'ByteTokenizer', 'read_file_bytes', 'read_documents',
+           'join_documents', 'split_stream', 'ByteLMDataLoader', 'stream_dls', 'byte_lm_dls', 'bits_per_byte',
+           'enwik8_bytes', 'enwik8_dls', 'stdlib_bytes']
 
 # %% ../../nbs/data/01_byte_lm.ipynb #a97a2bc1
 class ByteTokenizer(TokenizerBase):
@@ -338,3 +260,15 @@ def enwik8_dls(path=None, # the file `enwik8`, `enwik8.zip`, or a folder holding
     "enwik8 `DataLoaders` with the standard split: first 90M bytes train, next 5M valid, last 5M test."
     splits = split_stream(enwik8_bytes(path), ENWIK8_SPLIT[1], ENWIK8_SPLIT[2])
     return stream_dls(splits, ByteTokenizer(), bs=bs, seq_len=seq_len, valid_bs=valid_bs, seed=seed, device=device)
+
+# %% ../../nbs/data/01_byte_lm.ipynb #6d3654d2
+def stdlib_bytes(max_bytes:int|None=None) -> bytes: # keep only the first this many bytes (None: all)
+    "The built-in corpus: the top-level `*.py` files of this Python's standard library, sorted by name and concatenated."
+    root = Path(sysconfig.get_paths()['stdlib'])
+    files = sorted(root.glob('*.py'))
+    if not files: raise DataNotFoundError(f"no *.py files in {root}, the standard library of this Python; use another data.source")
+    parts, n = [], 0
+    for f in files:
+        parts.append(f.read_bytes()); n += len(parts[-1])
+        if max_bytes is not None and n >= max_bytes: break
+    return b''.join(parts)[:max_bytes]

@@ -16,7 +16,7 @@ from fasttransform import Transform
 from fastai.torch_core import TensorImage, TensorCategory, default_device
 from fastai.data.core import TfmdDL, DataLoaders
 from fastai.data.transforms import IntToFloatTensor, Normalize
-from .byte_lm import DataNotFoundError, find_data, missing_data_error
+from .core import DataNotFoundError, find_data, missing_data_error
 
 # %% auto #0
 __all__ = ['CIFAR_PICKLES', 'ImageTensors', 'channel_stats', 'ImageDL', 'PadCropFlip', 'image_dls', 'digits_dls',

@@ -15,12 +15,12 @@ from ..core import pad_to_multiple
 from fastcore.basics import patch, merge
 from fastai.data.core import TfmdDL, DataLoaders
 from fastai.torch_core import default_device
-from .byte_lm import TokenizerBase, DataNotFoundError, data_dir, find_data, hub_offline, missing_data_error
+from .core import TokenizerBase, DataNotFoundError, data_dir, find_data, hub_offline, missing_data_error
 
 # %% auto #0
-__all__ = ['WMT14_SPLITS', 'WMT14_EXPECTED', 'read_parallel', 'load_wmt14', 'SubwordTokenizer', 'TranslationDataset', 'pad_batch',
-           'BucketedDL', 'translation_dls', 'wmt14_dls', 'greedy_decode', 'length_penalty', 'beam_search', 'translate',
-           'corpus_bleu']
+__all__ = ['WMT14_SPLITS', 'WMT14_EXPECTED', 'TOY_NOUNS', 'TOY_ADJECTIVES', 'TOY_VERBS', 'TOY_ADVERBS', 'read_parallel',
+           'load_wmt14', 'SubwordTokenizer', 'TranslationDataset', 'pad_batch', 'BucketedDL', 'translation_dls',
+           'wmt14_dls', 'corpus_bleu', 'toy_translation_pairs']
 
 # %% ../../nbs/data/02_translation.ipynb #31eb333b
 def read_parallel(src, # the source-side file, or a TSV file holding both sides
@@ -236,121 +236,6 @@ def wmt14_dls(path=None, # a folder of {split}.{lang} files (default: `$WMT14_PA
             tokenizer.save(tok_file)
     return translation_dls(train, valid, tokenizer, bs=bs, max_len=max_len, pad_multiple=pad_multiple, seed=seed, device=device)
 
-# %% ../../nbs/data/02_translation.ipynb #073cd71a
-class _evaluating:
-    "Context manager: `model` in eval mode, restored afterwards."
-    def __init__(self, model): self.model = model
-    def __enter__(self): self.was = self.model.training; self.model.eval()
-    def __exit__(self, *args): self.model.train(self.was)
-
-# %% ../../nbs/data/02_translation.ipynb #4205e541
-def _repeat_beams(x, k:int):
-    "Each batch row of every tensor in `x` repeated `k` times (row `i` becomes rows `i*k … i*k+k-1`)."
-    if isinstance(x, torch.Tensor): return x.repeat_interleave(k, 0)
-    if isinstance(x, (list, tuple)): return type(x)(_repeat_beams(o, k) for o in x)
-    if isinstance(x, dict): return {n: _repeat_beams(o, k) for n, o in x.items()}
-    return x
-
-# %% ../../nbs/data/02_translation.ipynb #e91b1699
-@torch.no_grad()
-def greedy_decode(model, # an encoder–decoder with `encode` and `decode`
-                  src:torch.Tensor, # `[batch, src_len]` source ids
-                  bos_idx:int, eos_idx:int, pad_idx:int, # special ids
-                  max_len:int|None=None, # most tokens to generate, `<eos>` included (default `src_len + 50`)
-                  src_mask=None) -> torch.Tensor: # passed to the model as is
-    "Greedy translations `[batch, ≤max_len]`, each ending with `<eos>` (unless cut at `max_len`) and padded after it."
-    max_len = src.shape[1] + 50 if max_len is None else max_len
-    with _evaluating(model):
-        memory = model.encode(src, src_mask=src_mask)
-        tgt = torch.full((len(src), 1), bos_idx, dtype=torch.long, device=src.device)
-        done = torch.zeros(len(src), dtype=torch.bool, device=src.device)
-        for _ in range(max_len):
-            nxt = model.decode(tgt, memory, src_mask=src_mask)[:, -1].argmax(-1)
-            nxt = nxt.masked_fill(done, pad_idx)
-            tgt, done = torch.cat([tgt, nxt[:, None]], 1), done | (nxt == eos_idx)
-            if done.all(): break
-    return tgt[:, 1:]
-
-# %% ../../nbs/data/02_translation.ipynb #b6d7ae2e
-def length_penalty(length, alpha:float=0.6):
-    "Wu et al.'s length penalty $((5 + |y|)/6)^\\alpha$."
-    return ((5 + length) / 6) ** alpha
-
-# %% ../../nbs/data/02_translation.ipynb #1ff475c9
-@torch.no_grad()
-def beam_search(model, # an encoder–decoder with `encode` and `decode`
-                src:torch.Tensor, # `[batch, src_len]` source ids
-                bos_idx:int, eos_idx:int, pad_idx:int, # special ids
-                beam_size:int=4, # beams kept per sentence
-                alpha:float=0.6, # length-penalty exponent (0: plain log-probability)
-                max_len:int|None=None, # most tokens to generate, `<eos>` included (default `src_len + 50`)
-                src_mask=None): # passed to the model as is (repeated per beam)
-    "Best translations `[batch, ≤max_len]` (ending with `<eos>`, padded after it) and their penalized log-probabilities `[batch]`."
-    b, k, dev = len(src), beam_size, src.device
-    max_len = src.shape[1] + 50 if max_len is None else max_len
-    with _evaluating(model):
-        memory = _repeat_beams(model.encode(src, src_mask=src_mask), k)
-        src_mask = _repeat_beams(src_mask, k)
-        beams = torch.full((b, k, 1), bos_idx, dtype=torch.long, device=dev)          # live prefixes
-        scores = torch.full((b, k), -math.inf, device=dev); scores[:, 0] = 0.          # their log-probs; one live beam at first
-        best = torch.full((b, max_len + 1), pad_idx, dtype=torch.long, device=dev)    # best finished hypothesis per sentence
-        best_score = torch.full((b,), -math.inf, device=dev)
-        best_len = torch.zeros(b, dtype=torch.long, device=dev)                       # its length, <eos> included
-        for t in range(max_len):
-            logp = F.log_softmax(model.decode(beams.flatten(0, 1), memory, src_mask=src_mask)[:, -1].float(), -1)
-            vocab = logp.shape[-1]
-            cand = (scores[..., None] + logp.view(b, k, vocab)).view(b, k * vocab)      # [b, k*V]
-            top, idx = cand.topk(min(2 * k, k * vocab), dim=-1)                          # [b, 2k]
-            tok = idx % vocab
-            seqs = torch.cat([beams.gather(1, (idx // vocab)[..., None].expand(-1, -1, t + 1)), tok[..., None]], -1)  # [b, 2k, t+2]
-            # finished candidates: keep the best per sentence, by penalized score
-            fin = torch.where(tok == eos_idx, top / length_penalty(t + 1, alpha), torch.tensor(-math.inf, device=dev))
-            fin_score, fin_i = fin.max(-1)
-            better = fin_score > best_score
-            best[better] = pad_idx
-            best[better, :t + 2] = seqs[better, fin_i[better]]
-            best_score = torch.where(better, fin_score, best_score)
-            best_len = best_len.masked_fill(better, t + 1)
-            # live beams: the k best candidates that do not end in <eos>
-            scores, live_i = top.masked_fill(tok == eos_idx, -math.inf).topk(k, dim=-1)
-            beams = seqs.gather(1, live_i[..., None].expand(-1, -1, t + 2))
-            if (best_score >= scores[:, 0] / length_penalty(max_len, alpha)).all(): break
-        # sentences that never finished (cut at max_len): their best live beam
-        live_score = scores[:, 0] / length_penalty(beams.shape[-1] - 1, alpha)
-        use_live = live_score > best_score
-        best[use_live] = pad_idx
-        best[use_live, :beams.shape[-1]] = beams[use_live, 0]
-        best_score = torch.where(use_live, live_score, best_score)
-        best_len = best_len.masked_fill(use_live, beams.shape[-1] - 1)
-    return best[:, 1:1 + int(best_len.max())], best_score
-
-# %% ../../nbs/data/02_translation.ipynb #2c928b0e
-def translate(model, # an encoder–decoder with `encode` and `decode`
-              sentences, # source sentences (str)
-              tokenizer:TokenizerBase, # the shared tokenizer
-              bs:int=32, # sentences per batch
-              beam_size:int=4, # 1: greedy decoding
-              alpha:float=0.6, # length-penalty exponent for beam search
-              max_len_a:float=1., max_len_b:int=50, # at most `max_len_a * src_len + max_len_b` output tokens
-              device=None) -> list: # where to decode (default: the model's device)
-    "Translations of `sentences`, in order, as detokenized text."
-    if device is None: device = next(iter(model.parameters()), torch.empty(0)).device
-    pad, bos, eos = tokenizer.pad_idx, tokenizer.bos_idx, tokenizer.eos_idx
-    ids = [s + [eos] for s in tokenizer.encode_batch(list(sentences))]
-    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-    out = [None] * len(ids)
-    for start in range(0, len(order), bs):
-        chunk = order[start:start + bs]
-        src = torch.full((len(chunk), max(len(ids[i]) for i in chunk)), pad, dtype=torch.long)
-        for row, i in zip(src, chunk): row[:len(ids[i])] = torch.tensor(ids[i])
-        max_len = int(max_len_a * src.shape[1] + max_len_b)
-        src = src.to(device)
-        if beam_size == 1: hyp = greedy_decode(model, src, bos, eos, pad, max_len=max_len)
-        else: hyp, _ = beam_search(model, src, bos, eos, pad, beam_size=beam_size, alpha=alpha, max_len=max_len)
-        for row, i in zip(hyp.tolist(), chunk):
-            out[i] = tokenizer.decode(row[:row.index(eos)] if eos in row else row)
-    return out
-
 # %% ../../nbs/data/02_translation.ipynb #f7484173
 def corpus_bleu(hypotheses, # detokenized system outputs, one per sentence
                 references, # detokenized reference translations, one per sentence (or a list of such lists)
@@ -360,3 +245,40 @@ def corpus_bleu(hypotheses, # detokenized system outputs, one per sentence
     refs = [references] if references and isinstance(references[0], str) else references
     if any(len(r) != len(hypotheses) for r in refs): raise ValueError(f"{len(hypotheses)} hypotheses but {[len(r) for r in refs]} references")
     return BLEU(**kwargs).corpus_score(list(hypotheses), [list(r) for r in refs])
+
+# %% ../../nbs/data/02_translation.ipynb #a87003e3
+TOY_NOUNS = [('dog', 'Hund', 'm'), ('cat', 'Katze', 'f'), ('house', 'Haus', 'n'), ('child', 'Kind', 'n'), ('woman', 'Frau', 'f'),
+             ('man', 'Mann', 'm'), ('car', 'Auto', 'n'), ('tree', 'Baum', 'm'), ('bird', 'Vogel', 'm'), ('book', 'Buch', 'n'),
+             ('city', 'Stadt', 'f'), ('teacher', 'Lehrer', 'm'), ('flower', 'Blume', 'f'), ('boat', 'Boot', 'n')]
+TOY_ADJECTIVES = [('big', 'groß'), ('small', 'klein'), ('red', 'rot'), ('old', 'alt'), ('new', 'neu'), ('green', 'grün'), ('young', 'jung')]
+TOY_VERBS = [('sees', 'sieht'), ('likes', 'mag'), ('finds', 'findet'), ('knows', 'kennt'), ('paints', 'malt'), ('hears', 'hört')]
+TOY_ADVERBS = [('today', 'heute'), ('again', 'wieder'), ('now', 'jetzt'), ('tomorrow', 'morgen')]
+# German article and adjective ending by (article, case, gender): definite articles take weak endings, indefinite mixed
+_DE_ARTICLE = {('the', 'nom'): dict(m=('der', 'e'), f=('die', 'e'), n=('das', 'e')),
+               ('the', 'acc'): dict(m=('den', 'en'), f=('die', 'e'), n=('das', 'e')),
+               ('a', 'nom'): dict(m=('ein', 'er'), f=('eine', 'e'), n=('ein', 'es')),
+               ('a', 'acc'): dict(m=('einen', 'en'), f=('eine', 'e'), n=('ein', 'es'))}
+
+def _toy_phrase(rng, case):
+    "One noun phrase in English and German, in `case`."
+    art, (en_n, de_n, gender) = rng.choice(['the', 'a']), rng.choice(TOY_NOUNS)
+    de_art, ending = _DE_ARTICLE[(art, case)][gender]
+    en_a, de_a = rng.choice(TOY_ADJECTIVES) if rng.random() < 0.5 else ('', '')
+    en = ' '.join(w for w in (en_a, en_n) if w)
+    if art == 'a' and en[0] in 'aeiou': art = 'an'
+    return f'{art} {en}', f'{de_art} {de_a + ending} {de_n}' if de_a else f'{de_art} {de_n}'
+
+# %% ../../nbs/data/02_translation.ipynb #ddc225f0
+def toy_translation_pairs(n:int, # how many sentence pairs
+                          seed:int=0): # the generator's seed
+    "A seeded toy English→German corpus: subject, verb, object and an optional time adverb, with German agreement and word order."
+    rng, pairs = random.Random(seed), []
+    for _ in range(n):
+        (en_s, de_s), (en_v, de_v), (en_o, de_o) = _toy_phrase(rng, 'nom'), rng.choice(TOY_VERBS), _toy_phrase(rng, 'acc')
+        en, de = [en_s, en_v, en_o], [de_s, de_v, de_o]
+        if rng.random() < 0.5:
+            en_adv, de_adv = rng.choice(TOY_ADVERBS)
+            en.append(en_adv); de.insert(2, de_adv)   # German: the adverb follows the verb
+        cap = lambda s: s[0].upper() + s[1:]
+        pairs.append((cap(' '.join(en)) + '.', cap(' '.join(de)) + '.'))
+    return pairs

@@ -12,12 +12,13 @@ from pathlib import Path
 import yaml
 from fastcore.basics import patch
 import reformer_rigl
+from ..data.core import DataNotFoundError
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'RUN_KEYS', 'UNHASHED_KEYS', 'META_KEYS', 'ConfigError', 'config_dirs', 'load_yaml', 'deep_merge',
-           'list_experiments', 'find_config', 'load_config', 'leaf_paths', 'get_path', 'set_path', 'split_sweep',
-           'parse_value', 'parse_overrides', 'resolve_key', 'short_names', 'config_hash', 'Run', 'expand_grid',
-           'ResultsTable']
+__all__ = ['CONFIG_DIR', 'RUN_KEYS', 'UNHASHED_KEYS', 'META_KEYS', 'KEY_HINTS', 'ConfigError', 'config_dirs', 'load_yaml',
+           'deep_merge', 'list_experiments', 'find_config', 'load_config', 'leaf_paths', 'get_path', 'set_path',
+           'split_sweep', 'parse_value', 'parse_overrides', 'resolve_key', 'short_names', 'config_hash', 'Run',
+           'expand_grid', 'ResultsTable', 'check_keys', 'task_config', 'check_choice', 'check_positive', 'data_hint']
 
 # %% ../../nbs/experiments/01_config.ipynb #e9aea3df
 CONFIG_DIR = Path(reformer_rigl.__file__).parent/'configs'
@@ -313,3 +314,62 @@ def rows(self:ResultsTable) -> list:
 def done(self:ResultsTable) -> set:
     "The `(config hash, seed)` of every recorded run."
     return {(r['config_hash'], r['seed']) for r in self.rows()}
+
+# %% ../../nbs/experiments/01_config.ipynb #3621f422
+def check_keys(cfg:dict, # a run's config
+               defaults:dict, # `{section: {key: default}}`: every key the task understands
+               task_name:str, # named in the error
+               hints:dict|None=None): # `{unknown key: the key to suggest}` where spelling alone would not find it
+    "Raise a `ConfigError` listing every key of `cfg` that `defaults` does not have, with the closest known keys."
+    known_top = list(defaults) + list(META_KEYS)
+    problems = []
+    def unknown(key, known, section=''):
+        close = [hints[key]] if hints and hints.get(key) in known else difflib.get_close_matches(key, known, n=2)
+        close = [section + c for c in close]
+        return section + key + (f" (did you mean {' or '.join(close)}?)" if close else '')
+    for k, v in cfg.items():
+        if k not in known_top: problems.append(unknown(k, known_top)); continue
+        if k not in defaults: continue
+        if not isinstance(v, dict): problems.append(f"{k} (a section of keys, not {v!r})"); continue
+        problems += [unknown(kk, list(defaults[k]), f'{k}.') for kk in v if kk not in defaults[k]]
+    if problems:
+        raise ConfigError(f"the {task_name} task does not understand: {'; '.join(problems)}. "
+                          f"Its keys: {', '.join(f'{s}.{k}' for s in defaults for k in defaults[s])}")
+
+# %% ../../nbs/experiments/01_config.ipynb #efa32b77
+KEY_HINTS = {'epochs': 'steps', 'batch_size': 'bs', 'n_hash': 'n_hashes', 'layers': 'n_layers', 'heads': 'n_heads'}  # for `check_keys`
+
+def task_config(cfg:dict, # a run's config
+                defaults:dict, # `{section: {key: default}}`
+                task_name:str, # named in errors
+                optional:dict|None=None) -> dict: # `{section: [keys]}` a section may hold without a default (left out unless given)
+    "The sections of `cfg` merged into `defaults`, after `check_keys` (with `KEY_HINTS`)."
+    known = {s: {**d, **dict.fromkeys((optional or {}).get(s, ()))} for s, d in defaults.items()}
+    check_keys(cfg, known, task_name, KEY_HINTS)
+    return {s: deep_merge(d, cfg.get(s) or {}) for s, d in defaults.items()}
+
+# %% ../../nbs/experiments/01_config.ipynb #1cb5daf6
+def check_choice(path:str, # the key, e.g. 'model.variant'
+                 value, # its value
+                 choices): # the allowed values
+    "Raise a `ConfigError` unless `value` is one of `choices`."
+    if value not in choices: raise ConfigError(f"{path} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return value
+
+# %% ../../nbs/experiments/01_config.ipynb #88794537
+def check_positive(section:dict, # a config section
+                   name:str, # the section's name, for the message
+                   *keys:str): # keys that must hold positive integers
+    "Raise a `ConfigError` unless every one of `keys` in `section` is a positive integer."
+    for k in keys:
+        v = section[k]
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ConfigError(f"{name}.{k} must be a positive whole number; got {v!r}")
+
+# %% ../../nbs/experiments/01_config.ipynb #0d241152
+class data_hint:
+    "Context manager: a `DataNotFoundError` raised inside gets `hint` (how to fix it in the config) appended."
+    def __init__(self, hint:str): self.hint = hint
+    def __enter__(self): return self
+    def __exit__(self, typ, err, tb):
+        if typ is not None and issubclass(typ, DataNotFoundError): raise DataNotFoundError(f"{err}\n  - {self.hint}") from None

@@ -14,7 +14,7 @@ from ..core import describe_device
 from .config import ResultsTable
 from .runner import run_grid
 from .report import report, results_frame
-from .tasks import copy_task_matrix, matrix_markdown
+from .copy_task import copy_task_matrix, matrix_markdown
 
 # %% auto #0
 __all__ = ['DEMO_GRIDS', 'QUICK', 'run_demo', 'main']

@@ -15,7 +15,8 @@ from .config import ResultsTable, ConfigError, leaf_paths, get_path, short_names
 
 # %% auto #0
 __all__ = ['RUN_COLUMNS', 'PLOTS', 'results_frame', 'swept_keys', 'quantities', 'summarize', 'mean_std', 'summary_markdown',
-           'report_plot', 'metric_plots', 'report', 'main']
+           'report_plot', 'metric_plots', 'config_summary', 'plot_lines', 'config_labels', 'bar_plot', 'plot_curves',
+           'report', 'main']
 
 # %% ../../nbs/experiments/03_report.ipynb #de9b14dd
 RUN_COLUMNS = ('flops', 'wall_s', 'peak_rss_mb', 'peak_cuda_mb')  # what the runner measures besides the task's metrics
@@ -145,6 +146,83 @@ def metric_plots(df:pd.DataFrame, # from `results_frame`
     for ax in axs[len(metrics):]: ax.set_visible(False)
     fig.suptitle(f"{df.experiment.iloc[0]}: mean ± std over seeds", fontsize=10)
     return fig
+
+# %% ../../nbs/experiments/03_report.ipynb #d89d8f93
+def config_summary(df:pd.DataFrame, # from `results_frame`
+                   summary:pd.DataFrame # from `summarize`
+                  ) -> pd.DataFrame:
+    "`summary` with every `cfg.<path>` column of `df` joined on, so plots can use config values that were not swept."
+    cfg_cols = [c for c in df.columns if c.startswith('cfg.')]
+    return summary.join(df.drop_duplicates('config_hash').set_index('config_hash')[cfg_cols], on='config')
+
+# %% ../../nbs/experiments/03_report.ipynb #474b1582
+def plot_lines(ax, s:pd.DataFrame, # one line per config, e.g. from `config_summary`
+               x:str, y:str, # the columns on the axes (`y` has a `<y>_std` column)
+               labels:pd.Series, # the line each config belongs to
+               min_points:int=1): # draw only lines with at least this many points
+    "On `ax`, `y` against `x` with error bars, one line (sorted by `x`) per distinct label; returns the labels drawn."
+    drawn = []
+    for label, g in s.groupby(labels.values, sort=False):
+        g = g.dropna(subset=[x, y]).sort_values(x)
+        if len(g) < min_points: continue
+        xerr = g[f'{x}_std'].fillna(0) if f'{x}_std' in g else None
+        ax.errorbar(g[x], g[y], yerr=g[f'{y}_std'].fillna(0), xerr=xerr, marker='o', ms=4, capsize=3, label=label)
+        drawn.append(label)
+    return drawn
+
+# %% ../../nbs/experiments/03_report.ipynb #b9c35ac7
+def config_labels(df, # the report's `results_frame`
+                  label, # `config dict (cfg.* columns of one row) -> str`
+                  own:tuple=()): # config paths the label already shows
+    "`{config hash: label}`: `label(row)`, followed by the values of the other swept keys."
+    others = [k for k in swept_keys(df) if k not in own]
+    names = short_names(others)
+    out = {}
+    for h, rows in df.groupby('config_hash', sort=False):
+        row = rows.iloc[0]
+        out[h] = ' '.join([label(row)] + [f'{names[k]}={row[f"cfg.{k}"]}' for k in others])
+    return out
+
+# %% ../../nbs/experiments/03_report.ipynb #8ce21fd5
+def bar_plot(summary, # the report's `summarize` frame
+             labels:dict, # `{config hash: label}`
+             metric:str, # the quantity to draw
+             title:str='', # the figure's title
+             xlabel:str|None=None): # the axis label (default: `metric`)
+    "A horizontal bar per config: the mean of `metric` over seeds, with the standard deviation as an error bar."
+    from matplotlib.figure import Figure
+    s = summary[summary[metric].notna()] if metric in summary else summary.iloc[:0]
+    if not len(s): return None
+    fig = Figure(figsize=(4.8, 0.45 * len(s) + 1.1), layout='constrained')
+    ax = fig.subplots()
+    y = range(len(s))[::-1]
+    ax.barh(list(y), s[metric], xerr=s[f'{metric}_std'].fillna(0), capsize=3, color='tab:blue', alpha=0.8)
+    ax.set_yticks(list(y), [labels.get(h, h) for h in s.config])
+    for yi, v, n in zip(y, s[metric], s.n): ax.annotate(f' {v:.3f} (n={n})', (v, yi), va='center', fontsize=7)
+    lo, hi = s[metric].min(), s[metric].max()
+    ax.set_xlim(max(0, lo - (hi - lo) - 0.05 * hi), hi + 0.35 * (hi - lo) + 0.05 * hi)
+    ax.set_xlabel(xlabel or metric); ax.set_title(title, fontsize=9); ax.grid(axis='x', alpha=0.3)
+    return fig
+
+# %% ../../nbs/experiments/03_report.ipynb #440ada6a
+def plot_curves(rows:list, # results-table rows of `byte_lm` or `translation` runs
+                key:str='valid_bpc', # the logged value to draw: 'valid_bpc', 'train_loss', 'valid_loss', 'bleu'...
+                label=None, # `row -> label` (default: the row's `info.label`)
+                ax=None): # a matplotlib axis to draw on (default: a new figure)
+    "Each config's logged `key` against the training step, averaged over its seeds."
+    import numpy as np
+    from matplotlib.figure import Figure
+    label = label or (lambda r: r['info'].get('label', r['config_hash']))
+    groups = {}
+    for r in {(r['config_hash'], r['seed']): r for r in rows}.values():
+        pts = [(p['step'], p[key]) for p in r['info'].get('curve', []) if key in p]
+        if pts: groups.setdefault(r['config_hash'], (label(r), []))[1].append(dict(pts))
+    if ax is None: fig = Figure(figsize=(4.8, 3), layout='constrained'); ax = fig.subplots()
+    for name, curves in groups.values():
+        steps = sorted(set.intersection(*(set(c) for c in curves)))
+        ax.plot(steps, [np.mean([c[s] for c in curves]) for s in steps], marker='.', label=f'{name} (n={len(curves)})')
+    ax.set_xlabel('step'); ax.set_ylabel(key); ax.grid(alpha=0.3); ax.legend(fontsize=7)
+    return ax.figure
 
 # %% ../../nbs/experiments/03_report.ipynb #02470e96
 def _load_task(name:str):

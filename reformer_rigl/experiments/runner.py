@@ -6,33 +6,35 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/runner.html.md""
 
 # %% ../../nbs/experiments/02_runner.ipynb #b09ae285
 from __future__ import annotations
-import os, sys, gc, copy, time, json, struct, platform, resource, subprocess, importlib, importlib.util, datetime
+import os, sys, gc, copy, time, json, platform, warnings, resource, subprocess, importlib, importlib.util, datetime
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 import torch, fastai
 from fastcore.basics import patch, noop
 from fastcore.script import call_parse, CliError
-from fastprogress.fastprogress import master_bar, progress_bar
+from fastprogress.fastprogress import master_bar, progress_bar, IN_NOTEBOOK
 from fastai.torch_core import default_device
-from fastai.callback.core import Callback
-from fastai.callback.progress import ProgressCallback
 import reformer_rigl
-from ..core import seed_everything, describe_device
+from ..core import seed_everything, describe_device, synchronize, fix_fastai_wandb
 from .config import *
+from .training import GridProgress, WandbLogger
 
 # %% auto #0
-__all__ = ['TASKS', 'TASK_MODULES', 'task', 'get_task', 'RunContext', 'GridProgress', 'WandbLogger', 'digits_cnn_model',
-           'digits_cnn', 'PeakMemory', 'run_environment', 'split_result', 'execute', 'GridResult', 'run_grid',
-           'start_wandb', 'finish_wandb', 'read_wandb_offline', 'format_grid', 'main']
+__all__ = ['TASKS', 'TASK_MODULES', 'task', 'get_task', 'check_run', 'RunContext', 'PeakMemory', 'run_environment',
+           'split_result', 'check_device', 'check_writable', 'execute', 'GridResult', 'run_grid', 'start_wandb',
+           'finish_wandb', 'format_grid', 'main']
 
 # %% ../../nbs/experiments/02_runner.ipynb #66113885
 TASKS = {}  # name -> task function
-TASK_MODULES = ['reformer_rigl.experiments.tasks', 'reformer_rigl.experiments.lm_tasks']  # imported to find a task that is not registered yet (missing ones are skipped)
+TASK_MODULES = ['reformer_rigl.experiments.' + m for m in ('copy_task', 'sparse_images', 'lm', 'translation', 'profiling')]  # imported to find a task that is not registered yet (missing ones are skipped)
 
-def task(name:str|None=None): # the name configs use (default: the function's name)
+def task(name:str|None=None, # the name configs use (default: the function's name)
+         check=None): # `check(cfg, device)`: raise a `ConfigError` for a config the task cannot run (keys and values), without training
     "Register a function `fn(cfg, seed, ctx) -> dict` as a task."
     if callable(name): return task()(name)
     def register(fn):
+        fn.check_config = check
         TASKS[name or fn.__name__] = fn
         return fn
     return register
@@ -54,6 +56,13 @@ def get_task(name:str): # a registered name, or 'package.module:function'
                       f"function registered with @task({name!r}) in a module listed in TASK_MODULES, or named in the "
                       f"config as 'package.module:function'")
 
+# %% ../../nbs/experiments/02_runner.ipynb #b18c18c3
+def check_run(run:Run, # a run of a grid
+              device='cpu'): # where it will run
+    "Check `run`'s config the way its task will read it; a `ConfigError` when the task could not run it."
+    check = getattr(get_task(run.cfg['task']), 'check_config', None)
+    if check is not None: check(copy.deepcopy(run.cfg), torch.device(device))
+
 # %% ../../nbs/experiments/02_runner.ipynb #9eba2ced
 @dataclass
 class RunContext:
@@ -65,6 +74,7 @@ class RunContext:
     position:str='' # e.g. '3/12': which run of the grid this is
     wandb_run:object=None # the W&B run when W&B logging is on
     history:list=field(default_factory=list) # what the task logged with `ctx.log`
+    lines:bool=False # print a line per epoch (progress wanted, but the output is not a terminal: no bars)
 
     @property
     def out_dir(self) -> Path:
@@ -100,75 +110,11 @@ def progress(self:RunContext, items, total:int|None=None):
         yield o
         if pb is not None: pb.update(i + 1)
 
-# %% ../../nbs/experiments/02_runner.ipynb #7182804a
-class GridProgress(Callback):
-    "Show a `Learner`'s training as a bar under the grid's progress bar, in place of fastai's own bar and epoch table."
-    order = ProgressCallback.order + 1  # after the Recorder, so its epoch log is ready
-    def __init__(self, ctx:RunContext): self._ctx, self.pb = ctx, None  # `_ctx`: kept out of fastai's `gather_args` (W&B config)
-    def after_create(self):
-        self.learn.remove_cb(ProgressCallback)
-        self.learn.logger = noop
-    def before_fit(self):  # `create_mbar` is False in `validate` and `get_preds`, which also send fit and epoch events
-        self.pb = self._ctx.bar(self.n_epoch * len(self.dls.train)) if self.create_mbar else None
-    def after_batch(self):
-        if self.training and self.pb is not None: self.pb.update(min(self.train_iter, self.pb.total))
-    def after_epoch(self):
-        if self.pb is None or not self.create_mbar: return
-        vals = zip(self.recorder.metric_names[1:-1], self.recorder.log[1:-1])
-        self.pb.comment = f'epoch {self.epoch + 1}/{self.n_epoch} ' + ' '.join(f'{n} {v:.4g}' for n, v in vals if isinstance(v, float))
-
-# %% ../../nbs/experiments/02_runner.ipynb #ecef6804
-class WandbLogger(Callback):
-    "Log a `Learner`'s training loss, learning rate, validation loss and metrics through `ctx.log` (to W&B)."
-    order = ProgressCallback.order + 1  # after the Recorder, so its epoch log is ready
-    def __init__(self, ctx:RunContext, every:int=10): self._ctx, self.every = ctx, every
-    def after_batch(self):
-        if self.training and self.train_iter % self.every == 0:
-            self._ctx.log(self.train_iter, train_loss=float(self.smooth_loss), lr=self.opt.hypers[-1]['lr'])
-    def after_epoch(self):
-        if not self.create_mbar: return  # `validate` or `get_preds`, not training
-        vals = zip(self.recorder.metric_names[1:-1], self.recorder.log[1:-1])
-        self._ctx.log(self.train_iter, epoch=self.epoch + 1, **{n: v for n, v in vals if isinstance(v, float) and n != 'train_loss'})
-
 # %% ../../nbs/experiments/02_runner.ipynb #14f56619
 @patch(as_prop=True)
 def cbs(self:RunContext) -> list:
-    "The fastai callbacks a task passes to its `Learner`: progress under the grid's bar, and W&B logging when it is on."
+    "The fastai callbacks a task passes to its `Learner`: progress under the grid's bar, and W&B logging when it is on (`experiments.training`)."
     return [GridProgress(self)] + ([WandbLogger(self)] if self.wandb_run is not None else [])
-
-# %% ../../nbs/experiments/02_runner.ipynb #117f50e1
-def digits_cnn_model(channels=(32, 64), # conv widths: the first conv keeps 8×8, each later one halves it
-                     n_classes:int=10):
-    "A small CNN for 8×8 digits: conv-BN-ReLU blocks, then a linear classifier."
-    import torch.nn as nn
-    layers, c_in = [], 1
-    for i, c in enumerate(channels):
-        layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1), nn.BatchNorm2d(c), nn.ReLU()]
-        c_in = c
-    side = 8 // 2**(len(channels) - 1)
-    if side < 1: raise ConfigError(f"{len(channels)} conv layers halve 8×8 digits below one pixel; use at most 4")
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c_in * side * side, n_classes))
-
-# %% ../../nbs/experiments/02_runner.ipynb #d2a961ea
-@task('digits_cnn')
-def digits_cnn(cfg:dict, seed:int, ctx:RunContext) -> dict:
-    "Train `digits_cnn_model` on scikit-learn's digits with fastai; the runner's tiny end-to-end task."
-    from fastai.learner import Learner
-    from fastai.metrics import accuracy
-    import fastai.callback.schedule  # Learner.fit_one_cycle
-    from reformer_rigl.data.images import digits_dls
-    from reformer_rigl.sparse import inference_flops, training_flops
-    data, train = cfg.get('data', {}), cfg.get('train', {})
-    dls = digits_dls(bs=data.get('bs', 64), valid_pct=data.get('valid_pct', 0.2), seed=seed, device=ctx.device)
-    model = digits_cnn_model(**cfg.get('model', {}))
-    learn = Learner(dls, model, loss_func=torch.nn.CrossEntropyLoss(), metrics=accuracy, cbs=ctx.cbs)
-    epochs = train.get('epochs', 3)
-    learn.fit_one_cycle(epochs, train.get('lr', 1e-2))
-    valid_loss, acc = learn.validate()
-    f_dense = inference_flops(model, dls.one_batch()[0][:1])  # one example: per-example FLOPs
-    examples = epochs * (len(dls.train) * dls.train.bs if dls.train.drop_last else dls.train.n)
-    return dict(accuracy=acc, valid_loss=valid_loss, n_params=sum(p.numel() for p in model.parameters()),
-                inference_flops=f_dense, flops=training_flops('dense', f_dense=f_dense, relative=False) * examples)
 
 # %% ../../nbs/experiments/02_runner.ipynb #b70d50f8
 def _reset_rss_peak() -> bool:
@@ -227,12 +173,29 @@ def split_result(out:dict) -> tuple:
     flops = out.get('flops')
     return metrics, (None if flops is None else float(flops)), info
 
+# %% ../../nbs/experiments/02_runner.ipynb #a6432796
+def check_device(device=None # a device or its name; None: fastai's `default_device()`
+                ) -> torch.device:
+    "`device` as a `torch.device`, after checking that this machine has it."
+    if device is None: return default_device()
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise ConfigError(f"device {str(device)!r} is not a device name (cpu, cuda, cuda:1): {e}") from None
+    if d.type == 'cuda':
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not n: raise ConfigError(f"device {str(device)!r}: this machine has no CUDA device (torch.cuda.is_available() is False); use cpu")
+        if d.index is not None and d.index >= n: raise ConfigError(f"device {str(device)!r}: this machine has {n} CUDA device{'s' * (n > 1)}, cuda:0 to cuda:{n - 1}")
+    return d
+
+# %% ../../nbs/experiments/02_runner.ipynb #d465464f
+def check_writable(path:Path): # a results table
+    "Raise a `ConfigError` unless the results table `path` can be appended to (its folder is created)."
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, 'a'): pass
+    except OSError as e: raise ConfigError(f"cannot write the results table {path}: {e.strerror or e}; choose another --results folder") from None
+
 # %% ../../nbs/experiments/02_runner.ipynb #98ab6013
 def _now(): return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
-
-def _sync(device):
-    "Wait for `device`'s queued work when it is a GPU (a timing boundary); `device` may be a string."
-    if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
 
 def execute(run:Run, # the run: experiment, config, seed
             results:str|Path='results', # the results folder (the task's files go under it)
@@ -240,21 +203,22 @@ def execute(run:Run, # the run: experiment, config, seed
             use_wandb:bool=False, # log the run to W&B
             mb=None, # the grid's `master_bar`, if any
             position:str='', # which run of the grid this is, e.g. '3/12'
-            env:dict|None=None # `run_environment()`, computed once per grid
+            env:dict|None=None, # `run_environment()`, computed once per grid
+            lines:bool=False # print a line per epoch (no bars: the output is not a terminal)
            ) -> dict:
     "Run `run`'s task and return its results-table row."
     fn = get_task(run.cfg['task'])
-    device = torch.device(device) if device is not None else default_device()
-    ctx = RunContext(run, Path(results), device, mb, position)
+    device = check_device(device)
+    ctx = RunContext(run, Path(results), device, mb, position, lines=lines)
     if use_wandb: ctx.wandb_run = start_wandb(run)
     started = _now()
     gc.collect()  # what earlier runs left in reference cycles must not count in this run's peak memory
     try:
         with PeakMemory(device) as mem:
-            _sync(device); t0 = time.perf_counter()
+            synchronize(device); t0 = time.perf_counter()
             seed_everything(run.seed)
             out = fn(copy.deepcopy(run.cfg), run.seed, ctx)
-            _sync(device); wall = time.perf_counter() - t0
+            synchronize(device); wall = time.perf_counter() - t0
         metrics, flops, info = split_result(out)
     except BaseException:
         if ctx.wandb_run is not None: ctx.wandb_run.finish(exit_code=1)
@@ -263,7 +227,9 @@ def execute(run:Run, # the run: experiment, config, seed
                metrics=metrics, flops=flops, info=info, wall_s=round(wall, 3), peak_rss_mb=mem.rss_mb, rss_scope=mem.scope,
                peak_cuda_mb=mem.cuda_mb, device=describe_device(device), **(env or run_environment()),
                started=started, finished=_now(), config=run.cfg)
-    if ctx.wandb_run is not None: finish_wandb(ctx.wandb_run, row)
+    if ctx.wandb_run is not None:
+        try: finish_wandb(ctx.wandb_run, row)
+        except Exception as e: warnings.warn(f"W&B could not record run {run.label} ({type(e).__name__}: {e}); its row is kept")
     return row
 
 # %% ../../nbs/experiments/02_runner.ipynb #64703318
@@ -294,21 +260,26 @@ def run_grid(experiment:str|Path, # an experiment's name or the path of its `.ya
     path = find_config(experiment, configs)
     cfg = load_config(path, configs)
     runs = expand_grid(cfg, overrides, path.stem)
-    for name in {r.cfg['task'] for r in runs}: get_task(name)  # every task exists before anything runs
+    device = check_device(device)
+    for r in runs: check_run(r, device)  # every task exists and accepts its config before anything runs
     table = ResultsTable(Path(results)/f'{path.stem}.jsonl')
+    check_writable(table.path)
     done = table.done() if resume else set()
     todo = [r for r in runs if r.key not in done]
     if use_wandb is None: use_wandb = bool((cfg.get('wandb') or {}).get('enabled'))
     if use_wandb and importlib.util.find_spec('wandb') is None:
         raise ConfigError("W&B logging needs the wandb package: pip install 'reformer-rigl[wandb]'")
-    mb = master_bar(todo) if progress and todo else None
-    say = (mb.write if mb is not None else print) if verbose else noop
+    bars = progress and (IN_NOTEBOOK or sys.stdout.isatty())  # console bars redraw with carriage returns: a terminal's, not a log's
+    mb = master_bar(todo) if bars and todo else None
+    say = (mb.write if mb is not None else partial(print, flush=True)) if verbose else noop  # a log file sees each line as it comes
     if resume and done: say(f'{path.stem}: {len(runs) - len(todo)} of {len(runs)} runs are already in {table.path}; running the other {len(todo)}')
     env, rows, failed = run_environment(), [], []
     try:
         for i, run in enumerate(mb if mb is not None else todo):
             pos = f'{i + 1}/{len(todo)}'
-            try: row = execute(run, results, device, use_wandb, mb, pos, env)
+            try:
+                row = execute(run, results, device, use_wandb, mb, pos, env, lines=progress and not bars)
+                table.append(row); rows.append(row)
             except Exception as e:
                 if not keep_going:
                     say(f'run {pos} ({run.label}) failed; the {len(rows)} finished runs are in {table.path}. Fix it, then run again with --resume.')
@@ -316,7 +287,6 @@ def run_grid(experiment:str|Path, # an experiment's name or the path of its `.ya
                 failed.append((run, f'{type(e).__name__}: {e}'))
                 say(f'[{pos}] {run.label} FAILED: {type(e).__name__}: {e}')
                 continue
-            table.append(row); rows.append(row)
             say(f"[{pos}] {run.label} · {_fmt_metrics(row)} · {row['wall_s']:.1f} s")
     except KeyboardInterrupt:
         print(f'\nInterrupted: {len(rows)} of {len(todo)} runs finished and are recorded in {table.path}; the run in progress '
@@ -330,6 +300,7 @@ def start_wandb(run:Run): # the run to log
     "Start the W&B run of `run` (offline unless `WANDB_MODE` says otherwise), grouped by config."
     os.environ.setdefault('WANDB_MODE', 'offline')
     import wandb
+    fix_fastai_wandb()  # so that a task may add fastai's own `WandbCallback` to its `Learner`
     w, group = run.cfg.get('wandb') or {}, f'{run.experiment}-{run.config_hash}'
     return wandb.init(project=w.get('project', 'reformer-rigl'), entity=w.get('entity'), tags=w.get('tags'),
                       group=group, name=f'{group}-s{run.seed}', job_type=run.experiment,
@@ -344,35 +315,6 @@ def finish_wandb(wandb_run, # the run `start_wandb` started
                'peak_cuda_mb': row['peak_cuda_mb'], 'git_commit': row['git']['commit'], 'git_dirty': row['git']['dirty']}
     wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
     wandb_run.finish()
-
-# %% ../../nbs/experiments/02_runner.ipynb #178ddf21
-def _wandb_records(data:bytes):
-    "The payloads of a W&B record log (after its 7-byte file header), reassembled across blocks."
-    pos, block, parts = 7, 32768, b''
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        if left < 7: pos += left; continue  # the block's tail is padding
-        _, n, kind = struct.unpack('<IHB', data[pos:pos + 7])
-        if n == 0 and kind == 0: pos += left; continue
-        parts += data[pos + 7:pos + 7 + n]; pos += 7 + n
-        if kind in (1, 4): yield parts; parts = b''  # a full record, or the last piece of one
-
-def read_wandb_offline(run_dir:str|Path): # an offline run's folder, e.g. `wandb/offline-run-<time>-<id>`
-    "What an offline W&B run recorded: its name, group, config, summary and history."
-    from wandb.proto import wandb_internal_pb2 as pb
-    path = next(Path(run_dir).glob('run-*.wandb'))
-    if path.read_bytes()[:4] != b':W&B': raise ValueError(f'{path} is not a W&B run file')
-    out = dict(name=None, group=None, config={}, summary={}, history=[])
-    def items(updates): return {(u.key or '.'.join(u.nested_key)): json.loads(u.value_json) for u in updates}
-    for data in _wandb_records(path.read_bytes()):
-        r = pb.Record(); r.ParseFromString(data)
-        kind = r.WhichOneof('record_type')
-        if kind == 'run':
-            out.update(name=r.run.display_name, group=r.run.run_group); out['config'].update(items(r.run.config.update))
-        elif kind == 'config': out['config'].update(items(r.config.update))
-        elif kind == 'summary': out['summary'].update({k: v for k, v in items(r.summary.update).items() if not k.startswith('_')})
-        elif kind == 'history': out['history'].append({k: v for k, v in items(r.history.item).items() if not k.startswith('_')})
-    return out
 
 # %% ../../nbs/experiments/02_runner.ipynb #6d5117fd
 def format_grid(runs:list, # the runs, from `expand_grid`
@@ -423,6 +365,8 @@ def main(experiment:str=None, # an experiment's name (see --list) or the path of
         if dry_run or show:
             cfg = load_config(path, configs)
             runs = expand_grid(cfg, overrides, path.stem)
+            dev = check_device(device)
+            for r in runs: check_run(r, dev)
             if show:
                 import yaml
                 print(yaml.safe_dump(runs[0].cfg, sort_keys=False).rstrip())
