@@ -15,7 +15,7 @@ from fastai.metrics import accuracy
 import fastai.callback.schedule  # Learner.fit_one_cycle
 from ..data.images import digits_dls, cifar_dls, CIFAR_PICKLES
 from ..sparse import SparseTraining, inference_flops, training_flops
-from ..sparse.pruning import param_count
+from ..sparse.small_dense import param_count
 from ..sparse.tutorial import run_sparse_digits, digits_convnet, fit_sparse
 from .config import ConfigError, task_config, check_positive
 from .runner import task
