@@ -50,3 +50,7 @@ docs-check: docs
 
 clean:
 	rm -rf docs/_site docs/_build _proc
+
+# needs a CUDA GPU: LSH attention against flash attention, HF transformers and a GPT (tools/bench_attention.py)
+bench: install
+	$(BIN)/python tools/bench_attention.py $(ARGS)
