@@ -44,6 +44,22 @@ def _rows(ptr, base, stride_n, pos, cols):
     "Rows `pos` (original positions) of one head's `[n, d]` slice starting at `ptr + base`."
     return tl.load(ptr + base + pos[:, None] * stride_n + cols[None, :])
 
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #82914e5c
+@triton.jit
+def _row_max(x):
+    "Maximum of each row of a 2-D tile."
+    return tl.reduce(x, 1, tl.standard._elementwise_max)
+
+@triton.jit
+def _row_sum(x):
+    "Sum of each row of a 2-D tile."
+    return tl.reduce(x, 1, tl.standard._sum_combine)
+
+@triton.jit
+def _row_argmax(x, cols):
+    "Maximum of each row of a 2-D tile and the first of `cols` (its column indices, 1-D) that holds it."
+    return tl.reduce((x, tl.broadcast_to(cols[None, :], x.shape)), 1, tl.standard._argmax_combine_tie_break_left)
+
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #78393427
 @triton.jit
 def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup,
@@ -85,19 +101,19 @@ def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, mx_
     k = _rows(k_ptr, b * skb + h * skh, skn, qpos, od)
     v = _rows(v_ptr, b * svb + h * svh, svn, qpos, oe)
     s, _ = _scores(q, k, qpos, qpos, ch, ok, n, c_real, C, scale, False, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
-    m = tl.max(s, 1)
+    m = _row_max(s)
     p = tl.exp(s - m[:, None])
-    l = tl.sum(p, 1)
+    l = _row_sum(p)
     acc = tl.dot(p.to(v.dtype), v, input_precision=PREC)
     pc = _prev_chunk(c, c_real, C)
     kpos = tl.load(orow + pc * S + os_)
     k = _rows(k_ptr, b * skb + h * skh, skn, kpos, od)
     v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
     s, _ = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, pc == c, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
-    m2 = tl.maximum(m, tl.max(s, 1))
+    m2 = tl.maximum(m, _row_max(s))
     alpha = tl.exp(m - m2)
     p = tl.exp(s - m2[:, None])
-    l = l * alpha + tl.sum(p, 1)
+    l = l * alpha + _row_sum(p)
     acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PREC)
     optr = out_ptr + b * sob + h * soh + qpos[:, None] * son + oe[None, :]
     mptr = mx_ptr + bh * n + qpos
@@ -148,7 +164,7 @@ def _bwd_dq(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, m
     q = _rows(q_ptr, b * sqb + h * sqh, sqn, pos, od)
     do = _rows(do_ptr, b * sdb + h * sdh, sdn, pos, oe)
     M, Z, Dl = _row_stats(mx_ptr, den_ptr, delta_ptr, bh * n, pos)
-    dq = tl.zeros([S, D], tl.float32)
+    dq = tl.full([S, D], 0., tl.float32)
     pc = _prev_chunk(c, c_real, C)
     for t in tl.static_range(2):                      # own tile, then the look-back tile
         if t == 0: kc = c
@@ -178,8 +194,8 @@ def _bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr,
     kpos = tl.load(orow + c * S + os_)
     k = _rows(k_ptr, b * skb + h * skh, skn, kpos, od)
     v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
-    dk = tl.zeros([S, D], tl.float32)
-    dv = tl.zeros([S, E], tl.float32)
+    dk = tl.full([S, D], 0., tl.float32)
+    dv = tl.full([S, E], 0., tl.float32)
     nc = _next_chunk(c, c_real, C)
     for t in tl.static_range(2):                      # own tile, then the tile of the chunk looking back at this one
         if t == 0: qc = c
@@ -339,10 +355,9 @@ def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
         xr = tl.dot(x, rt, input_precision=PREC)
         hi = tl.where(inside[None, :], xr, float('-inf'))
         lo = tl.where(inside[None, :], -xr, float('-inf'))
-        bhi = tl.max(hi, 1)
-        blo = tl.max(lo, 1)
-        ahi = tl.argmax(hi, 1) + k0
-        alo = tl.argmax(lo, 1) + k0
+        bhi, ahi = _row_argmax(hi, ok_)
+        blo, alo = _row_argmax(lo, ok_)
+        ahi, alo = ahi + k0, alo + k0
         up = bhi > best_hi
         best_hi = tl.where(up, bhi, best_hi)
         arg_hi = tl.where(up, ahi, arg_hi)
