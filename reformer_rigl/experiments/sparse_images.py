@@ -16,14 +16,16 @@ import fastai.callback.schedule  # Learner.fit_one_cycle
 from ..data.images import digits_dls, cifar_dls, CIFAR_PICKLES
 from ..sparse import SparseTraining, inference_flops, training_flops
 from ..sparse.small_dense import param_count
-from ..sparse.tutorial import run_sparse_digits, digits_convnet, fit_sparse
+from collections.abc import Sequence
+from ..core import seed_everything
+from ..sparse.tutorial import digits_convnet, fit_sparse
 from .config import ConfigError, task_config, check_positive
 from .runner import task
 from .report import report_plot, swept_keys, short_names, config_summary, plot_lines
 
 # %% auto #0
 __all__ = ['DIGITS_DEFAULTS', 'SPARSE_IMAGE_DEFAULTS', 'SPARSE_OPTIONAL', 'digits_cnn_model', 'check_digits', 'digits_cnn',
-           'image_convnet', 'check_sparse_image', 'sparse_image', 'sparse_tradeoffs']
+           'run_sparse_digits', 'check_sparse_image', 'sparse_image', 'sparse_tradeoffs']
 
 # %% ../../nbs/experiments/11_sparse_images.ipynb #117f50e1
 def digits_cnn_model(channels=(32, 64), # conv widths: the first conv keeps 8×8, each later one halves it
@@ -62,14 +64,30 @@ def digits_cnn(cfg:dict, seed:int, ctx) -> dict:
                 inference_flops=f_dense, flops=training_flops('dense', f_dense=f_dense, relative=False) * examples)
 
 # %% ../../nbs/experiments/11_sparse_images.ipynb #a420f64c
-def image_convnet(channels=(8, 16, 32), # conv widths
-                  n_classes:int=10, # outputs
-                  in_channels:int=3 # input channels (CIFAR: 3)
-                 ) -> nn.Module:
-    "`digits_convnet` with a first convolution for `in_channels` input channels."
-    model = digits_convnet(channels, n_classes)
-    model[0] = nn.Conv2d(in_channels, channels[0], 3, padding=1, bias=False)
-    return model
+def run_sparse_digits(method:str='rigl', # 'dense', or a `SparseTraining` method: 'static', 'set', 'snfs', 'rigl', ...
+                      distribution:str|None='erk', # 'uniform', 'er' or 'erk' (not used by 'dense')
+                      density:float=0.1, # target density of the conv and linear weights (not used by 'dense')
+                      seed:int=0, # seeds the data split and order, the initialization and the masks
+                      epochs:int=10, # training epochs (one-cycle schedule)
+                      lr:float=1e-2, # peak learning rate
+                      bs:int=64, # batch size
+                      channels:Sequence[int]=(8, 16, 32), # conv widths of `digits_convnet`
+                      delta_t:int=10, # optimizer steps between mask updates
+                      alpha:float=0.3, # drop fraction at the first update
+                      t_end:float=0.75, # fraction of training after which the masks are frozen
+                      decay:str='cosine', # decay of the drop fraction
+                      valid_pct:float=0.2, # fraction of the digits held out for validation
+                      device=None, # where to train (default: fastai's `default_device()`)
+                      cbs=(), # more fastai callbacks (e.g. `rr-run`'s progress and logging)
+                      quiet:bool=True, # no fastai progress bar and epoch table
+                      **sparse_kwargs # more `SparseTraining` arguments (`skip_step`, `first_layer_dense`, ...)
+                     ) -> dict:
+    "Train `digits_convnet` on the digits, dense or with `SparseTraining`; accuracy, FLOPs relative to dense, parameter counts."
+    seed_everything(seed)
+    dls = digits_dls(bs=bs, valid_pct=valid_pct, seed=seed, device=device)
+    model = digits_convnet(channels, n_classes=dls.c)
+    return fit_sparse(dls, model, method, distribution, density, seed, epochs, lr, cbs, quiet, delta_t=delta_t, alpha=alpha,
+                      t_end=t_end, decay=decay, **sparse_kwargs)
 
 # %% ../../nbs/experiments/11_sparse_images.ipynb #039053e1
 SPARSE_IMAGE_DEFAULTS = dict(data=dict(name='digits', path=None, augment=True, bs=None, valid_pct=0.2), model=dict(channels=[8, 16, 32]),
@@ -96,7 +114,7 @@ def sparse_image(cfg:dict, seed:int, ctx) -> dict:
         return run_sparse_digits(method, distribution, density, seed, epochs, lr, data['bs'] or 64, channels,
                                  valid_pct=data['valid_pct'], device=ctx.device, cbs=ctx.cbs, **sparse)
     dls = cifar_dls(name, data['path'], data['bs'] or 128, data['augment'], seed=seed, device=ctx.device)
-    return fit_sparse(dls, image_convnet(channels, dls.c), method, distribution, density, seed, epochs, lr, ctx.cbs, **sparse)
+    return fit_sparse(dls, digits_convnet(channels, dls.c, in_channels=3), method, distribution, density, seed, epochs, lr, ctx.cbs, **sparse)
 
 # %% ../../nbs/experiments/11_sparse_images.ipynb #a912c84f
 @report_plot('sparse_image')

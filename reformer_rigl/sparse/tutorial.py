@@ -15,23 +15,22 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 import fastai.callback.schedule  # Learner.fit_one_cycle
-from ..core import seed_everything
-from ..data.images import digits_dls
 from .distributions import sparse_weights
 from .flops import inference_flops
 from .training import SparseTraining
 from .small_dense import param_count
 
 # %% auto #0
-__all__ = ['digits_convnet', 'fit_sparse', 'run_sparse_digits']
+__all__ = ['digits_convnet', 'fit_sparse']
 
 # %% ../../nbs/sparse/06_tutorial_digits.ipynb #300498c5
 def digits_convnet(channels:Sequence[int]=(8, 16, 32), # conv widths: the first conv keeps 8×8, each later one halves it
-                   n_classes:int=10 # outputs
+                   n_classes:int=10, # outputs
+                   in_channels:int=1 # input channels (3 for colour images such as CIFAR's)
                   ) -> nn.Module:
     "A small ResNet-shaped CNN for 8×8 digits: conv-BN-ReLU blocks, global average pooling, a linear classifier."
     if not len(channels): raise ValueError("channels must give at least one conv width, e.g. (8, 16, 32)")
-    layers, c_in = [], 1
+    layers, c_in = [], in_channels
     for i, c in enumerate(channels):
         layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
         c_in = c
@@ -63,29 +62,3 @@ def fit_sparse(dls, # the data
     else: res, dens = {k: v for k, v in st.report().items() if k in ('density', 'train_flops', 'inference_flops', 'n_updates')}, st.densities
     return dict(accuracy=float(acc), valid_loss=float(valid_loss), **res, n_params=param_count(model),
                 n_nonzero=param_count(model, st.masks if st else None), flops=res['train_flops'] * 3 * f_dense * examples, densities=dens)
-
-# %% ../../nbs/sparse/06_tutorial_digits.ipynb #700f42d9
-def run_sparse_digits(method:str='rigl', # 'dense', or a `SparseTraining` method: 'static', 'set', 'snfs', 'rigl', ...
-                      distribution:str|None='erk', # 'uniform', 'er' or 'erk' (not used by 'dense')
-                      density:float=0.1, # target density of the conv and linear weights (not used by 'dense')
-                      seed:int=0, # seeds the data split and order, the initialization and the masks
-                      epochs:int=10, # training epochs (one-cycle schedule)
-                      lr:float=1e-2, # peak learning rate
-                      bs:int=64, # batch size
-                      channels:Sequence[int]=(8, 16, 32), # conv widths of `digits_convnet`
-                      delta_t:int=10, # optimizer steps between mask updates
-                      alpha:float=0.3, # drop fraction at the first update
-                      t_end:float=0.75, # fraction of training after which the masks are frozen
-                      decay:str='cosine', # decay of the drop fraction
-                      valid_pct:float=0.2, # fraction of the digits held out for validation
-                      device=None, # where to train (default: fastai's `default_device()`)
-                      cbs=(), # more fastai callbacks (e.g. `rr-run`'s progress and logging)
-                      quiet:bool=True, # no fastai progress bar and epoch table
-                      **sparse_kwargs # more `SparseTraining` arguments (`skip_step`, `first_layer_dense`, ...)
-                     ) -> dict:
-    "Train `digits_convnet` on the digits, dense or with `SparseTraining`; accuracy, FLOPs relative to dense, parameter counts."
-    seed_everything(seed)
-    dls = digits_dls(bs=bs, valid_pct=valid_pct, seed=seed, device=device)
-    model = digits_convnet(channels, n_classes=dls.c)
-    return fit_sparse(dls, model, method, distribution, density, seed, epochs, lr, cbs, quiet, delta_t=delta_t, alpha=alpha,
-                      t_end=t_end, decay=decay, **sparse_kwargs)
