@@ -14,7 +14,7 @@ from fastai.torch_core import default_device
 
 # %% auto #0
 __all__ = ['seed_everything', 'get_rng_state', 'set_rng_state', 'pad_to_multiple', 'describe_device', 'synchronize', 'evaluating',
-           'fix_fastai_wandb']
+           'param_count', 'fix_fastai_wandb']
 
 # %% ../nbs/00_core.ipynb #fbb719e8
 def seed_everything(seed:int, # the seed for Python, NumPy and torch (CPU and every GPU)
@@ -75,6 +75,18 @@ class evaluating:
     def __init__(self, model): self.model = model
     def __enter__(self): self.was = self.model.training; self.model.eval(); return self.model
     def __exit__(self, *args): self.model.train(self.was)
+
+# %% ../nbs/00_core.ipynb #08def5df
+def param_count(model:torch.nn.Module, # the model
+                masks:dict|None=None, # {parameter name: bool mask}: entries where the mask is `False` are not counted
+                trainable:bool=False # count only parameters that require gradients
+               ) -> int:
+    "Parameters of `model` (a shared tensor once), less the entries `masks` switch off."
+    named = dict(model.named_parameters(remove_duplicate=False))
+    unknown = [n for n in (masks or {}) if n not in named]
+    if unknown: raise KeyError(f"masks name parameters the model does not have: {unknown}")
+    total = sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
+    return total - sum(int((~m).sum()) for n, m in (masks or {}).items() if named[n].requires_grad or not trainable)
 
 # %% ../nbs/00_core.ipynb #eb89ce0c
 def fix_fastai_wandb() -> bool:

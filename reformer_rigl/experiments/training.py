@@ -20,7 +20,7 @@ from fastai.callback.training import GradientAccumulation
 from fastai.learner import Learner
 from fastai.optimizer import Adam, OptimWrapper
 from ..core import get_rng_state, set_rng_state, synchronize
-from ..reformer.models import n_params
+from ..core import param_count
 from .config import ConfigError, task_config, check_choice, check_positive
 
 # %% auto #0
@@ -192,7 +192,7 @@ def training_metrics(learn:Learner, # the trained learner
                      train_s:float) -> dict: # seconds spent training
     "What every task reports about its training: final smoothed `train_loss`, `steps`, `tokens`, `tokens_per_s`, `train_s`, `n_params`."
     return dict(train_loss=float(learn.smooth_loss), steps=learn.train_iter // log.accumulate, tokens=log.tokens,
-                tokens_per_s=log.tokens / train_s, train_s=train_s, n_params=n_params(learn.model))
+                tokens_per_s=log.tokens / train_s, train_s=train_s, n_params=param_count(learn.model, trainable=True))
 
 # %% ../../nbs/experiments/04_training.ipynb #865393c9
 def training_step_flops(build, # `build()` returns the model; it is called on the meta device

@@ -17,7 +17,7 @@ from .positional import (AxialPositionalEncoding, AbsolutePositionalEmbedding,
 # %% auto #0
 __all__ = ['PreNorm', 'DecoderAttention', 'positional_encoding', 'TokenEmbedding', 'ff_branch', 'full_attention', 'LanguageModel',
            'TransformerLM', 'lsh_layers', 'set_lsh', 'lsh_settings', 'LSHSwitches', 'two_streams', 'ReformerLM',
-           'n_params', 'EncoderDecoder', 'TransformerEncDec', 'ReformerEncDec']
+           'EncoderDecoder', 'TransformerEncDec', 'ReformerEncDec']
 
 # %% ../../nbs/reformer/05_models.ipynb #0bad12b7
 class PreNorm(nn.Module):
@@ -244,12 +244,6 @@ class ReformerLM(LSHSwitches, LanguageModel):
         self.layers = (ReversibleSequence if reversible else IrreversibleSequence)(blocks)
 
     def body(self, x, mask=None): return two_streams(self.layers, x, mask=mask)
-
-# %% ../../nbs/reformer/05_models.ipynb #fcdbe060
-def n_params(model:nn.Module, # any module
-             trainable:bool=True): # count only parameters that require gradients
-    "Number of parameters of `model` (shared parameters counted once)."
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
 
 # %% ../../nbs/reformer/05_models.ipynb #c3634f9f
 @patch

@@ -12,17 +12,11 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['param_count', 'SmallDense', 'small_dense']
+__all__ = ['SmallDense', 'small_dense', 'param_count']
 
 # %% ../../nbs/sparse/05b_small_dense.ipynb #310b350b
-def param_count(model:nn.Module, # the model
-                masks:dict|None=None # {name: bool mask}: entries where the mask is `False` are not counted
-               ) -> int:
-    "Parameters of `model` (a shared tensor once), less the entries `masks` switch off."
-    named = dict(model.named_parameters(remove_duplicate=False))
-    unknown = [n for n in (masks or {}) if n not in named]
-    if unknown: raise KeyError(f"masks name parameters the model does not have: {unknown}")
-    return sum(p.numel() for p in model.parameters()) - sum(int((~m).sum()) for m in (masks or {}).values())
+from ..core import param_count   # one counter for both halves (see core)
+_all_ = ['param_count']
 
 # %% ../../nbs/sparse/05b_small_dense.ipynb #ed84b251
 class SmallDense(NamedTuple):
