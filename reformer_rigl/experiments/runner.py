@@ -6,24 +6,23 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/runner.html.md""
 
 # %% ../../nbs/experiments/02_runner.ipynb #b09ae285
 from __future__ import annotations
-import os, sys, gc, copy, time, json, platform, warnings, resource, subprocess, importlib, importlib.util, datetime
-from dataclasses import dataclass, field
+import os, sys, gc, copy, time, json, warnings, importlib, importlib.util, datetime
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-import torch, fastai
-from fastcore.basics import patch, noop
+import torch
+from fastcore.basics import noop
 from fastcore.script import call_parse, CliError
-from fastprogress.fastprogress import master_bar, progress_bar, IN_NOTEBOOK
+from fastprogress.fastprogress import master_bar, IN_NOTEBOOK
 from fastai.torch_core import default_device
-import reformer_rigl
-from ..core import seed_everything, describe_device, synchronize, fix_fastai_wandb
+from ..core import seed_everything, describe_device, synchronize
 from .config import *
-from .training import GridProgress, WandbLogger
+from .training import RunContext, start_wandb, finish_wandb
+from .environment import PeakMemory, run_environment
 
 # %% auto #0
-__all__ = ['TASKS', 'TASK_MODULES', 'task', 'get_task', 'check_run', 'RunContext', 'PeakMemory', 'run_environment',
-           'split_result', 'check_device', 'check_writable', 'execute', 'GridResult', 'run_grid', 'start_wandb',
-           'finish_wandb', 'format_grid', 'main']
+__all__ = ['TASKS', 'TASK_MODULES', 'task', 'get_task', 'check_run', 'split_result', 'check_device', 'check_writable', 'execute',
+           'GridResult', 'run_grid', 'format_grid', 'main']
 
 # %% ../../nbs/experiments/02_runner.ipynb #66113885
 TASKS = {}  # name -> task function
@@ -62,104 +61,6 @@ def check_run(run:Run, # a run of a grid
     "Check `run`'s config the way its task will read it; a `ConfigError` when the task could not run it."
     check = getattr(get_task(run.cfg['task']), 'check_config', None)
     if check is not None: check(copy.deepcopy(run.cfg), torch.device(device))
-
-# %% ../../nbs/experiments/02_runner.ipynb #9eba2ced
-@dataclass
-class RunContext:
-    "What a task gets besides its config and seed: its run, device, output folder, progress bar and loggers."
-    run:Run # the run: experiment, resolved config, seed
-    results:Path # the results folder
-    device:torch.device # where the task should train
-    mb:object=None # the grid's `master_bar`, or None when progress bars are off
-    position:str='' # e.g. '3/12': which run of the grid this is
-    wandb_run:object=None # the W&B run when W&B logging is on
-    history:list=field(default_factory=list) # what the task logged with `ctx.log`
-    lines:bool=False # print a line per epoch (progress wanted, but the output is not a terminal: no bars)
-
-    @property
-    def out_dir(self) -> Path:
-        "This run's own folder for files (checkpoints, curves, samples)."
-        d = Path(self.results)/self.run.experiment/'runs'/f'{self.run.config_hash}-s{self.run.seed}'
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-# %% ../../nbs/experiments/02_runner.ipynb #44320509
-@patch
-def log(self:RunContext, step:int|None=None, # the training step or epoch these values belong to
-        **values): # numbers to record, e.g. `train_loss=0.3`
-    "Record intermediate values: in `ctx.history`, and in the W&B run's history when W&B is on."
-    self.history.append({'step': step, **values})
-    if self.wandb_run is not None: self.wandb_run.log(values, step=step)
-
-# %% ../../nbs/experiments/02_runner.ipynb #398165eb
-@patch
-def bar(self:RunContext, total:int): # the number of steps the bar counts
-    "A progress bar of `total` steps under the grid's bar (call `.update(i)`), or None when bars are off."
-    if self.mb is None: return None
-    pb = progress_bar(range(total), parent=self.mb)
-    pb.prefix = f'run {self.position}'  # the console bar's label (fastprogress would say 'Epoch')
-    pb.update(0)
-    return pb
-
-# %% ../../nbs/experiments/02_runner.ipynb #e4d7e400
-@patch
-def progress(self:RunContext, items, total:int|None=None):
-    "Iterate over `items` showing a progress bar under the grid's bar."
-    pb = self.bar(len(items) if total is None else total)
-    for i, o in enumerate(items):
-        yield o
-        if pb is not None: pb.update(i + 1)
-
-# %% ../../nbs/experiments/02_runner.ipynb #14f56619
-@patch(as_prop=True)
-def cbs(self:RunContext) -> list:
-    "The fastai callbacks a task passes to its `Learner`: progress under the grid's bar, and W&B logging when it is on (`experiments.training`)."
-    return [GridProgress(self)] + ([WandbLogger(self)] if self.wandb_run is not None else [])
-
-# %% ../../nbs/experiments/02_runner.ipynb #b70d50f8
-def _reset_rss_peak() -> bool:
-    "Reset the kernel's peak-RSS mark of this process (Linux); False where that is not possible."
-    try:
-        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
-        return True
-    except OSError: return False
-
-def _rss_peak_mb() -> float:
-    "This process's peak resident set size in MiB since the last reset (or since it started)."
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'): return int(line.split()[1]) / 1024
-    except OSError: pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / 2**20 if sys.platform == 'darwin' else peak / 1024
-
-class PeakMemory:
-    "Measure the peak CPU resident set and CUDA memory of the code inside `with PeakMemory(device) as m:`."
-    def __init__(self, device=None): self.device = torch.device(device) if device is not None else torch.device('cpu')
-    def __enter__(self):
-        self.scope = 'run' if _reset_rss_peak() else 'process'
-        if self.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(self.device)
-        return self
-    def __exit__(self, *exc):
-        self.rss_mb = round(_rss_peak_mb(), 1)
-        self.cuda_mb = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1) if self.device.type == 'cuda' else None
-
-# %% ../../nbs/experiments/02_runner.ipynb #11e4eaa7
-def _git(*args, cwd):
-    return subprocess.run(['git', *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-
-def run_environment() -> dict:
-    "Where runs happen: the library's git commit and dirty flag, library versions and host."
-    root = Path(reformer_rigl.__file__).resolve().parent.parent
-    git = dict(commit=None, dirty=None)
-    try:
-        if Path(_git('rev-parse', '--show-toplevel', cwd=root)).resolve() == root:  # the library's own checkout
-            git = dict(commit=_git('rev-parse', 'HEAD', cwd=root), dirty=bool(_git('status', '--porcelain', '--untracked-files=no', cwd=root)))
-    except (OSError, subprocess.SubprocessError): pass
-    versions = dict(python=platform.python_version(), torch=torch.__version__, fastai=fastai.__version__, reformer_rigl=reformer_rigl.__version__)
-    if torch.cuda.is_available(): versions['cuda'] = torch.version.cuda
-    return dict(git=git, versions=versions, host=platform.node())
 
 # %% ../../nbs/experiments/02_runner.ipynb #3ce0fdf6
 def split_result(out:dict) -> tuple:
@@ -294,27 +195,6 @@ def run_grid(experiment:str|Path, # an experiment's name or the path of its `.ya
         raise
     if failed: say(f'{len(failed)} of {len(todo)} runs failed (no row; --resume retries them): ' + '; '.join(r.label for r, _ in failed))
     return GridResult(rows, failed, table, runs)
-
-# %% ../../nbs/experiments/02_runner.ipynb #a4e87998
-def start_wandb(run:Run): # the run to log
-    "Start the W&B run of `run` (offline unless `WANDB_MODE` says otherwise), grouped by config."
-    os.environ.setdefault('WANDB_MODE', 'offline')
-    import wandb
-    fix_fastai_wandb()  # so that a task may add fastai's own `WandbCallback` to its `Learner`
-    w, group = run.cfg.get('wandb') or {}, f'{run.experiment}-{run.config_hash}'
-    return wandb.init(project=w.get('project', 'reformer-rigl'), entity=w.get('entity'), tags=w.get('tags'),
-                      group=group, name=f'{group}-s{run.seed}', job_type=run.experiment,
-                      config={**run.cfg, 'seed': run.seed, 'experiment': run.experiment, 'config_hash': run.config_hash},
-                      reinit='finish_previous', settings=wandb.Settings(console='off', silent=True))
-
-# %% ../../nbs/experiments/02_runner.ipynb #afe5aa32
-def finish_wandb(wandb_run, # the run `start_wandb` started
-                 row:dict): # the finished run's results-table row
-    "Write a finished run's results into its W&B summary and close it."
-    summary = {**row['metrics'], **row['info'], 'flops': row['flops'], 'wall_s': row['wall_s'], 'peak_rss_mb': row['peak_rss_mb'],
-               'peak_cuda_mb': row['peak_cuda_mb'], 'git_commit': row['git']['commit'], 'git_dirty': row['git']['dirty']}
-    wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
-    wandb_run.finish()
 
 # %% ../../nbs/experiments/02_runner.ipynb #6d5117fd
 def format_grid(runs:list, # the runs, from `expand_grid`

@@ -6,27 +6,30 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/training.html.md
 
 # %% ../../nbs/experiments/04_training.ipynb #909c0b52
 from __future__ import annotations
-import math, time
+import os, math, time
+from dataclasses import dataclass, field
+from pathlib import Path
 from functools import partial
 import torch, torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from fastcore.basics import patch, store_attr
 from fastcore.foundation import L
 from fastcore.basics import noop
+from fastprogress.fastprogress import progress_bar
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import ParamScheduler, combined_cos
 from fastai.callback.training import GradientAccumulation
 from fastai.learner import Learner
 from fastai.optimizer import Adam, OptimWrapper
-from ..core import get_rng_state, set_rng_state, synchronize
-from ..core import param_count
-from .config import ConfigError, task_config, check_choice, check_positive
+from ..core import get_rng_state, set_rng_state, synchronize, param_count, fix_fastai_wandb
+from .config import Run, ConfigError, task_config, check_choice, check_positive
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'OPTIMIZERS', 'PRECISIONS', 'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule', 'make_opt_func', 'fit_steps',
            'TrainingLog', 'resolve_precision', 'train_learner', 'check_train', 'step_task_config', 'training_metrics',
-           'training_step_flops', 'forward_flops', 'GridProgress', 'WandbLogger']
+           'training_step_flops', 'forward_flops', 'RunContext', 'GridProgress', 'WandbLogger', 'start_wandb',
+           'finish_wandb']
 
 # %% ../../nbs/experiments/04_training.ipynb #0c29cefc
 class StepBudget(Callback):
@@ -220,6 +223,59 @@ def forward_flops(build, # `build()` returns the model; it is called on the meta
         with FlopCounterMode(display=False) as fwd: model(x)
     return float(fwd.get_total_flops())
 
+# %% ../../nbs/experiments/04_training.ipynb #9eba2ced
+@dataclass
+class RunContext:
+    "What a task gets besides its config and seed: its run, device, output folder, progress bar and loggers."
+    run:Run # the run: experiment, resolved config, seed
+    results:Path # the results folder
+    device:torch.device # where the task should train
+    mb:object=None # the grid's `master_bar`, or None when progress bars are off
+    position:str='' # e.g. '3/12': which run of the grid this is
+    wandb_run:object=None # the W&B run when W&B logging is on
+    history:list=field(default_factory=list) # what the task logged with `ctx.log`
+    lines:bool=False # print a line per epoch (progress wanted, but the output is not a terminal: no bars)
+
+    @property
+    def out_dir(self) -> Path:
+        "This run's own folder for files (checkpoints, curves, samples)."
+        d = Path(self.results)/self.run.experiment/'runs'/f'{self.run.config_hash}-s{self.run.seed}'
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+# %% ../../nbs/experiments/04_training.ipynb #44320509
+@patch
+def log(self:RunContext, step:int|None=None, # the training step or epoch these values belong to
+        **values): # numbers to record, e.g. `train_loss=0.3`
+    "Record intermediate values: in `ctx.history`, and in the W&B run's history when W&B is on."
+    self.history.append({'step': step, **values})
+    if self.wandb_run is not None: self.wandb_run.log(values, step=step)
+
+# %% ../../nbs/experiments/04_training.ipynb #398165eb
+@patch
+def bar(self:RunContext, total:int): # the number of steps the bar counts
+    "A progress bar of `total` steps under the grid's bar (call `.update(i)`), or None when bars are off."
+    if self.mb is None: return None
+    pb = progress_bar(range(total), parent=self.mb)
+    pb.prefix = f'run {self.position}'  # the console bar's label (fastprogress would say 'Epoch')
+    pb.update(0)
+    return pb
+
+# %% ../../nbs/experiments/04_training.ipynb #e4d7e400
+@patch
+def progress(self:RunContext, items, total:int|None=None):
+    "Iterate over `items` showing a progress bar under the grid's bar."
+    pb = self.bar(len(items) if total is None else total)
+    for i, o in enumerate(items):
+        yield o
+        if pb is not None: pb.update(i + 1)
+
+# %% ../../nbs/experiments/04_training.ipynb #14f56619
+@patch(as_prop=True)
+def cbs(self:RunContext) -> list:
+    "The fastai callbacks a task passes to its `Learner`: progress under the grid's bar, and W&B logging when it is on (`experiments.training`)."
+    return [GridProgress(self)] + ([WandbLogger(self)] if self.wandb_run is not None else [])
+
 # %% ../../nbs/experiments/04_training.ipynb #7182804a
 class GridProgress(Callback):
     "Show a `Learner`'s training as a bar under the grid's progress bar, in place of fastai's own bar and epoch table."
@@ -251,3 +307,24 @@ class WandbLogger(Callback):
         if not self.create_mbar: return  # `validate` or `get_preds`, not training
         vals = zip(self.recorder.metric_names[1:-1], self.recorder.log[1:-1])
         self._ctx.log(self.train_iter, epoch=self.epoch + 1, **{n: v for n, v in vals if isinstance(v, float) and n != 'train_loss'})
+
+# %% ../../nbs/experiments/04_training.ipynb #a4e87998
+def start_wandb(run:Run): # the run to log
+    "Start the W&B run of `run` (offline unless `WANDB_MODE` says otherwise), grouped by config."
+    os.environ.setdefault('WANDB_MODE', 'offline')
+    import wandb
+    fix_fastai_wandb()  # so that a task may add fastai's own `WandbCallback` to its `Learner`
+    w, group = run.cfg.get('wandb') or {}, f'{run.experiment}-{run.config_hash}'
+    return wandb.init(project=w.get('project', 'reformer-rigl'), entity=w.get('entity'), tags=w.get('tags'),
+                      group=group, name=f'{group}-s{run.seed}', job_type=run.experiment,
+                      config={**run.cfg, 'seed': run.seed, 'experiment': run.experiment, 'config_hash': run.config_hash},
+                      reinit='finish_previous', settings=wandb.Settings(console='off', silent=True))
+
+# %% ../../nbs/experiments/04_training.ipynb #afe5aa32
+def finish_wandb(wandb_run, # the run `start_wandb` started
+                 row:dict): # the finished run's results-table row
+    "Write a finished run's results into its W&B summary and close it."
+    summary = {**row['metrics'], **row['info'], 'flops': row['flops'], 'wall_s': row['wall_s'], 'peak_rss_mb': row['peak_rss_mb'],
+               'peak_cuda_mb': row['peak_cuda_mb'], 'git_commit': row['git']['commit'], 'git_dirty': row['git']['dirty']}
+    wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
+    wandb_run.finish()
