@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch, merge
 from fastai.data.core import TfmdDL, DataLoaders
 from fastai.torch_core import default_device
+from fastcore.meta import delegates
 from .core import data_dir, DataNotFoundError, missing_data_error, find_data, hub_offline, TokenizerBase
 
 # %% auto #0
@@ -111,6 +112,7 @@ def split_stream(stream:torch.Tensor, # a 1-D token stream
     return stream[:n_train], stream[n_train:n_train+n_valid], stream[n_train+n_valid:]
 
 # %% ../../nbs/data/01_byte_lm.ipynb #c1f94f55
+@delegates(but=['n'])
 class ByteLMDataLoader(TfmdDL):
     "`bs` × `seq_len` windows of a token stream, with targets shifted by one (`LMDataLoader`-style, always full batches)"
     def __init__(self, dataset, # a 1-D integer tensor: the token stream

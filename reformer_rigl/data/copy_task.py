@@ -10,6 +10,7 @@ import random, torch, numpy as np
 from typing import Sequence
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
+from fastcore.meta import delegates
 
 # %% auto #0
 __all__ = ['copy_sequences', 'CopyTaskDataset', 'copy_task_dls']
@@ -48,6 +49,7 @@ class CopyTaskDataset(torch.utils.data.Dataset):
         return torch.cat([s.new_zeros(1), s[:-1]]), s
 
 # %% ../../nbs/data/00_copy_task.ipynb #ae83613d
+@delegates(DataLoader, but=['dataset', 'bs', 'batch_size', 'shuffle', 'drop_last', 'device', 'n', 'indexed'])
 def copy_task_dls(seq_len:int, # sequence length (even)
                   vocab_sz:int=128, # vocabulary size, separator 0 included
                   n_train:int=10_000, # training sequences per epoch

@@ -16,6 +16,7 @@ from fasttransform import Transform
 from fastai.torch_core import TensorImage, TensorCategory, default_device
 from fastai.data.core import TfmdDL, DataLoaders
 from fastai.data.transforms import IntToFloatTensor, Normalize
+from fastcore.meta import delegates
 from .core import DataNotFoundError, find_data, missing_data_error
 
 # %% auto #0
@@ -51,6 +52,7 @@ def channel_stats(x:torch.Tensor, # images `[n, c, h, w]`
     return mean.tolist(), ((sq / n - mean ** 2).clamp_min(0) * n / (n - 1)).sqrt().tolist()
 
 # %% ../../nbs/data/03_images.ipynb #f3a6c344
+@delegates()
 class ImageDL(TfmdDL):
     "Batches of `ImageTensors` built by one indexing operation; fastai batch transforms in `after_batch`"
     def __init__(self, dataset:ImageTensors, # the images

@@ -15,6 +15,7 @@ from ..core import pad_to_multiple
 from fastcore.basics import patch, merge
 from fastai.data.core import TfmdDL, DataLoaders
 from fastai.torch_core import default_device
+from fastcore.meta import delegates
 from .core import TokenizerBase, DataNotFoundError, data_dir, find_data, hub_offline, missing_data_error
 
 # %% auto #0
@@ -152,6 +153,7 @@ def pad_batch(samples, # `(source, target)` id tensors, as `TranslationDataset` 
     return pad(src), pad([t[:-1] for t in tgt]), pad([t[1:] for t in tgt])
 
 # %% ../../nbs/data/02_translation.ipynb #52cfb6a4
+@delegates()
 class BucketedDL(TfmdDL):
     "Batches of similar-length pairs: sorted within random pools when shuffling, fully sorted otherwise; padded by `pad_batch`"
     def __init__(self, dataset, # a `TranslationDataset` (or any dataset of `(src, tgt)` pairs with `lengths`)

@@ -17,6 +17,7 @@ from ..data.images import digits_dls, cifar_dls, CIFAR_PICKLES
 from ..sparse import SparseTraining, inference_flops, training_flops
 from ..sparse.small_dense import param_count
 from collections.abc import Sequence
+from fastcore.meta import delegates
 from ..core import seed_everything
 from ..sparse.tutorial import digits_convnet, fit_sparse
 from .config import ConfigError, task_config, check_positive
@@ -64,6 +65,7 @@ def digits_cnn(cfg:dict, seed:int, ctx) -> dict:
                 inference_flops=f_dense, flops=training_flops('dense', f_dense=f_dense, relative=False) * examples)
 
 # %% ../../nbs/experiments/11_sparse_images.ipynb #a420f64c
+@delegates(SparseTraining)
 def run_sparse_digits(method:str='rigl', # 'dense', or a `SparseTraining` method: 'static', 'set', 'snfs', 'rigl', ...
                       distribution:str|None='erk', # 'uniform', 'er' or 'erk' (not used by 'dense')
                       density:float=0.1, # target density of the conv and linear weights (not used by 'dense')

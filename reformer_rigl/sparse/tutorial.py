@@ -15,6 +15,7 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 import fastai.callback.schedule  # Learner.fit_one_cycle
+from fastcore.meta import delegates
 from .distributions import sparse_weights
 from .flops import inference_flops
 from .training import SparseTraining
@@ -37,6 +38,7 @@ def digits_convnet(channels:Sequence[int]=(8, 16, 32), # conv widths: the first 
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, n_classes))
 
 # %% ../../nbs/sparse/06_tutorial_digits.ipynb #20b9e3f3
+@delegates(SparseTraining)
 def fit_sparse(dls, # the data
                model:nn.Module, # the network, freshly initialised
                method:str='rigl', # 'dense', or a `SparseTraining` method: 'static', 'set', 'snfs', 'rigl', ...
