@@ -28,8 +28,7 @@ from .config import Run, ConfigError, task_config, check_choice, check_positive
 # %% auto #0
 __all__ = ['SCHEDULES', 'OPTIMIZERS', 'PRECISIONS', 'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule', 'make_opt_func', 'fit_steps',
            'TrainingLog', 'resolve_precision', 'train_learner', 'check_train', 'step_task_config', 'training_metrics',
-           'training_step_flops', 'forward_flops', 'RunContext', 'GridProgress', 'WandbLogger', 'start_wandb',
-           'finish_wandb']
+           'training_step_flops', 'forward_flops', 'RunContext', 'RunCallback', 'start_wandb', 'finish_wandb']
 
 # %% ../../nbs/experiments/04_training.ipynb #0c29cefc
 class StepBudget(Callback):
@@ -273,40 +272,34 @@ def progress(self:RunContext, items, total:int|None=None):
 # %% ../../nbs/experiments/04_training.ipynb #14f56619
 @patch(as_prop=True)
 def cbs(self:RunContext) -> list:
-    "The fastai callbacks a task passes to its `Learner`: progress under the grid's bar, and W&B logging when it is on (`experiments.training`)."
-    return [GridProgress(self)] + ([WandbLogger(self)] if self.wandb_run is not None else [])
+    "The fastai callbacks a task passes to its `Learner`: progress under the grid's bar, and the curves to W&B when it is on."
+    return [RunCallback(self)]
 
 # %% ../../nbs/experiments/04_training.ipynb #7182804a
-class GridProgress(Callback):
-    "Show a `Learner`'s training as a bar under the grid's progress bar, in place of fastai's own bar and epoch table."
+class RunCallback(Callback):
+    "The runner's callback in a task's `Learner`: the training under the grid's bar (or a line per epoch) in place of fastai's bar and table, and its curves to `ctx.log` when W&B is on."
     order = ProgressCallback.order + 1  # after the Recorder, so its epoch log is ready
-    def __init__(self, ctx): self._ctx, self.pb = ctx, None  # `_ctx`: kept out of fastai's `gather_args` (W&B config)
+    def __init__(self, ctx, # the run's `RunContext` (kept as `_ctx`, out of fastai's `gather_args`: the W&B config)
+                 every:int=10): # training steps between W&B records
+        self._ctx, self.every, self.pb = ctx, every, None
     def after_create(self):
         self.learn.remove_cb(ProgressCallback)
         self.learn.logger = noop
     def before_fit(self):  # `create_mbar` is False in `validate` and `get_preds`, which also send fit and epoch events
         self.pb = self._ctx.bar(self.n_epoch * len(self.dls.train)) if self.create_mbar else None
     def after_batch(self):
-        if self.training and self.pb is not None: self.pb.update(min(self.train_iter, self.pb.total))
-    def after_epoch(self):
-        if not self.create_mbar: return
-        vals = zip(self.recorder.metric_names[1:-1], self.recorder.log[1:-1])
-        text = f'epoch {self.epoch + 1}/{self.n_epoch} ' + ' '.join(f'{n} {v:.4g}' for n, v in vals if isinstance(v, float))
-        if self.pb is not None: self.pb.comment = text
-        elif self._ctx.lines: print(f'  run {self._ctx.position} {text}', flush=True)
-
-# %% ../../nbs/experiments/04_training.ipynb #ecef6804
-class WandbLogger(Callback):
-    "Log a `Learner`'s training loss, learning rate, validation loss and metrics through `ctx.log` (to W&B)."
-    order = ProgressCallback.order + 1  # after the Recorder, so its epoch log is ready
-    def __init__(self, ctx, every:int=10): self._ctx, self.every = ctx, every  # the run's `RunContext`; steps between records
-    def after_batch(self):
-        if self.training and self.train_iter % self.every == 0:
+        if not self.training: return
+        if self.pb is not None: self.pb.update(min(self.train_iter, self.pb.total))
+        if self._ctx.wandb_run is not None and self.train_iter % self.every == 0:
             self._ctx.log(self.train_iter, train_loss=float(self.smooth_loss), lr=self.opt.hypers[-1]['lr'])
     def after_epoch(self):
-        if not self.create_mbar: return  # `validate` or `get_preds`, not training
-        vals = zip(self.recorder.metric_names[1:-1], self.recorder.log[1:-1])
-        self._ctx.log(self.train_iter, epoch=self.epoch + 1, **{n: v for n, v in vals if isinstance(v, float) and n != 'train_loss'})
+        if not self.create_mbar: return
+        vals = {n: v for n, v in zip(self.recorder.metric_names[1:-1], self.recorder.log[1:-1]) if isinstance(v, float)}
+        text = f'epoch {self.epoch + 1}/{self.n_epoch} ' + ' '.join(f'{n} {v:.4g}' for n, v in vals.items())
+        if self.pb is not None: self.pb.comment = text
+        elif self._ctx.lines: print(f'  run {self._ctx.position} {text}', flush=True)
+        if self._ctx.wandb_run is not None:
+            self._ctx.log(self.train_iter, epoch=self.epoch + 1, **{n: v for n, v in vals.items() if n != 'train_loss'})
 
 # %% ../../nbs/experiments/04_training.ipynb #a4e87998
 def start_wandb(run:Run): # the run to log
