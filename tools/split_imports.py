@@ -4,11 +4,19 @@
 nbdev's docs processing runs every cell that contains an import (so `show_doc` can see the names), without
 the cells before it; a cell that mixes imports with code that needs earlier cells then breaks the docs build.
     python tools/split_imports.py nbs/**/*.ipynb"""
-import json, re, sys, uuid
+import ast, json, re, sys, uuid
 from pathlib import Path
 
-_imp = re.compile(r'^(from\s+\S+\s+)?import\s')
 _dir = re.compile(r'^#\|\s*(\w+)')
+
+def import_lines(src:str) -> set:
+    "Line numbers (from 0) of the cell's top-level import statements, found by parsing (so never inside a string); none when the cell is not plain Python."
+    try: tree = ast.parse(src)
+    except SyntaxError: return set()  # IPython magics or shell lines: leave the cell alone
+    lines = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and node.col_offset == 0: lines |= set(range(node.lineno - 1, node.end_lineno))
+    return lines
 
 def split(path: Path) -> int:
     nb = json.loads(path.read_text())
@@ -17,17 +25,13 @@ def split(path: Path) -> int:
         src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
         lines = src.splitlines()
         dirs = [_dir.match(l).group(1) for l in lines if _dir.match(l)]
-        code = [l for l in lines if l.strip() and not l.strip().startswith('#')]
-        imps, depth = [], 0  # top-level imports only (no indentation), with their continuation lines
-        for l in lines:
-            if depth or _imp.match(l):
-                imps.append(l); depth += l.count('(') - l.count(')')
-        if c['cell_type'] != 'code' or not imps or len(imps) == len(code) or {'export', 'exports'} & set(dirs):
+        imps = import_lines(src) if c['cell_type'] == 'code' else set()
+        if not imps or all(i in imps or not l.strip() or l.strip().startswith('#') for i, l in enumerate(lines)) or {'export', 'exports'} & set(dirs):
             out.append(c); continue
         head = ['#| hide'] if 'hide' in dirs else []
         out.append(dict(cell_type='code', execution_count=None, id=uuid.uuid4().hex[:8], metadata={}, outputs=[],
-                        source='\n'.join(head + imps)))
-        c['source'] = '\n'.join(l for l in lines if l not in imps)
+                        source='\n'.join(head + [lines[i] for i in sorted(imps)])))
+        c['source'] = '\n'.join(l for i, l in enumerate(lines) if i not in imps)
         out.append(c); n += 1
     if n:
         nb['cells'] = out
