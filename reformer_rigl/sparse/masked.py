@@ -13,7 +13,7 @@ from fastcore.basics import patch, store_attr
 from fastai.callback.core import Callback, CancelStepException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.torch_core import get_model, find_bs
-from .masks import apply_masks, mask_grads, mask_optimizer_state, sync_masks
+from .masks import apply_masks, mask_grads, mask_optimizer_state, masked_state, zero_masked_, sync_masks
 from .flops import batch_weight_flops
 
 # %% auto #0
@@ -36,6 +36,7 @@ class MaskedTraining(Callback):
     state_key:str = None  # the model's state-dict entry for the callback's state, e.g. '_sparse_training'
     settings:tuple = ()  # the attributes that define a run: a checkpoint saved with other values is refused (or adopted)
     _hooks = None  # `(model, save hook, load hook)` once attached
+    _stateattrs = ('_keep',)  # not pickled: the integer masks of `zero_masked_`, remade from the masks
     def __init__(self,
                  sync:str|None='check', # under torch.distributed: 'check' that masks agree across ranks, 'broadcast' rank 0's, or None
                  flops_input=None, # model input for FLOP counting (default: first example of the first batch); False: do not count
@@ -44,14 +45,14 @@ class MaskedTraining(Callback):
         store_attr('sync,flops_input,adopt_settings')
         self._reset()
 
-    def _init_state(self): self._state, self._hooks = {}, None  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
+    def _init_state(self): self._state, self._hooks, self._keep = {}, None, {}  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
 
 # %% ../../nbs/sparse/03b_masked.ipynb #82be4fa3
 @patch
 def _reset(self:MaskedTraining):
     "Forget the run: masks, step count, reloads and FLOP counts (a subclass extends it with its own records)."
     self.masks, self.weights, self.n_steps, self.reloads = {}, {}, 0, []
-    self._numel, self._active, self._owner, self._fitted = {}, {}, None, False
+    self._numel, self._active, self._owner, self._fitted, self._keep = {}, {}, None, False, {}
     self._flops, self._flops_by_weight, self._f_sparse, self._flops_failed = dict(sparse=0., dense=0.), None, None, False
 
 # %% ../../nbs/sparse/03b_masked.ipynb #a807938c
@@ -83,7 +84,7 @@ def _bind(self:MaskedTraining, model):
     bad = [n for n, m in self.masks.items() if n not in named or named[n].shape != m.shape]
     if bad: raise ValueError(f"the masks do not fit this model's weights {bad}: use a new {type(self).__name__} for a new model")
     self.masks = {n: m.to(named[n].device) for n, m in self.masks.items()}
-    self.weights = {n: named[n] for n in self.masks}
+    self.weights, self._keep = {n: named[n] for n in self.masks}, {}
     self._numel = {n: named[n].numel() for n in self.sparsified if n in named}
     self._active, self._f_sparse = {n: int(m.sum()) for n, m in self.masks.items()}, None  # counts refreshed only when masks change
 
@@ -196,20 +197,28 @@ def before_fit(self:MaskedTraining):
     apply_masks(self.weights, self.masks)
     mask_optimizer_state(self.opt, self.weights, self.masks)
 
+# %% ../../nbs/sparse/03b_masked.ipynb #687f9ec1
+@patch
+def _zero_masked(self:MaskedTraining, tensors:list, masks:list):
+    "`zero_masked_` with the callback's cache of integer masks (emptied when it has outgrown the masks, e.g. after masks edited in place)."
+    if len(self._keep) > 4 * len(self.masks) + 8: self._keep = {}
+    zero_masked_(tensors, masks, self._keep)
+
 # %% ../../nbs/sparse/03b_masked.ipynb #3a32993e
 @patch
 def before_step(self:MaskedTraining):
     "Count the optimizer step, let the policy change the masks, mask the gradients; skip the step when the policy says so."
     self.n_steps += 1
     skip = self.change_masks()
-    mask_grads(self.weights, self.masks)
+    grads = [(self.weights[n].grad, m) for n, m in self.masks.items() if self.weights[n].grad is not None]
+    self._zero_masked([g for g, _ in grads], [m for _, m in grads])
     if skip: raise CancelStepException()
 
 @patch
 def after_step(self:MaskedTraining):
     "Re-apply the masks to the weights and to the optimizer state."
-    apply_masks(self.weights, self.masks)
-    mask_optimizer_state(self.opt, self.weights, self.masks)
+    state = masked_state(self.opt, self.weights, self.masks)
+    self._zero_masked([self.weights[n] for n in self.masks] + [v for v, _ in state], [*self.masks.values(), *(m for _, m in state)])
 
 # %% ../../nbs/sparse/03b_masked.ipynb #f491eda1
 @patch
@@ -221,7 +230,7 @@ def _masks_changed(self:MaskedTraining, old:dict|None=None): # the masks before 
     apply_masks(self.weights, kept); mask_grads(self.weights, self.masks)
     opt = getattr(self.learn, 'opt', None) if self.learn is not None else None
     if opt is not None: mask_optimizer_state(opt, self.weights, kept)
-    self._active, self._f_sparse = {n: int(m.sum()) for n, m in self.masks.items()}, None
+    self._active, self._f_sparse, self._keep = {n: int(m.sum()) for n, m in self.masks.items()}, None, {}
 
 # %% ../../nbs/sparse/03b_masked.ipynb #0d626616
 @patch(as_prop=True)

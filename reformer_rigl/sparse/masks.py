@@ -14,8 +14,8 @@ import torch.distributed as dist
 from fastai.optimizer import Optimizer, OptimWrapper, Lookahead
 
 # %% auto #0
-__all__ = ['random_mask', 'make_masks', 'apply_masks', 'mask_grads', 'optimizer_state', 'mask_optimizer_state', 'update_mask',
-           'drop_fraction', 'redistribute_counts', 'sync_masks']
+__all__ = ['random_mask', 'make_masks', 'apply_masks', 'mask_grads', 'optimizer_state', 'masked_state', 'mask_optimizer_state',
+           'zero_masked_', 'update_mask', 'drop_fraction', 'redistribute_counts', 'sync_masks']
 
 # %% ../../nbs/sparse/03_masks.ipynb #4b97c6ce
 def random_mask(shape:tuple|torch.Size, # the weight's shape
@@ -67,13 +67,12 @@ def optimizer_state(opt) -> dict:
                     "(and `Lookahead`), `OptimWrapper` and `torch.optim.Optimizer`; wrap a torch optimizer with "
                     "`OptimWrapper` (e.g. `opt_func=partial(OptimWrapper, opt=torch.optim.SGD)`)")
 
-# %% ../../nbs/sparse/03_masks.ipynb #a5346272
-@torch.no_grad()
-def mask_optimizer_state(opt, # a fastai `Optimizer`/`Lookahead`, an `OptimWrapper` or a torch optimizer
-                         params:dict, # {name: parameter}
-                         masks:dict): # {name: bool mask}; state is zeroed where the mask is `False`
-    "Zero every per-element optimizer state of the masked weights wherever their mask is `False`, in place."
-    state = optimizer_state(opt)
+# %% ../../nbs/sparse/03_masks.ipynb #f95d01be
+def masked_state(opt, # a fastai `Optimizer`/`Lookahead`, an `OptimWrapper` or a torch optimizer
+                 params:dict, # {name: parameter}
+                 masks:dict) -> list: # {name: bool mask}
+    "The per-element optimizer state of the masked weights, as `[(state tensor, its weight's mask)]`; other shapes are refused."
+    state, found = optimizer_state(opt), []
     for n, m in masks.items():
         p = params[n]
         for k, v in (state.get(p) or {}).items():
@@ -82,7 +81,35 @@ def mask_optimizer_state(opt, # a fastai `Optimizer`/`Lookahead`, an `OptimWrapp
                 raise ValueError(f"cannot mask optimizer state '{k}' of shape {tuple(v.shape)} for weight '{n}' of shape "
                                  f"{tuple(p.shape)} ({type(opt).__name__}): only per-element state shaped like the weight "
                                  "can be kept sparse (factored or flattened states are not supported)")
-            v.masked_fill_(~m, 0.)
+            found.append((v, m))
+    return found
+
+# %% ../../nbs/sparse/03_masks.ipynb #a5346272
+@torch.no_grad()
+def mask_optimizer_state(opt, # a fastai `Optimizer`/`Lookahead`, an `OptimWrapper` or a torch optimizer
+                         params:dict, # {name: parameter}
+                         masks:dict): # {name: bool mask}; state is zeroed where the mask is `False`
+    "Zero every per-element optimizer state of the masked weights wherever their mask is `False`, in place."
+    for v, m in masked_state(opt, params, masks): v.masked_fill_(~m, 0.)
+
+# %% ../../nbs/sparse/03_masks.ipynb #72289d8a
+_int_of_size = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}  # element size -> the integer dtype of that size
+
+@torch.no_grad()
+def zero_masked_(tensors:list, # tensors to zero in place: weights, gradients, optimizer state
+                 masks:list, # the bool mask of each tensor, shaped like it: `False` where it is zeroed
+                 cache:dict|None=None): # kept between calls: the masks as 0/1 integers, made once per mask
+    "Zero each tensor where its mask is `False`, bit for bit as `masked_fill_(~mask, 0.)`, in one grouped multiply per device and element size."
+    cache = {} if cache is None else cache
+    groups = {}  # (integer dtype, device) -> (tensors viewed as integers, masks as integers)
+    for t, m in zip(tensors, masks, strict=True):
+        dtype = _int_of_size.get(t.element_size())
+        if dtype is None or t.layout != torch.strided: t.masked_fill_(~m, 0.); continue  # complex128, sparse layouts: plain path
+        key = (id(m), m._version, m.data_ptr(), dtype, t.device, t.stride())
+        if key not in cache: cache[key] = (m, torch.empty_like(t, dtype=dtype).copy_(m))  # `t`'s strides (channels_last too): a GPU's grouped kernel wants them
+        ints, keep = groups.setdefault((dtype, t.device), ([], []))
+        ints.append(t.view(dtype)); keep.append(cache[key][1])
+    for ints, keep in groups.values(): torch._foreach_mul_(ints, keep)
 
 # %% ../../nbs/sparse/03_masks.ipynb #a32cd604
 def update_mask(mask:torch.Tensor, # bool, `True` where active

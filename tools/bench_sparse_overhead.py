@@ -1,0 +1,218 @@
+"""The sparse-training callback's own cost: dense and sparse fits of one WRN-22-2, interleaved, step times compared.
+
+Issue 15, item 4. For each round and each case (dense, static, set, snfs, rigl; the order rotates from round to round)
+a fresh copy of one WRN-22-2 (CIFAR-sized input, 32x32) trains `--steps` optimizer steps in a fastai `Learner` on
+synthetic batches that already lie on the device, so the data pipeline is not what is timed. SGD with momentum 0.9 and
+weight decay 5e-4 (the RigL paper's CIFAR setting), or `--opt adam`. Sparse cases: `SparseTraining(0.1, 'erk', method)`
+with `delta_t = steps // 4` and `t_end = 1`, so a few mask updates happen inside every fit.
+
+What is timed, per training batch: from `before_batch` to `after_batch` (forward, backward, optimizer step and every
+callback), `torch.cuda.synchronize()`d at both ends on a GPU. The first `--warmup` steps of every fit are dropped; mask
+update steps (which skip the optimizer step and run `SparseTraining.update_masks`) are taken out and reported apart: the
+time of `update_masks` itself (synchronized before and after) is the case `<method>_update`. Also recorded: `cb_ms`, the
+host time spent inside the callback's own per-step hooks (`after_backward`, `before_step`, `after_step`) on normal steps.
+
+Per case: `ms` is the median step time over all rounds; `ratio` the median over rounds of (case median / dense median
+of the same round), so slow drift of a shared machine cancels. One JSON line per case appended to `--out`:
+kind 'overhead', case, n (batch size), d_in/d_out/block null, density, ms, device, plus extras.
+
+    PYTHONPATH=. python tools/bench_sparse_overhead.py --device cuda --bs 128 --rounds 5 --steps 200   # the GPU run
+    PYTHONPATH=. python tools/bench_sparse_overhead.py --quick                                         # CPU smoke, < 1 min
+"""
+import argparse, copy, json, os, platform, statistics, subprocess, time
+from pathlib import Path
+import torch, torch.nn as nn
+
+from fastai.callback.core import Callback
+from fastai.data.core import DataLoaders
+from fastai.learner import Learner
+from fastai.optimizer import SGD, Adam
+from reformer_rigl.sparse import SparseTraining
+
+CASES = ('dense', 'static', 'set', 'snfs', 'rigl')
+OUT = Path(__file__).resolve().parents[1] / 'nbs/sparse/gpu_runs/sparse_speed/records.jsonl'
+
+class WideBlock(nn.Module):
+    "Pre-activation basic block of a wide ResNet (as in nbs/sparse/02_flops.ipynb)."
+    def __init__(self, ni, nf, stride):
+        super().__init__()
+        self.bn1, self.conv1 = nn.BatchNorm2d(ni), nn.Conv2d(ni, nf, 3, stride, 1, bias=False)
+        self.bn2, self.conv2 = nn.BatchNorm2d(nf), nn.Conv2d(nf, nf, 3, 1, 1, bias=False)
+        self.shortcut = nn.Conv2d(ni, nf, 1, stride, bias=False) if ni != nf or stride != 1 else None
+    def forward(self, x):
+        o = torch.relu(self.bn1(x))
+        y = self.conv2(torch.relu(self.bn2(self.conv1(o))))
+        return y + (x if self.shortcut is None else self.shortcut(o))
+
+def wide_resnet(depth=22, width=2, n_classes=10):
+    "WRN-depth-width for 32x32 inputs: a 3x3 stem, three groups of (depth-4)/6 blocks, BN-ReLU, pool, linear."
+    n, chans = (depth - 4) // 6, [16, 16 * width, 32 * width, 64 * width]
+    blocks = [WideBlock(chans[g] if i == 0 else chans[g + 1], chans[g + 1], 2 if g > 0 and i == 0 else 1)
+              for g in range(3) for i in range(n)]
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), *blocks, nn.BatchNorm2d(chans[3]), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(chans[3], n_classes))
+
+class DeviceBatches:
+    "A few fixed batches already on the device, served `n_batches` times in turn: a data pipeline that costs nothing."
+    def __init__(self, xs, ys, n_batches): self.xs, self.ys, self.n_batches = xs, ys, n_batches
+    def __len__(self): return self.n_batches
+    def __iter__(self):
+        for i in range(self.n_batches): yield self.xs[i % len(self.xs)], self.ys[i % len(self.ys)]
+    def to(self, device): self.xs, self.ys = [x.to(device) for x in self.xs], [y.to(device) for y in self.ys]; return self
+    @property
+    def device(self): return self.xs[0].device
+
+def sync(device):
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+
+class StepStart(Callback):
+    "Start the clock of a training batch (runs first)."
+    order, run_valid = -1000, False
+    def __init__(self, timer): self.timer = timer
+    def before_batch(self): sync(self.timer.device); self.timer.t0 = self.timer.clock()
+
+class StepStop(Callback):
+    "Stop the clock (runs last) and note whether this step was a mask update."
+    order, run_valid = 1000, False
+    def __init__(self, timer): self.timer = timer
+    def after_batch(self):
+        sync(self.timer.device); t = self.timer.clock()
+        self.timer.steps.append(((t - self.timer.t0) * 1e3, self.timer.updated, self.timer.cb_s * 1e3))
+        self.timer.updated, self.timer.cb_s = False, 0.
+
+class Timer:
+    "Per-step records of one fit: (ms, whether the masks were updated, host ms inside the sparse callback's hooks)."
+    def __init__(self, device, clock):
+        self.device, self.clock, self.steps, self.updates, self.updated, self.cb_s, self.t0 = device, clock, [], [], False, 0., 0.
+    def cbs(self): return [StepStart(self), StepStop(self)]
+
+    def wrap_hooks(self, cb):
+        "Accumulate the host time of the callback's per-step hooks, and time `update_masks` alone (synchronized)."
+        for name in ('after_backward', 'before_step', 'after_step'):
+            hook = getattr(cb, name)
+            def timed(hook=hook):
+                t = self.clock()
+                try: return hook()
+                finally: self.cb_s += self.clock() - t
+            setattr(cb, name, timed)
+        update = cb.update_masks
+        def timed_update(fraction):
+            sync(self.device); t = self.clock()
+            update(fraction); sync(self.device)
+            self.updates.append((self.clock() - t) * 1e3); self.updated = True
+        cb.update_masks = timed_update
+
+def make_batches(bs, n_batches, device, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xs = [torch.randn(bs, 3, size, size, generator=g).to(device) for _ in range(n_batches)]
+    ys = [torch.randint(0, 10, (bs,), generator=g).to(device) for _ in range(n_batches)]
+    return xs, ys
+
+def fit_case(case, base_model, batches, args, device):
+    "One fit of `args.steps` steps of a fresh copy of `base_model`; returns the `Timer` with its records."
+    timer = Timer(device, time.thread_time if args.clock == 'thread' else time.perf_counter)
+    dls = DataLoaders(DeviceBatches(*batches, args.steps), DeviceBatches(*batches, 1))
+    cbs = timer.cbs()
+    sparse = None
+    if case != 'dense':
+        sparse = SparseTraining(args.density, 'erk', method=case, delta_t=max(args.steps // 4, 1), t_end=1., seed=0)
+        timer.wrap_hooks(sparse); cbs.append(sparse)
+    opt_func = (lambda ps, lr: SGD(ps, lr, mom=0.9, wd=5e-4)) if args.opt == 'sgd' else (lambda ps, lr: Adam(ps, lr, wd=5e-4))
+    learn = Learner(dls, copy.deepcopy(base_model).to(device), loss_func=nn.CrossEntropyLoss(), opt_func=opt_func,
+                    lr=0.1 if args.opt == 'sgd' else 1e-3, cbs=cbs)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1)
+    if sparse is not None: assert len(sparse.updates) == len(timer.updates), (len(sparse.updates), len(timer.updates))
+    return timer
+
+def device_name(device):
+    if device.type == 'cuda': return f"cuda {torch.cuda.get_device_name(device)}"
+    load = ', load %.1f' % os.getloadavg()[0] if hasattr(os, 'getloadavg') else ''
+    return f"cpu {platform.machine()} {os.cpu_count()} cores, {torch.get_num_threads()} threads{load}"
+
+def git_rev():
+    try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip() or None
+    except Exception: return None
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--rounds', type=int, default=None, help='rounds; each fits every case once, in a rotated order (default 5)')
+    p.add_argument('--steps', type=int, default=None, help='optimizer steps per fit (default 200)')
+    p.add_argument('--warmup', type=int, default=None, help='steps dropped at the start of every fit (default steps // 10)')
+    p.add_argument('--bs', type=int, default=None, help='batch size (default 128)')
+    p.add_argument('--depth', type=int, default=22); p.add_argument('--width', type=int, default=2)
+    p.add_argument('--density', type=float, default=0.1)
+    p.add_argument('--opt', choices=('sgd', 'adam'), default='sgd')
+    p.add_argument('--cases', default=','.join(CASES))
+    p.add_argument('--label', default=None, help='a note stored with the records (e.g. "before", "after")')
+    p.add_argument('--out', default=str(OUT), help='records file (JSON lines, appended); "-" to write none')
+    p.add_argument('--clock', choices=('wall', 'thread'), default=None,
+                   help="'wall': time.perf_counter (CUDA-synchronized per step; the default on a GPU); 'thread': "
+                        "time.thread_time with one torch thread, the CPU time of the Python thread, which other "
+                        "processes on a shared CPU do not inflate (the default on a CPU)")
+    p.add_argument('--quick', action='store_true', help='CPU smoke run: WRN-10-1, batch 8, 2 rounds of 24 steps (unless given)')
+    args = p.parse_args(argv)
+    if args.quick: args.depth, args.width = 10, 1
+    for k, full, quick in (('bs', 128, 8), ('rounds', 5, 2), ('steps', 200, 24)):
+        if getattr(args, k) is None: setattr(args, k, quick if args.quick else full)
+    if args.clock is None: args.clock = 'wall' if args.device.startswith('cuda') else 'thread'
+    if args.clock == 'thread':
+        if args.device != 'cpu': raise SystemExit("--clock thread measures CPU time: use it with --device cpu")
+        torch.set_num_threads(1)  # every kernel runs in the timed thread
+    if args.warmup is None: args.warmup = max(args.steps // 10, 2)
+    cases = args.cases.split(',')
+    if cases[0] != 'dense': raise SystemExit('the first case must be dense: ratios are taken to it')
+    device = torch.device(args.device)
+    if device.type == 'cuda': torch.backends.cudnn.benchmark = True
+    torch.manual_seed(0)
+    base = wide_resnet(args.depth, args.width)
+    batches = make_batches(args.bs, 4, device)
+    model_name = f"wrn-{args.depth}-{args.width}"
+    print(f"{model_name}, bs {args.bs}, {args.opt}, {args.rounds} rounds x {args.steps} steps, warm-up {args.warmup}, "
+          f"{device_name(device)}", flush=True)
+
+    for case in cases: fit_case(case, base, batches, argparse.Namespace(**{**vars(args), 'steps': max(args.steps // 4, 8)}), device)  # warm-up fits
+    per_round = {c: [] for c in cases}   # per case: per round, the normal step times (ms) after warm-up
+    cb_ms, updates, update_steps = {c: [] for c in cases}, {c: [] for c in cases}, {c: [] for c in cases}
+    start = time.time()
+    for r in range(args.rounds):
+        order = cases[r % len(cases):] + cases[:r % len(cases)]
+        for case in order:
+            timer = fit_case(case, base, batches, args, device)
+            kept = timer.steps[args.warmup:]
+            per_round[case].append([ms for ms, upd, _ in kept if not upd])
+            cb_ms[case] += [c for _, upd, c in kept if not upd]
+            updates[case] += timer.updates
+            update_steps[case] += [ms for ms, upd, _ in kept if upd]
+        print(f"round {r + 1}/{args.rounds} done ({time.time() - start:.0f} s)", flush=True)
+
+    med = statistics.median
+    dense_round = [med(t) for t in per_round['dense']]
+    common = dict(kind='overhead', n=args.bs, d_in=None, d_out=None, block=None, device=device_name(device),
+                  model=model_name, opt=args.opt, rounds=args.rounds, steps=args.steps, warmup=args.warmup,
+                  delta_t=max(args.steps // 4, 1), distribution='erk', torch=torch.__version__, git=git_rev(), label=args.label, date=time.strftime('%Y-%m-%d %H:%M'),
+                  timer=('thread_time, 1 torch thread' if args.clock == 'thread' else
+                         'perf_counter, cuda-synchronized per step' if device.type == 'cuda' else 'perf_counter'))
+    records = []
+    print(f"\n| case | ms/step | ratio to dense | callback host ms/step | update ms | update step ms |")
+    print(f"|---|---|---|---|---|---|")
+    for case in cases:
+        all_ms = [ms for t in per_round[case] for ms in t]
+        ratios = [med(t) / d for t, d in zip(per_round[case], dense_round)]
+        rec = dict(common, case=case, density=1. if case == 'dense' else args.density, ms=med(all_ms), ratio=med(ratios),
+                   ratio_min=min(ratios), ratio_max=max(ratios), n_timed=len(all_ms),
+                   cb_ms=med(cb_ms[case]) if case != 'dense' else 0.)
+        records.append(rec)
+        if updates[case]:
+            records.append(dict(common, case=f'{case}_update', density=args.density, ms=med(updates[case]), n_updates=len(updates[case]),
+                                update_step_ms=med(update_steps[case]), update_step_minus_step_ms=med(update_steps[case]) - rec['ms']))
+        upd = f"{med(updates[case]):.2f} | {med(update_steps[case]):.2f}" if updates[case] else "- | -"
+        print(f"| {case} | {rec['ms']:.3f} | {rec['ratio']:.4f} ({rec['ratio_min']:.3f}-{rec['ratio_max']:.3f}) | {rec['cb_ms']:.3f} | {upd} |")
+    if args.out != '-':
+        out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open('a') as f:
+            for rec in records: f.write(json.dumps(rec) + '\n')
+        print(f"\n{len(records)} records appended to {out}")
+    return records
+
+if __name__ == '__main__': main()
