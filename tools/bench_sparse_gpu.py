@@ -1,0 +1,270 @@
+"""Block-sparse linear layers (reformer_rigl.sparse.block_linear) against dense ones on one GPU.
+
+Two kinds of measurement, side by side in one run, each the median of `--reps` timed calls after warm-up, with the
+CUDA allocator's peak memory over the timed calls:
+
+- `linear`: a bf16 `nn.Linear` (d_in = d_out = 2048 and 4096, 16384 tokens) against `BlockSparseLinear` on the same
+  Parameters at density 0.05/0.1/0.2 with 32/64/128 tiles, forward + backward (`pass='fwd+bwd'`: y, dx, dW, db) and
+  forward alone (`pass='fwd'`); torch's BSR Triton kernel (`torch.sparse._triton_ops.bsr_dense_mm`, forward only,
+  it computes y^T) as a peer; at the headline size also variable fan-in, the dense-gradient mode (RigL's update
+  steps) and a few kernel tile settings (`config`).
+- `step`: one training step (bf16 autocast, AdamW, fp32 weights) of a small pre-norm transformer LM written here
+  (d_model 1024, d_ff 4096, 6 layers, 16 heads, byte vocabulary, 8 x 2048 = 16384 tokens) with dense feed-forward
+  layers, with the same layers masked dense (what mask-based training costs), and block-sparse at density 0.1.
+
+Before timing, each sparse case is checked against the masked dense layer (outputs and gradients; `rel_err`).
+One JSON line per measurement is appended to `--out` (default nbs/sparse/gpu_runs/sparse_speed/records.jsonl) with
+kind, case, pass, n (tokens), d_in, d_out, density, block, fan_in, ms, peak_mib, device, torch, triton, and for
+sparse cases dense_ms and speedup (dense ms / this ms). Needs CUDA; about 3 minutes on an H200.
+
+    python tools/bench_sparse_gpu.py [--kinds linear,step] [--reps 20] [--out FILE]
+    python tools/bench_sparse_gpu.py --dry-run   # no GPU: tiny sizes on the CPU with TRITON_INTERPRET=1 (checks the script, times nothing)
+"""
+import argparse, copy, json, os, statistics, sys, time, traceback
+
+def parse():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--kinds', default='linear,step', help="comma-separated: linear, step")
+    p.add_argument('--reps', type=int, default=20, help="timed calls per measurement (median reported)")
+    p.add_argument('--out', default='nbs/sparse/gpu_runs/sparse_speed/records.jsonl')
+    p.add_argument('--dry-run', action='store_true', help="CPU smoke test at tiny sizes under Triton's interpreter; writes to --out only if given")
+    return p.parse_args()
+
+ARGS = parse()
+if ARGS.dry_run: os.environ['TRITON_INTERPRET'] = '1'   # before triton is imported
+import torch, torch.nn as nn, torch.nn.functional as F
+if not ARGS.dry_run and not torch.cuda.is_available():
+    sys.exit("bench_sparse_gpu.py needs a CUDA GPU (none is visible); use --dry-run to check the script on a CPU")
+import triton
+from reformer_rigl.sparse.block_linear import BlockSparseLinear, TILE_CONFIG, masked_linear, to_block_sparse
+
+DRY = ARGS.dry_run
+DEV = torch.device('cpu' if DRY else 'cuda')
+DEVICE_NAME = 'cpu (dry run, Triton interpreter)' if DRY else torch.cuda.get_device_name()
+if DRY:   # tiny sizes: every code path, none of the timings mean anything
+    LINEAR = dict(sizes=(64,), n=48, densities=(0.5,), blocks=(16, 32), headline=(64, 0.5, 16))
+    STEP = dict(d_model=64, d_ff=128, n_layers=2, n_heads=2, vocab=256, batch=2, seq=24, blocks=(16,), density=0.5)
+    CONFIGS = [dict(BM=16)]
+else:
+    LINEAR = dict(sizes=(2048, 4096), n=16384, densities=(0.05, 0.1, 0.2), blocks=(32, 64, 128), headline=(2048, 0.1, 64))
+    STEP = dict(d_model=1024, d_ff=4096, n_layers=6, n_heads=16, vocab=256, batch=8, seq=2048, blocks=(64, 128), density=0.1)
+    CONFIGS = [dict(BM=64), dict(BM=128, num_warps=8), dict(BM=256, num_warps=8), dict(BM=128, num_stages=4)]
+
+def random_block_mask(shape, block, density, constant_fan_in=True, generator=None):
+    "A bool mask of `shape` made of whole `block` x `block` tiles: round(density * cols) per block-row, or round(density * tiles) anywhere."
+    rows, cols = shape[0] // block, shape[1] // block
+    scores = torch.rand(rows, cols, generator=generator)
+    if constant_fan_in: keep = scores.argsort(1)[:, :max(1, round(density * cols))]
+    else: keep = scores.flatten().argsort()[:max(1, round(density * rows * cols))]
+    kept = torch.zeros(rows, cols, dtype=torch.bool)
+    if constant_fan_in: kept.scatter_(1, keep, True)
+    else: kept.view(-1)[keep] = True
+    return kept.repeat_interleave(block, 0).repeat_interleave(block, 1)
+
+def sync():
+    if DEV.type == 'cuda': torch.cuda.synchronize()
+
+def measure(fn, reps=ARGS.reps, warmup=3):
+    "Median milliseconds of `fn()` after `warmup` calls, and the allocator's peak MiB over the timed calls."
+    reps, warmup = (1, 1) if DRY else (reps, warmup)
+    for _ in range(warmup): fn()
+    sync()
+    if DEV.type == 'cuda': torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter(); fn(); sync()
+        times.append((time.perf_counter() - start) * 1e3)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if DEV.type == 'cuda' else None
+    return statistics.median(times), peak
+
+def write(rec):
+    "Append one record to --out (in a dry run only when --out was given explicitly) and print it."
+    rec = dict(rec, device=DEVICE_NAME, torch=torch.__version__, triton=triton.__version__, time=time.strftime('%Y-%m-%d %H:%M:%S'))
+    print(json.dumps(rec), flush=True)
+    if DRY and '--out' not in sys.argv: return
+    os.makedirs(os.path.dirname(ARGS.out) or '.', exist_ok=True)
+    with open(ARGS.out, 'a') as f: f.write(json.dumps(rec) + '\n')
+
+def rel_err(ref, got):
+    "Largest |difference| relative to the largest |reference| value."
+    return ((ref.float() - got.float()).abs().max() / ref.float().abs().max().clamp_min(1e-30)).item()
+
+# ---------------------------------------------------------------- kind 'linear'
+
+def linear_runner(layer, x, dy, backward=True):
+    "A call that runs the layer forward (and backward to dx, dW, db without accumulating into .grad)."
+    params = [p for p in (layer.weight, layer.bias) if p is not None]
+    def fwd():
+        with torch.no_grad(): return layer(x)
+    def fwd_bwd(): return torch.autograd.grad(layer(x), [x, *params], dy)
+    return fwd_bwd if backward else fwd
+
+def check_linear(sparse, x, dy):
+    "rel_err of y, dx, dW, db between the block-sparse layer (Triton) and the masked dense layer."
+    params = [sparse.weight, sparse.bias]
+    ref = masked_linear(x, sparse.weight, sparse.bias, sparse.layout.mask, sparse.dense_grad)
+    got = sparse(x)
+    errs = [rel_err(a, b) for a, b in zip([ref, *torch.autograd.grad(ref, [x, *params], dy)], [got, *torch.autograd.grad(got, [x, *params], dy)])]
+    return max(errs)
+
+def bench_linear():
+    n, dtype = LINEAR['n'], torch.bfloat16
+    for d in LINEAR['sizes']:
+        torch.manual_seed(0)
+        dense = nn.Linear(d, d, device=DEV, dtype=dtype)
+        x = torch.randn(n, d, device=DEV, dtype=dtype, requires_grad=True)
+        dy = torch.randn(n, d, device=DEV, dtype=dtype)
+        base = dict(kind='linear', n=n, d_in=d, d_out=d)
+        dense_ms = {}
+        for pas in ('fwd+bwd', 'fwd'):
+            ms, peak = measure(linear_runner(dense, x, dy, pas == 'fwd+bwd'))
+            dense_ms[pas] = ms
+            write(dict(base, case='dense_bf16', density=1.0, block=None, fan_in=None, **{'pass': pas}, ms=ms, peak_mib=peak))
+        for density in LINEAR['densities']:
+            for block in LINEAR['blocks']:
+                headline = (d, density, block) == LINEAR['headline']
+                fan_ins = ('constant', 'variable') if headline else ('constant',)
+                for fan_in in fan_ins:
+                    g = torch.Generator().manual_seed(0)
+                    mask = random_block_mask((d, d), block, density, constant_fan_in=fan_in == 'constant', generator=g).to(DEV)
+                    sparse = BlockSparseLinear(dense, mask, block, impl='triton')
+                    rec = dict(base, density=density, block=block, fan_in=fan_in, density_kept=sparse.layout.density)
+                    try:
+                        err = check_linear(sparse, x, dy)
+                        if err > 2e-2: raise AssertionError(f"block-sparse and masked dense disagree: rel_err {err:.2e}")
+                        modes = [('block_sparse_bf16', False)] + ([('block_sparse_bf16_dense_grad', True)] if headline and fan_in == 'constant' else [])
+                        for case, dense_grad in modes:
+                            sparse.dense_grad = dense_grad
+                            for pas in (('fwd+bwd', 'fwd') if not dense_grad else ('fwd+bwd',)):
+                                ms, peak = measure(linear_runner(sparse, x, dy, pas == 'fwd+bwd'))
+                                write(dict(rec, case=case, **{'pass': pas}, ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms[pas],
+                                           speedup=dense_ms[pas] / ms))
+                        sparse.dense_grad = False
+                        if headline and fan_in == 'constant': sweep_configs(sparse, x, dy, rec, dense_ms)
+                    except Exception as e:
+                        traceback.print_exc()
+                        write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
+                    if fan_in == 'constant': bench_bsr(dense.weight.detach() * mask, x.detach(), block, rec, dense_ms['fwd'])
+        del dense, x, dy
+        if DEV.type == 'cuda': torch.cuda.empty_cache()
+
+def sweep_configs(sparse, x, dy, rec, dense_ms):
+    "A few token tiles / warps / stages for all three kernels at once (TILE_CONFIG), fwd+bwd."
+    block = sparse.block
+    for cfg in CONFIGS:
+        for kind in ('forward', 'grad_input', 'grad_weight'): TILE_CONFIG[(kind, *block)] = cfg
+        try:
+            err = check_linear(sparse, x, dy)
+            ms, peak = measure(linear_runner(sparse, x, dy))
+            write(dict(rec, case='block_sparse_bf16', **{'pass': 'fwd+bwd'}, config=cfg, ms=ms, peak_mib=peak, rel_err=err,
+                       dense_ms=dense_ms['fwd+bwd'], speedup=dense_ms['fwd+bwd'] / ms))
+        except Exception as e: write(dict(rec, case='block_sparse_bf16', config=cfg, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
+        finally: TILE_CONFIG.clear()
+
+def bench_bsr(weight, x, block, rec, dense_fwd_ms):
+    "torch's BSR Triton kernel, forward only: y^T = W_bsr @ x^T."
+    if DRY: return
+    try:
+        from torch.sparse._triton_ops import bsr_dense_mm
+        bsr, xt = weight.to_sparse_bsr((block, block)), x.t().contiguous()
+        err = rel_err(weight @ xt, bsr_dense_mm(bsr, xt))
+        ms, peak = measure(lambda: bsr_dense_mm(bsr, xt))
+        write(dict(rec, case='torch_bsr_bf16', **{'pass': 'fwd'}, ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_fwd_ms, speedup=dense_fwd_ms / ms))
+    except Exception as e: write(dict(rec, case='torch_bsr_bf16', **{'pass': 'fwd'}, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
+
+# ---------------------------------------------------------------- kind 'step'
+
+class Block(nn.Module):
+    "Pre-norm transformer block: causal self-attention (flash, through SDPA) and a GELU feed-forward."
+    def __init__(self, d_model, n_heads, d_ff):
+        super().__init__()
+        self.n_heads = n_heads
+        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.qkv, self.proj = nn.Linear(d_model, 3 * d_model, bias=False), nn.Linear(d_model, d_model, bias=False)
+        self.ff1, self.ff2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
+    def forward(self, x):
+        b, n, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        x = x + self.proj(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, n, d))
+        return x + self.ff2(F.gelu(self.ff1(self.ln2(x))))
+
+class LM(nn.Module):
+    "A minimal GPT-style language model: token + learned positions, blocks, final norm, untied head."
+    def __init__(self, vocab, d_model, n_layers, n_heads, d_ff, seq):
+        super().__init__()
+        self.emb, self.pos = nn.Embedding(vocab, d_model), nn.Parameter(torch.randn(seq, d_model) * 0.02)
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff) for _ in range(n_layers))
+        self.norm, self.head = nn.LayerNorm(d_model), nn.Linear(d_model, vocab, bias=False)
+    def forward(self, tokens):
+        x = self.emb(tokens) + self.pos[:tokens.shape[1]]
+        for block in self.blocks: x = block(x)
+        return self.head(self.norm(x))
+
+def lm_loss(model, tokens, targets):
+    with torch.autocast(DEV.type, dtype=torch.bfloat16):
+        return F.cross_entropy(model(tokens).flatten(0, 1).float(), targets.flatten())
+
+def train_step(model, opt, tokens, targets):
+    def step():
+        lm_loss(model, tokens, targets).backward()
+        opt.step(); opt.zero_grad(set_to_none=True)
+    return step
+
+def bench_step():
+    s = STEP
+    n = s['batch'] * s['seq']
+    base = dict(kind='step', n=n, d_in=s['d_model'], d_out=s['d_ff'], n_layers=s['n_layers'], n_heads=s['n_heads'], vocab=s['vocab'],
+                batch=s['batch'], seq=s['seq'])
+    torch.manual_seed(0)
+    tokens = torch.randint(0, s['vocab'], (s['batch'], s['seq'] + 1), device=DEV)
+    tokens, targets = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
+    make = lambda: LM(s['vocab'], s['d_model'], s['n_layers'], s['n_heads'], s['d_ff'], s['seq']).to(DEV)
+    fused = dict(fused=True) if DEV.type == 'cuda' else {}
+    model = make()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
+    dense_ms, peak = measure(train_step(model, opt, tokens, targets))
+    write(dict(base, case='dense_bf16', density=1.0, block=None, ms=dense_ms, peak_mib=peak))
+    del model, opt
+    for block in s['blocks']:
+        torch.manual_seed(0)
+        model = make()
+        g = torch.Generator().manual_seed(0)
+        masks = {name: random_block_mask(p.shape, block, s['density'], generator=g).to(DEV)
+                 for name, p in model.named_parameters() if name.endswith(('ff1.weight', 'ff2.weight'))}
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name in masks: p.mul_(masks[name])
+        rec = dict(base, density=s['density'], block=block, fan_in='constant')
+        try:
+            masked = to_block_sparse(copy.deepcopy(model), masks, block, impl='plain')       # dense layers on masked weights
+            to_block_sparse(model, masks, block, impl='triton')
+            losses, grads = [], []
+            for m in (masked, model):
+                loss = lm_loss(m, tokens, targets); loss.backward()
+                losses.append(loss.detach()); grads.append(m.blocks[0].ff1.weight.grad.clone()); m.zero_grad(set_to_none=True)
+            err = max(rel_err(losses[0], losses[1]), rel_err(grads[0], grads[1]))
+            if err > 2e-2: raise AssertionError(f"block-sparse and masked dense LM disagree: rel_err {err:.2e}")
+            if block == s['blocks'][0]:
+                opt = torch.optim.AdamW(masked.parameters(), lr=1e-4, **fused)
+                ms, peak = measure(train_step(masked, opt, tokens, targets))
+                write(dict(rec, case='masked_dense_bf16', ms=ms, peak_mib=peak, dense_ms=dense_ms, speedup=dense_ms / ms))
+                del opt
+            del masked
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
+            ms, peak = measure(train_step(model, opt, tokens, targets))
+            write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms))
+            del opt
+        except Exception as e:
+            traceback.print_exc()
+            write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
+        del model
+        if DEV.type == 'cuda': torch.cuda.empty_cache()
+
+if __name__ == '__main__':
+    start = time.time()
+    kinds = ARGS.kinds.split(',')
+    unknown = set(kinds) - {'linear', 'step'}
+    if unknown: sys.exit(f"unknown kinds {sorted(unknown)}: use linear and/or step")
+    if 'linear' in kinds: bench_linear()
+    if 'step' in kinds: bench_step()
+    print(f"done in {time.time() - start:.0f} s" + (" (dry run: the timings mean nothing)" if DRY else f"; records appended to {ARGS.out}"))
