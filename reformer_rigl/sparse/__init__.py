@@ -11,10 +11,12 @@ __all__ = []
 from .distributions import *
 from .flops import *
 from .masks import *
+from .blocks import *
 from .masked import *
 from .training import *
 from .pruning import *
 from .small_dense import *
+from .condensed import *
 
 # %% ../../nbs/sparse/00_overview.ipynb #b147ae89
 import types as _types
