@@ -90,9 +90,9 @@ def fit_steps(learn:Learner, # the learner to train
     if accumulate > 1: extra.append(GradientAccumulation(n_acc=accumulate * learn.dls.train.bs))
     learn.fit(n_epoch, cbs=extra + list(L(cbs)))
 
-# %% ../../nbs/experiments/04_training.ipynb #b20d995f
+# %% ../../nbs/experiments/04_training.ipynb #97c5dd66
 class TrainingLog(Callback):
-    "Log the smoothed training loss every `log_every` steps and `evaluate()` every `eval_every` steps and at the end."
+    "Log the smoothed training loss every `log_every` steps and `evaluate()` every `eval_every` steps and at the end; optionally keep every loss, print, stop after a time."
     order, run_valid = 70, False  # after the Recorder (smooth loss) and the schedulers
     def __init__(self, n_batches:int, # the training budget in batches (the last one is always logged and evaluated)
                  accumulate:int=1, # batches per optimizer step
@@ -100,27 +100,41 @@ class TrainingLog(Callback):
                  eval_every:int=0, # steps between evaluations (0: at the end only)
                  evaluate=None, # a function `() -> {name: value}` run in evaluation
                  ctx=None, # the run context; values go to `ctx.log` when given
-                 count_tokens=None): # `learn -> tokens in this batch` (default: all target positions)
-        store_attr('n_batches,accumulate,log_every,eval_every,evaluate,count_tokens')
+                 count_tokens=None, # `learn -> tokens in this batch` (default: all target positions)
+                 keep_losses:bool=False, # keep every training batch's loss (unsmoothed) in `losses`
+                 max_seconds:float|None=None, # stop the fit after this long training (evaluations not counted); `stopped` says if it did
+                 show:bool=False): # print every record (step, values, seconds since the start)
+        store_attr('n_batches,accumulate,log_every,eval_every,evaluate,count_tokens,keep_losses,max_seconds,show')
         self._ctx = ctx  # private: kept out of fastai's `gather_args` (W&B config)
-    def before_fit(self): self.curve, self.eval_s, self.last, self.tokens = [], 0., {}, 0
+    def before_fit(self): self.curve, self.eval_s, self.last, self.tokens, self.losses, self.stopped, self.start = [], 0., {}, 0, [], False, time.time()
     def after_batch(self):
         n = self.count_tokens(self.learn) if self.count_tokens else self.yb[0].numel()
         self.tokens = self.tokens + n
-        if self.train_iter % self.accumulate: return
-        step, final = self.train_iter // self.accumulate, self.train_iter >= self.n_batches
-        if final or (self.log_every and step % self.log_every == 0): self.record(step, train_loss=float(self.smooth_loss))
-        if self.evaluate is not None and (final or (self.eval_every and step % self.eval_every == 0)):
-            self.last = self.run_evaluation()
-            self.record(step, **self.last)
+        if self.keep_losses: self.losses.append(self.loss.detach())
+        if self.train_iter % self.accumulate == 0: self.log_step(self.train_iter // self.accumulate, self.train_iter >= self.n_batches)
+        if self.max_seconds is not None and time.time() - self.start - self.eval_s > self.max_seconds:
+            self.stopped = True
+            raise CancelFitException()
     def after_fit(self): self.tokens = int(self.tokens)
 
-# %% ../../nbs/experiments/04_training.ipynb #a4fa53f3
+# %% ../../nbs/experiments/04_training.ipynb #8c4cffd5
+@patch
+def log_step(self:TrainingLog, step:int, # the optimizer step just taken
+             final:bool): # whether it is the budget's last: always logged and evaluated
+    "Record the smoothed training loss and run `evaluate()` when this step is due."
+    if final or (self.log_every and step % self.log_every == 0): self.record(step, train_loss=float(self.smooth_loss))
+    if self.evaluate is not None and (final or (self.eval_every and step % self.eval_every == 0)):
+        self.last = self.run_evaluation()
+        self.record(step, **self.last)
+
+# %% ../../nbs/experiments/04_training.ipynb #920037c8
 @patch
 def record(self:TrainingLog, step:int, **values):
-    "Add `values` at `step` to the curve and to `ctx.log`."
+    "Add `values` at `step` to the curve and to `ctx.log`, and print them with `show`."
     self.curve.append({'step': step, **values})
     if self._ctx is not None: self._ctx.log(step, **values)
+    if self.show: print(f"step {step:>6}/{self.n_batches // self.accumulate} " + ' '.join(f"{k} {v:.4f}" for k, v in values.items())
+                        + f" {time.time() - self.start:7.1f}s", flush=True)
 
 # %% ../../nbs/experiments/04_training.ipynb #e2a35092
 @patch
