@@ -15,7 +15,7 @@ from fastai.optimizer import Optimizer, OptimWrapper, Lookahead
 
 # %% auto #0
 __all__ = ['random_mask', 'make_masks', 'apply_masks', 'mask_grads', 'optimizer_state', 'masked_state', 'mask_optimizer_state',
-           'zero_masked_', 'update_mask', 'drop_fraction', 'redistribute_counts', 'sync_masks']
+           'zero_masked_', 'update_mask', 'update_rows', 'drop_fraction', 'redistribute_counts', 'sync_masks']
 
 # %% ../../nbs/sparse/03_masks.ipynb #4b97c6ce
 def random_mask(shape:tuple|torch.Size, # the weight's shape
@@ -111,7 +111,15 @@ def zero_masked_(tensors:list, # tensors to zero in place: weights, gradients, o
         ints.append(t.view(dtype)); keep.append(cache[key][1])
     for ints, keep in groups.values(): torch._foreach_mul_(ints, keep)
 
-# %% ../../nbs/sparse/03_masks.ipynb #a32cd604
+# %% ../../nbs/sparse/03_masks.ipynb #fae17f76
+def _drop_grow(mask:torch.Tensor, drop_score:torch.Tensor, grow_score:torch.Tensor, n_drop:int, n_grow:int):
+    "In every row of the 2-D `mask`: drop the `n_drop` active entries of lowest `drop_score`, then grow the `n_grow` of highest `grow_score` among the rest; ties go to the first position (stable sorts)."
+    inf = torch.tensor(float('inf'), device=mask.device)
+    order = torch.sort(torch.where(mask, drop_score.float(), inf), dim=1, stable=True).indices
+    kept = mask.clone().scatter_(1, order[:, :n_drop], False)
+    order = torch.sort(torch.where(kept, -inf, grow_score.float()), dim=1, descending=True, stable=True).indices
+    return kept.scatter_(1, order[:, :n_grow], True)
+
 def update_mask(mask:torch.Tensor, # bool, `True` where active
                 drop_score:torch.Tensor, # shaped like `mask`: the active entries with the lowest scores are dropped
                 grow_score:torch.Tensor, # shaped like `mask`: the inactive entries with the highest scores are grown
@@ -119,17 +127,25 @@ def update_mask(mask:torch.Tensor, # bool, `True` where active
                 n_grow:int|None=None): # how many entries to grow (default `n_drop`: the count stays constant)
     "Drop the `n_drop` lowest-`drop_score` active entries, then grow the `n_grow` highest-`grow_score` entries among the rest; return the new mask."
     n_grow = n_drop if n_grow is None else n_grow
-    active = mask.flatten()
-    n_active = int(active.sum())
+    n_active = int(mask.sum())
     if not 0 <= n_drop <= n_active: raise ValueError(f"cannot drop {n_drop} of {n_active} active weights")
-    inf = torch.tensor(float('inf'), device=mask.device)
-    drop_order = torch.sort(torch.where(active, drop_score.flatten().float(), inf), stable=True).indices
-    kept = active.clone(); kept[drop_order[:n_drop]] = False
-    if not 0 <= n_grow <= kept.numel() - (n_active - n_drop):
-        raise ValueError(f"cannot grow {n_grow} weights: only {kept.numel() - (n_active - n_drop)} are inactive")
-    grow_order = torch.sort(torch.where(kept, -inf, grow_score.flatten().float()), descending=True, stable=True).indices
-    new = kept.clone(); new[grow_order[:n_grow]] = True
-    return new.view_as(mask)
+    if not 0 <= n_grow <= mask.numel() - (n_active - n_drop):
+        raise ValueError(f"cannot grow {n_grow} weights: only {mask.numel() - (n_active - n_drop)} are inactive")
+    return _drop_grow(mask.reshape(1, -1), drop_score.reshape(1, -1), grow_score.reshape(1, -1), n_drop, n_grow).view_as(mask)
+
+# %% ../../nbs/sparse/03_masks.ipynb #b279775c
+def update_rows(mask:torch.Tensor, # `[rows, cols]` bool, every row with the same number of active entries
+                drop_score:torch.Tensor, # `[rows, cols]`: each row's active entries with the lowest scores are dropped
+                grow_score:torch.Tensor, # `[rows, cols]`: each row's inactive entries with the highest scores are grown
+                n_drop:int, # how many to drop in every row
+                n_grow:int|None=None): # how many to grow in every row (default `n_drop`)
+    "`update_mask` row by row, the same counts in every row: ties broken by position, as there."
+    n_grow = n_drop if n_grow is None else n_grow
+    counts = mask.sum(1)
+    least, room = int(counts.min()), mask.shape[1] - int(counts.max()) + n_drop
+    if not 0 <= n_drop <= least: raise ValueError(f"cannot drop {n_drop} per row: a row has {least} active")
+    if not 0 <= n_grow <= room: raise ValueError(f"cannot grow {n_grow} per row: a row has room for {room}")
+    return _drop_grow(mask, drop_score, grow_score, n_drop, n_grow)
 
 # %% ../../nbs/sparse/03_masks.ipynb #79deaefd
 def drop_fraction(pct:float, # fraction of training done, in [0, 1]
