@@ -7,7 +7,9 @@ CUDA allocator's peak memory over the timed calls:
   Parameters at density 0.05/0.1/0.2 with 32/64/128 tiles, forward + backward (`pass='fwd+bwd'`: y, dx, dW, db) and
   forward alone (`pass='fwd'`); torch's BSR Triton kernel (`torch.sparse._triton_ops.bsr_dense_mm`, forward only,
   it computes y^T) as a peer; at the headline size also variable fan-in, the dense-gradient mode (RigL's update
-  steps) and a few kernel tile settings (`config`).
+  steps) and each of the three kernels alone against the cuBLAS product it replaces (`pass` 'forward',
+  'grad_input', 'grad_weight'; Triton's `do_bench` for both), with the settings the kernels' autotuning kept
+  (`config`; `first_call_s` is the first forward and backward, tuning included).
 - `step`: one training step (bf16 autocast, AdamW, fp32 weights) of a small pre-norm transformer LM written here
   (d_model 1024, d_ff 4096, 6 layers, 16 heads, byte vocabulary, 8 x 2048 = 16384 tokens) with dense feed-forward
   layers, with the same layers masked dense (what mask-based training costs), and block-sparse at density 0.1.
@@ -36,7 +38,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 if not ARGS.dry_run and not torch.cuda.is_available():
     sys.exit("bench_sparse_gpu.py needs a CUDA GPU (none is visible); use --dry-run to check the script on a CPU")
 import triton
-from reformer_rigl.sparse.block_linear import BlockSparseLinear, TILE_CONFIG, masked_linear, to_block_sparse
+from reformer_rigl.sparse import block_linear as bl
+from reformer_rigl.sparse.block_linear import BlockSparseLinear, TUNED, masked_linear, to_block_sparse
 
 DRY = ARGS.dry_run
 DEV = torch.device('cpu' if DRY else 'cuda')
@@ -44,11 +47,9 @@ DEVICE_NAME = 'cpu (dry run, Triton interpreter)' if DRY else torch.cuda.get_dev
 if DRY:   # tiny sizes: every code path, none of the timings mean anything
     LINEAR = dict(sizes=(64,), n=48, densities=(0.5,), blocks=(16, 32), headline=(64, 0.5, 16))
     STEP = dict(d_model=64, d_ff=128, n_layers=2, n_heads=2, vocab=256, batch=2, seq=24, blocks=(16,), density=0.5)
-    CONFIGS = [dict(BM=16)]
 else:
     LINEAR = dict(sizes=(2048, 4096), n=16384, densities=(0.05, 0.1, 0.2), blocks=(32, 64, 128), headline=(2048, 0.1, 64))
     STEP = dict(d_model=1024, d_ff=4096, n_layers=6, n_heads=16, vocab=256, batch=8, seq=2048, blocks=(64, 128), density=0.1)
-    CONFIGS = [dict(BM=64), dict(BM=128, num_warps=8), dict(BM=256, num_warps=8), dict(BM=128, num_stages=4)]
 
 def random_block_mask(shape, block, density, constant_fan_in=True, generator=None):
     "A bool mask of `shape` made of whole `block` x `block` tiles: round(density * cols) per block-row, or round(density * tiles) anywhere."
@@ -130,7 +131,9 @@ def bench_linear():
                     sparse = BlockSparseLinear(dense, mask, block, impl='triton')
                     rec = dict(base, density=density, block=block, fan_in=fan_in, density_kept=sparse.layout.density)
                     try:
+                        t0 = time.perf_counter()
                         err = check_linear(sparse, x, dy)
+                        rec['first_call_s'] = time.perf_counter() - t0
                         if err > 2e-2: raise AssertionError(f"block-sparse and masked dense disagree: rel_err {err:.2e}")
                         modes = [('block_sparse_bf16', False)] + ([('block_sparse_bf16_dense_grad', True)] if headline and fan_in == 'constant' else [])
                         for case, dense_grad in modes:
@@ -140,7 +143,7 @@ def bench_linear():
                                 write(dict(rec, case=case, **{'pass': pas}, ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms[pas],
                                            speedup=dense_ms[pas] / ms))
                         sparse.dense_grad = False
-                        if headline and fan_in == 'constant': sweep_configs(sparse, x, dy, rec, dense_ms)
+                        if fan_in == 'constant': kernel_breakdown(sparse, dense, x, dy, rec)
                     except Exception as e:
                         traceback.print_exc()
                         write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
@@ -148,18 +151,19 @@ def bench_linear():
         del dense, x, dy
         if DEV.type == 'cuda': torch.cuda.empty_cache()
 
-def sweep_configs(sparse, x, dy, rec, dense_ms):
-    "A few token tiles / warps / stages for all three kernels at once (TILE_CONFIG), fwd+bwd."
-    block = sparse.block
-    for cfg in CONFIGS:
-        for kind in ('forward', 'grad_input', 'grad_weight'): TILE_CONFIG[(kind, *block)] = cfg
-        try:
-            err = check_linear(sparse, x, dy)
-            ms, peak = measure(linear_runner(sparse, x, dy))
-            write(dict(rec, case='block_sparse_bf16', **{'pass': 'fwd+bwd'}, config=cfg, ms=ms, peak_mib=peak, rel_err=err,
-                       dense_ms=dense_ms['fwd+bwd'], speedup=dense_ms['fwd+bwd'] / ms))
-        except Exception as e: write(dict(rec, case='block_sparse_bf16', config=cfg, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
-        finally: TILE_CONFIG.clear()
+def kernel_breakdown(sparse, dense, x, dy, rec):
+    "Each kernel alone (the settings autotuning kept, or the defaults) against the cuBLAS product it replaces, both timed by do_bench."
+    if DRY: return
+    from triton.testing import do_bench
+    lay, w, xd, n = sparse.layout, dense.weight.detach(), x.detach(), x.shape[0]
+    runs = dict(forward=(lambda: bl.bsl_forward(xd, w, None, lay), lambda: xd @ w.t()),
+                grad_input=(lambda: bl.bsl_grad_input(dy, w, lay), lambda: dy @ w),
+                grad_weight=(lambda: bl.bsl_grad_weight(dy, xd, lay, w.dtype), lambda: dy.t() @ xd))
+    for kind, (fast, plain) in runs.items():
+        key = (kind, lay.shape, lay.block, x.dtype, triton.next_power_of_2(n), lay.nnz)
+        cfg = {k: v for k, v in TUNED.get(key, {}).items() if k != 'ms'} or None
+        ms, dense_ms = do_bench(fast, warmup=10, rep=50), do_bench(plain, warmup=10, rep=50)
+        write(dict(rec, case='block_sparse_bf16', **{'pass': kind}, config=cfg, ms=ms, dense_ms=dense_ms, speedup=dense_ms / ms, timer='do_bench'))
 
 def bench_bsr(weight, x, block, rec, dense_fwd_ms):
     "torch's BSR Triton kernel, forward only: y^T = W_bsr @ x^T."

@@ -3,10 +3,11 @@
 
     python tools/run_cells.py NOTEBOOK [NOTEBOOK ...]     (exit status 1 if a cell fails)
 """
-import json, linecache, sys, time, traceback
+import json, linecache, sys, time, traceback, types
 
 def run(path):
-    ns = {'__name__': '__main__'}
+    main = types.ModuleType('__main__')   # the cells' own __main__, as in Jupyter: pickle finds their classes by name
+    sys.modules['__main__'], ns = main, main.__dict__
     for i, cell in enumerate(json.load(open(path))['cells']):
         src = ''.join(cell['source'])
         if cell['cell_type'] != 'code' or src.lstrip().startswith('#| default_exp'): continue

@@ -18,10 +18,10 @@ from .training import SparseTraining
 from .blocks import block_shape, blocks_of
 
 # %% auto #0
-__all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'IMPLS', 'BlockLayout', 'block_layout', 'masked_linear',
-           'bsl_forward', 'bsl_grad_input', 'bsl_grad_weight', 'BlockSparseLinearFn', 'triton_unsupported',
-           'block_sparse_linear', 'BlockSparseLinear', 'to_block_sparse', 'to_dense', 'set_dense_grad',
-           'BlockSparseKernels']
+__all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'IMPLS', 'BlockLayout', 'block_layout',
+           'masked_linear', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_weight', 'BlockSparseLinearFn',
+           'triton_unsupported', 'block_sparse_linear', 'BlockSparseLinear', 'to_block_sparse', 'to_dense',
+           'set_dense_grad', 'BlockSparseKernels']
 
 # %% ../../nbs/sparse/09_block_linear.ipynb #693a0251
 @dataclass
@@ -138,10 +138,12 @@ def _grad_weight(dy_ptr, x_ptr, part_ptr, tile_row, col_idx, M, nnz, rows_per_sp
         acc += tl.dot(dyt.to(DOT), x.to(DOT), input_precision=PREC, out_dtype=ACC)
     tl.store(part_ptr + ((s * nnz + t) * BO + oo)[:, None] * BI + oi[None, :], acc)
 
-# %% ../../nbs/sparse/09_block_linear.ipynb #b42bef68
+# %% ../../nbs/sparse/09_block_linear.ipynb #f6430d0d
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
 FLOAT32_PRECISION = 'tf32x3'                # float32 products on a GPU: three TF32 passes, close to float32 ('tf32': faster, ~1e-3)
-TILE_CONFIG = {}                            # ('forward' | 'grad_input' | 'grad_weight', b_out, b_in) -> dict(BM=, num_warps=, num_stages=)
+TILE_CONFIG = {}                            # ('forward' | 'grad_input' | 'grad_weight', b_out, b_in) -> dict(BM=, num_warps=, num_stages=[, PER_SM=, DENSE=])
+AUTOTUNE = True                             # on CUDA, time a few settings at a kernel's first call for a new shape and keep the fastest
+TUNED = {}                                  # (kind, shape, block, dtype, token bucket, kept tiles) -> the settings kept, and their time
 _TL = {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32, torch.float64: tl.float64}
 
 def _config(kind, block, dtype):
@@ -152,6 +154,32 @@ def _config(kind, block, dtype):
         big, wide = max(block) >= 128, dtype == torch.float32
         cfg = dict(BM=64 if kind == 'grad_weight' or (big and wide) else 128, num_warps=8 if big else 4, num_stages=1 if big and wide else 3)
     return {**cfg, **TILE_CONFIG.get((kind, *block), {})}
+
+def _candidates(kind, block, dtype):
+    "The settings `AUTOTUNE` tries besides `_config`'s (those that do not fit in shared memory fail to compile and are skipped)."
+    if kind == 'grad_weight':
+        return [dict(BM=bm, num_warps=w, num_stages=3, PER_SM=p) for bm in (64, 128) for w in (4, 8) for p in (1, 2, 4, 8)] + [dict(DENSE=True)]
+    return [dict(BM=bm, num_warps=w, num_stages=st) for bm in (64, 128, 256) for w, st in ((4, 3), (8, 3), (4, 4))]
+
+def _settings(kind, layout, dtype, M, launch):
+    "The settings of one kernel call: `TILE_CONFIG`'s or the guesses, or on CUDA (`AUTOTUNE`) the fastest of the candidates."
+    cfg = _config(kind, layout.block, dtype)
+    if INTERPRET or not AUTOTUNE or dtype == torch.float64 or (kind, *layout.block) in TILE_CONFIG: return cfg
+    key = (kind, layout.shape, layout.block, dtype, triton.next_power_of_2(max(M, 1)), layout.nnz)
+    if key not in TUNED:
+        timed = []
+        for c in [cfg] + [c for c in _candidates(kind, layout.block, dtype) if c != cfg]:
+            try: timed.append((_time(lambda: launch(dict(c))), c))
+            except Exception as e:   # out of shared memory or registers: not a candidate here
+                if c is cfg: raise
+        ms, best = min(timed, key=lambda t: t[0])
+        TUNED[key] = dict(best, ms=ms)
+    return {k: v for k, v in TUNED[key].items() if k != 'ms'}
+
+def _time(fn):
+    "Milliseconds a call of `fn` takes on the GPU: Triton's `do_bench` (median after warm-up, caches flushed)."
+    from triton.testing import do_bench
+    return do_bench(fn, warmup=5, rep=20)
 
 def _types(dtype):
     "The constexprs `DOT`, `ACC` and `PREC` for inputs of `dtype`."
@@ -166,54 +194,56 @@ def _n_sms(device):
     if device not in _SMS: _SMS[device] = torch.cuda.get_device_properties(device).multi_processor_count
     return _SMS[device]
 
-def _splits(M, BM, nnz, device):
-    "Rows per token slice of the weight gradient, and the slice count: about two programs per SM in all."
+def _splits(M, BM, nnz, device, per_sm=2):
+    "Rows per token slice of the weight gradient, and the slice count: about `per_sm` programs per SM in all."
     chunks = triton.cdiv(M, BM)
-    want = min(chunks, max(1, triton.cdiv(2 * _n_sms(device), max(nnz, 1))))
+    want = min(chunks, max(1, triton.cdiv(per_sm * _n_sms(device), max(nnz, 1))))
     rows = triton.cdiv(chunks, want) * BM
     return rows, triton.cdiv(M, rows)
 
-# %% ../../nbs/sparse/09_block_linear.ipynb #02ee5d1a
+# %% ../../nbs/sparse/09_block_linear.ipynb #1b999ba4
 def bsl_forward(x, # `[M, in]`, rows contiguous
                 weight, bias, layout:BlockLayout):
     "`x W^T + b` over the kept tiles of `layout`: `[M, out]` in `x`'s type."
     M, (out, _) = x.shape[0], layout.shape
-    y = torch.empty(M, out, dtype=x.dtype, device=x.device)
-    cfg = _config('forward', layout.block, x.dtype)
-    BM = cfg.pop('BM')
-    _forward[(layout.grid[0], triton.cdiv(M, BM))](
-        x, weight, weight if bias is None else bias, y, layout.row_ptr, layout.col_idx, M, x.stride(0), weight.stride(0),
-        y.stride(0), BM=BM, BO=layout.block[0], BI=layout.block[1], HAS_BIAS=bias is not None, **_types(x.dtype), **cfg)
-    return y
+    def launch(cfg):
+        y, BM = torch.empty(M, out, dtype=x.dtype, device=x.device), cfg.pop('BM')
+        _forward[(layout.grid[0], triton.cdiv(M, BM))](
+            x, weight, weight if bias is None else bias, y, layout.row_ptr, layout.col_idx, M, x.stride(0), weight.stride(0),
+            y.stride(0), BM=BM, BO=layout.block[0], BI=layout.block[1], HAS_BIAS=bias is not None, **_types(x.dtype), **cfg)
+        return y
+    return launch(_settings('forward', layout, x.dtype, M, launch))
 
 def bsl_grad_input(dy, # `[M, out]`, rows contiguous
                    weight, layout:BlockLayout):
     "`dy W` over the kept tiles: `[M, in]` in `dy`'s type."
     M, (_, inp) = dy.shape[0], layout.shape
-    dx = torch.empty(M, inp, dtype=dy.dtype, device=dy.device)
-    cfg = _config('grad_input', layout.block, dy.dtype)
-    BM = cfg.pop('BM')
-    _grad_input[(layout.grid[1], triton.cdiv(M, BM))](
-        dy, weight, dx, layout.col_ptr, layout.row_idx, M, dy.stride(0), weight.stride(0), dx.stride(0),
-        BM=BM, BO=layout.block[0], BI=layout.block[1], **_types(dy.dtype), **cfg)
-    return dx
+    def launch(cfg):
+        dx, BM = torch.empty(M, inp, dtype=dy.dtype, device=dy.device), cfg.pop('BM')
+        _grad_input[(layout.grid[1], triton.cdiv(M, BM))](
+            dy, weight, dx, layout.col_ptr, layout.row_idx, M, dy.stride(0), weight.stride(0), dx.stride(0),
+            BM=BM, BO=layout.block[0], BI=layout.block[1], **_types(dy.dtype), **cfg)
+        return dx
+    return launch(_settings('grad_input', layout, dy.dtype, M, launch))
 
 def bsl_grad_weight(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
                     layout:BlockLayout, dtype:torch.dtype): # dtype of the result (the weight's)
     "`dy^T x` on the kept tiles only: a dense-shaped `[out, in]` gradient, zero outside them."
     (b_out, b_in), (rows, cols), M, nnz = layout.block, layout.grid, x.shape[0], layout.nnz
-    grad = torch.zeros(layout.shape, dtype=dtype, device=x.device)
-    if nnz == 0 or M == 0: return grad
-    cfg = _config('grad_weight', layout.block, x.dtype)
-    BM = cfg.pop('BM')
-    rows_per_split, splits = _splits(M, BM, nnz, x.device)
+    if nnz == 0 or M == 0: return torch.zeros(layout.shape, dtype=dtype, device=x.device)
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-    part = torch.empty(splits, nnz, b_out, b_in, dtype=acc, device=x.device)
-    _grad_weight[(nnz, splits)](dy, x, part, layout.tile_row, layout.col_idx, M, nnz, rows_per_split, dy.stride(0),
-                                x.stride(0), BM=BM, BO=b_out, BI=b_in, **_types(x.dtype), **cfg)
-    tiles = grad.view(rows, b_out, cols, b_in).permute(0, 2, 1, 3)        # a view: writing it fills `grad`
-    tiles[layout.tile_row.long(), layout.col_idx.long()] = part.sum(0).to(dtype)
-    return grad
+    def launch(cfg):
+        if cfg.pop('DENSE', False): return torch.where(layout.mask, dy.t() @ x, 0).to(dtype)   # one plain product, kept on the tiles
+        BM, per_sm = cfg.pop('BM'), cfg.pop('PER_SM', 2)
+        rows_per_split, splits = _splits(M, BM, nnz, x.device, per_sm)
+        part = torch.empty(splits, nnz, b_out, b_in, dtype=acc, device=x.device)
+        _grad_weight[(nnz, splits)](dy, x, part, layout.tile_row, layout.col_idx, M, nnz, rows_per_split, dy.stride(0),
+                                    x.stride(0), BM=BM, BO=b_out, BI=b_in, **_types(x.dtype), **cfg)
+        grad = torch.zeros(layout.shape, dtype=dtype, device=x.device)
+        tiles = grad.view(rows, b_out, cols, b_in).permute(0, 2, 1, 3)        # a view: writing it fills `grad`
+        tiles[layout.tile_row.long(), layout.col_idx.long()] = part.sum(0).to(dtype)
+        return grad
+    return launch(_settings('grad_weight', layout, x.dtype, M, launch))
 
 # %% ../../nbs/sparse/09_block_linear.ipynb #fa3f8d10
 class BlockSparseLinearFn(torch.autograd.Function):

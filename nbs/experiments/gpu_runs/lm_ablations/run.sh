@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# The GPU runs behind nbs/experiments/gpu_runs/lm_ablations/records.jsonl (issue 13), for one H200.
-# Everything runs side by side on the one GPU: three ablation seeds, the context-length series and three copy-task
-# LSH-1 seeds, each a process writing its own results folder under $OUT; `python tools/lm_records.py $OUT` then
-# turns the results tables into records. A second call with the same $OUT (copied back) and RESUME=--resume
-# finishes whatever the time limit cut off.
+# The GPU runs behind nbs/experiments/gpu_runs/lm_ablations/records.jsonl (issue 13), for one GPU of 80 GB or more.
+# Runs side by side on the one GPU, each a process writing its own results folder under $WORK: three ablation
+# seeds, three copy-task LSH-1 seeds, and the context-length series; PARTS picks which ("abl copy ctx kernel").
+# At most two full-attention runs (about 26 GB each at 4K x 4) and one 64K-token context run (about 41 GB) are
+# meant to meet, so ctx is best run in a call of its own or after the ablations. At the end everything small under
+# $WORK (results tables and logs, not the corpus) is packed into $OUT/results.tgz, since a call brings back at most
+# a few files; `python tools/lm_records.py DIR` turns the unpacked folders into records. A later call continues:
+# unpack the archive into a folder, carry it, and pass it as IN= with RESUME=--resume.
 #   bash nbs/experiments/gpu_runs/lm_ablations/run.sh            (on the GPU machine; OUT defaults to ./out)
 # The sizes below are the defaults; each can be set from the environment (a CPU smoke test of the script:
 #   DEVICE=cpu D_MODEL=32 D_FF=64 N_HEADS=2 N_LAYERS=1 BUCKET=16 SEQ=128 BS=2 ABL_STEPS=4 CTX="128:8 256:4" CTX_STEPS=4 \
 #   COPY_SEQ=64 COPY_STEPS=20 LIMIT=300 OUT=/tmp/smoke bash nbs/experiments/gpu_runs/lm_ablations/run.sh)
 set -u
-OUT=${OUT:-out}; RESUME=${RESUME:-}; LIMIT=${LIMIT:-540}; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 WANDB_MODE=disabled
+OUT=${OUT:-out}; WORK=${WORK:-/tmp/lm_work}; RESUME=${RESUME:-}; LIMIT=${LIMIT:-540}; PARTS=${PARTS:-abl copy ctx kernel}
+mkdir -p "$OUT" "$WORK"
+[ -n "${IN:-}" ] && cp -r "$IN"/. "$WORK"/
+export PYTHONUNBUFFERED=1 WANDB_MODE=disabled PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+has() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
 # The corpus: Python's standard library sources without its tests, in path order, as one byte stream.
-CORPUS=$OUT/pysrc.txt
+CORPUS=$WORK/pysrc.txt
 [ -f "$CORPUS" ] || python3 - "$CORPUS" <<'PY'
 import pathlib, statistics, sys, sysconfig, json
 root = pathlib.Path(sysconfig.get_paths()['stdlib'])
@@ -31,24 +37,26 @@ MODEL="source=$CORPUS d_model=${D_MODEL:-512} d_ff=${D_FF:-2048} n_heads=${N_HEA
 MODEL="$MODEL opt=adam lr=1e-3 log_every=25 on_test=false"
 # 1. Ablations: 6 x 512, windows of 4K bytes, 4 a batch, the same steps for all; LSH models also evaluated with 1-8 rounds.
 ABL="lm_ablation $MODEL seq_len=${SEQ:-4096} bs=${BS:-4} steps=${ABL_STEPS:-600} every=200 max_batches=16 hashes=[1,2,4,8]"
-for s in 0 1 2; do
-  if [ $s = 1 ]; then order="lsh transformer"; else order="transformer lsh"; fi   # the full-attention runs do not all coincide
+has abl && for s in 0 1 2; do
+  if [ $s = 0 ]; then order="transformer lsh"; else order="lsh transformer"; fi   # two full-attention runs at a time at most
   ( for o in $order; do
-      if [ $o = lsh ]; then run $ABL variant=lsh n_hashes=1,2,4,8 seed=$s --results $OUT/abl_s$s
-      else run $ABL variant=transformer,shared_qk,reversible seed=$s --results $OUT/abl_s$s; fi
-    done ) > $OUT/abl_s$s.log 2>&1 &
+      if [ $o = lsh ]; then run $ABL variant=lsh n_hashes=1,2,4,8 seed=$s --results $WORK/abl_s$s
+      else run $ABL variant=transformer,shared_qk,reversible seed=$s --results $WORK/abl_s$s; fi
+    done ) > $WORK/abl_s$s.log 2>&1 &
 done
 # 2. Context length: the same LSH-2 ReformerLM, 64K bytes a step at every length, the same validation bytes.
-( for p in ${CTX:-1024:64 4096:16 16384:4 65536:1}; do
+has ctx && ( for p in ${CTX:-1024:64 4096:16 16384:4 65536:1}; do
     run lm_ablation $MODEL variant=lsh n_hashes=2 seq_len=${p%%:*} bs=${p##*:} valid_bs=${p##*:} \
-      max_batches=$((262144 / ${p%%:*} / ${p##*:})) steps=${CTX_STEPS:-400} every=100 hashes=[2] full_attention=false seed=0 --results $OUT/ctx
-  done ) > $OUT/ctx.log 2>&1 &
+      max_batches=$((262144 / ${p%%:*} / ${p##*:})) steps=${CTX_STEPS:-400} every=100 hashes=[2] full_attention=false seed=0 --results $WORK/ctx
+  done ) > $WORK/ctx.log 2>&1 &
 # 3. The copy task's LSH-1 row: more seeds, more steps (capped by time so the call ends).
-for s in 1 2 3; do
+has copy && for s in 1 2 3; do
   run copy_task_paper model.use_lsh=true model.n_hashes=1 data.seq_len=${COPY_SEQ:-1024} train.steps=${COPY_STEPS:-40000} train.max_minutes=${COPY_MIN:-7.5} seed=$s \
-    --results $OUT/copy_s$s > $OUT/copy_s$s.log 2>&1 &
+    --results $WORK/copy_s$s > $WORK/copy_s$s.log 2>&1 &
 done
 # 4. The fused kernel's exactness cells on this GPU (after the row-reduction change), beside the rest.
-[ "${DEVICE:-cuda}" = cpu ] || python tools/run_cells.py nbs/reformer/08_lsh_kernel.ipynb > $OUT/kernel_cells.log 2>&1 &
+has kernel && [ "${DEVICE:-cuda}" != cpu ] && python tools/run_cells.py nbs/reformer/08_lsh_kernel.ipynb > $WORK/kernel_cells.log 2>&1 &
 wait
-nvidia-smi --query-gpu=name,memory.used --format=csv > $OUT/gpu.txt 2>&1
+nvidia-smi --query-gpu=name,memory.total --format=csv > $WORK/gpu.txt 2>&1
+tar czf "$OUT/results.tgz" -C "$WORK" --exclude=pysrc.txt .
+grep -h -E "valid_bpc|FAILED|added|PASS|FAIL" "$WORK"/*.log | grep -v shadowing
