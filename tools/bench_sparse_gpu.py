@@ -22,7 +22,7 @@ sparse cases dense_ms and speedup (dense ms / this ms). Needs CUDA; about 3 minu
     python tools/bench_sparse_gpu.py [--kinds linear,step] [--reps 20] [--out FILE]
     python tools/bench_sparse_gpu.py --dry-run   # no GPU: tiny sizes on the CPU with TRITON_INTERPRET=1 (checks the script, times nothing)
 """
-import argparse, copy, json, os, statistics, sys, time, traceback
+import argparse, copy, json, os, statistics, subprocess, sys, time, traceback
 
 def parse():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -78,9 +78,15 @@ def measure(fn, reps=ARGS.reps, warmup=3):
     peak = torch.cuda.max_memory_allocated() / 2**20 if DEV.type == 'cuda' else None
     return statistics.median(times), peak
 
+def git_rev():
+    "The commit the benchmark ran at (None outside a git checkout)."
+    try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
+    except OSError: return None
+GIT = git_rev()
+
 def write(rec):
     "Append one record to --out (in a dry run only when --out was given explicitly) and print it."
-    rec = dict(rec, device=DEVICE_NAME, torch=torch.__version__, triton=triton.__version__, time=time.strftime('%Y-%m-%d %H:%M:%S'))
+    rec = dict(rec, device=DEVICE_NAME, torch=torch.__version__, triton=triton.__version__, git=GIT, time=time.strftime('%Y-%m-%d %H:%M:%S'))
     print(json.dumps(rec), flush=True)
     if DRY and '--out' not in sys.argv: return
     os.makedirs(os.path.dirname(ARGS.out) or '.', exist_ok=True)
