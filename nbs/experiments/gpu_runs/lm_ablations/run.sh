@@ -2,8 +2,8 @@
 # The GPU runs behind nbs/experiments/gpu_runs/lm_ablations/records.jsonl (issue 13), for one GPU of 80 GB or more.
 # Runs side by side on the one GPU, each a process writing its own results folder under $WORK: three ablation
 # seeds, three copy-task LSH-1 seeds, and the context-length series; PARTS picks which ("abl copy ctx kernel").
-# At most two full-attention runs (about 26 GB each at 4K x 4) and one 64K-token context run (about 41 GB) are
-# meant to meet, so ctx is best run in a call of its own or after the ablations. At the end everything small under
+# The full-attention ablations run one at a time; the 64K-token context runs (about 41 GB) are best run in a call
+# of their own. At the end everything small under
 # $WORK (results tables and logs, not the corpus) is packed into $OUT/results.tgz, since a call brings back at most
 # a few files; `python tools/lm_records.py DIR` turns the unpacked folders into records. A later call continues:
 # unpack the archive into a folder, carry it, and pass it as IN= with RESUME=--resume.
@@ -37,12 +37,11 @@ MODEL="source=$CORPUS d_model=${D_MODEL:-512} d_ff=${D_FF:-2048} n_heads=${N_HEA
 MODEL="$MODEL opt=adam lr=1e-3 log_every=25 on_test=false"
 # 1. Ablations: 6 x 512, windows of 4K bytes, 4 a batch, the same steps for all; LSH models also evaluated with 1-8 rounds.
 ABL="lm_ablation $MODEL seq_len=${SEQ:-4096} bs=${BS:-4} steps=${ABL_STEPS:-600} every=200 max_batches=16 hashes=[1,2,4,8]"
+# The full-attention models one at a time (shared-QK holds about 41 GB at 4K x 4, the Transformer about 30 GB), the
+# three LSH seeds beside them (a few GB each).
+has abl && ( for s in 0 1 2; do run $ABL variant=transformer,shared_qk,reversible seed=$s --results $WORK/abl_full_s$s; done ) > $WORK/abl_full.log 2>&1 &
 has abl && for s in 0 1 2; do
-  if [ $s = 0 ]; then order="transformer lsh"; else order="lsh transformer"; fi   # two full-attention runs at a time at most
-  ( for o in $order; do
-      if [ $o = lsh ]; then run $ABL variant=lsh n_hashes=1,2,4,8 seed=$s --results $WORK/abl_s$s
-      else run $ABL variant=transformer,shared_qk,reversible seed=$s --results $WORK/abl_s$s; fi
-    done ) > $WORK/abl_s$s.log 2>&1 &
+  run $ABL variant=lsh n_hashes=1,2,4,8 seed=$s --results $WORK/abl_s$s > $WORK/abl_s$s.log 2>&1 &
 done
 # 2. Context length: the same LSH-2 ReformerLM, 64K bytes a step at every length, the same validation bytes.
 has ctx && ( for p in ${CTX:-1024:64 4096:16 16384:4 65536:1}; do
