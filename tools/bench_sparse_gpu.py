@@ -22,7 +22,7 @@ sparse cases dense_ms and speedup (dense ms / this ms). Needs CUDA; about 3 minu
     python tools/bench_sparse_gpu.py [--kinds linear,step] [--reps 20] [--out FILE]
     python tools/bench_sparse_gpu.py --dry-run   # no GPU: tiny sizes on the CPU with TRITON_INTERPRET=1 (checks the script, times nothing)
 """
-import argparse, copy, json, os, statistics, subprocess, sys, time, traceback
+import argparse, copy, json, os, statistics, sys, time, traceback
 
 def parse():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -39,7 +39,8 @@ if not ARGS.dry_run and not torch.cuda.is_available():
     sys.exit("bench_sparse_gpu.py needs a CUDA GPU (none is visible); use --dry-run to check the script on a CPU")
 import triton
 from reformer_rigl.sparse import block_linear as bl
-from reformer_rigl.sparse.block_linear import BlockSparseLinear, TUNED, masked_linear, to_block_sparse
+from reformer_rigl.sparse.block_linear import BlockSparseLinear, TUNED, masked_linear, to_block_sparse, tune_key
+from bench_sparse_overhead import git_rev
 
 DRY = ARGS.dry_run
 DEV = torch.device('cpu' if DRY else 'cuda')
@@ -78,10 +79,6 @@ def measure(fn, reps=ARGS.reps, warmup=3):
     peak = torch.cuda.max_memory_allocated() / 2**20 if DEV.type == 'cuda' else None
     return statistics.median(times), peak
 
-def git_rev():
-    "The commit the benchmark ran at (None outside a git checkout)."
-    try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
-    except OSError: return None
 GIT = git_rev()
 
 def write(rec):
@@ -166,8 +163,7 @@ def kernel_breakdown(sparse, dense, x, dy, rec):
                 grad_input=(lambda: bl.bsl_grad_input(dy, w, lay), lambda: dy @ w),
                 grad_weight=(lambda: bl.bsl_grad_weight(dy, xd, lay, w.dtype), lambda: dy.t() @ xd))
     for kind, (fast, plain) in runs.items():
-        key = (kind, lay.shape, lay.block, x.dtype, triton.next_power_of_2(n), lay.nnz)
-        cfg = {k: v for k, v in TUNED.get(key, {}).items() if k != 'ms'} or None
+        cfg = TUNED.get(tune_key(kind, lay, x.dtype, n), (None,))[0]
         ms, dense_ms = do_bench(fast, warmup=10, rep=50), do_bench(plain, warmup=10, rep=50)
         write(dict(rec, case='block_sparse_bf16', **{'pass': kind}, config=cfg, ms=ms, dense_ms=dense_ms, speedup=dense_ms / ms, timer='do_bench'))
 

@@ -19,7 +19,7 @@ from .blocks import block_shape, blocks_of
 
 # %% auto #0
 __all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'IMPLS', 'BlockLayout', 'block_layout',
-           'masked_linear', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_weight', 'BlockSparseLinearFn',
+           'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_weight', 'BlockSparseLinearFn',
            'triton_unsupported', 'block_sparse_linear', 'BlockSparseLinear', 'to_block_sparse', 'to_dense',
            'set_dense_grad', 'BlockSparseKernels']
 
@@ -138,12 +138,12 @@ def _grad_weight(dy_ptr, x_ptr, part_ptr, tile_row, col_idx, M, nnz, rows_per_sp
         acc += tl.dot(dyt.to(DOT), x.to(DOT), input_precision=PREC, out_dtype=ACC)
     tl.store(part_ptr + ((s * nnz + t) * BO + oo)[:, None] * BI + oi[None, :], acc)
 
-# %% ../../nbs/sparse/09_block_linear.ipynb #f6430d0d
+# %% ../../nbs/sparse/09_block_linear.ipynb #5f416d48
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
 FLOAT32_PRECISION = 'tf32x3'                # float32 products on a GPU: three TF32 passes, close to float32 ('tf32': faster, ~1e-3)
 TILE_CONFIG = {}                            # ('forward' | 'grad_input' | 'grad_weight', b_out, b_in) -> dict(BM=, num_warps=, num_stages=[, PER_SM=, DENSE=])
 AUTOTUNE = True                             # on CUDA, time a few settings at a kernel's first call for a new shape and keep the fastest
-TUNED = {}                                  # (kind, shape, block, dtype, token bucket, kept tiles) -> the settings kept, and their time
+TUNED = {}                                  # `tune_key(...)` -> (the settings kept, their milliseconds)
 _TL = {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32, torch.float64: tl.float64}
 
 def _config(kind, block, dtype):
@@ -161,20 +161,23 @@ def _candidates(kind, block, dtype):
         return [dict(BM=bm, num_warps=w, num_stages=3, PER_SM=p) for bm in (64, 128) for w in (4, 8) for p in (1, 2, 4, 8)] + [dict(DENSE=True)]
     return [dict(BM=bm, num_warps=w, num_stages=st) for bm in (64, 128, 256) for w, st in ((4, 3), (8, 3), (4, 4))]
 
+def tune_key(kind, layout, dtype, M):
+    "The key of `TUNED` for one kernel call: the kernel, the weight's shape and tiles, the type, the tokens to the next power of two, the kept tiles."
+    return (kind, layout.shape, layout.block, dtype, triton.next_power_of_2(max(M, 1)), layout.nnz)
+
 def _settings(kind, layout, dtype, M, launch):
     "The settings of one kernel call: `TILE_CONFIG`'s or the guesses, or on CUDA (`AUTOTUNE`) the fastest of the candidates."
-    cfg = _config(kind, layout.block, dtype)
-    if INTERPRET or not AUTOTUNE or dtype == torch.float64 or (kind, *layout.block) in TILE_CONFIG: return cfg
-    key = (kind, layout.shape, layout.block, dtype, triton.next_power_of_2(max(M, 1)), layout.nnz)
+    if INTERPRET or not AUTOTUNE or dtype == torch.float64 or (kind, *layout.block) in TILE_CONFIG: return _config(kind, layout.block, dtype)
+    key = tune_key(kind, layout, dtype, M)
     if key not in TUNED:
-        timed = []
+        cfg, timed = _config(kind, layout.block, dtype), []
         for c in [cfg] + [c for c in _candidates(kind, layout.block, dtype) if c != cfg]:
             try: timed.append((_time(lambda: launch(dict(c))), c))
-            except Exception as e:   # out of shared memory or registers: not a candidate here
+            except Exception:   # out of shared memory or registers: not a candidate here
                 if c is cfg: raise
         ms, best = min(timed, key=lambda t: t[0])
-        TUNED[key] = dict(best, ms=ms)
-    return {k: v for k, v in TUNED[key].items() if k != 'ms'}
+        TUNED[key] = best, ms
+    return dict(TUNED[key][0])   # a copy: the launch takes its entries out
 
 def _time(fn):
     "Milliseconds a call of `fn` takes on the GPU: Triton's `do_bench` (median after warm-up, caches flushed)."
