@@ -2,7 +2,7 @@
 
     python tools/lm_records.py OUT [--records nbs/experiments/gpu_runs/lm_ablations/records.jsonl]
 
-OUT is the run script's output folder: `abl_s*/lm_ablation.jsonl` (the ablations), `ctx/lm_ablation.jsonl` (the
+OUT is the run script's output folder: `abl_*/lm_ablation.jsonl` (the ablations), `ctx*/lm_ablation.jsonl` (the
 context-length series) and `copy_s*/copy_task_paper.jsonl` (the copy task's LSH-1 row). Each record has `case`
 (`transformer`, `shared_qk`, `reversible`, `lsh1` ... `lsh8`, `ctx1024` ..., `copy_lsh1`), `seed`, `seq_len`, `steps`,
 `val_bpb` (bits per byte; none for the copy task), `wall_s` and `device`, then what the case adds: the LSH models'
@@ -16,7 +16,7 @@ from pathlib import Path
 def lm_case(cfg:dict, folder:str) -> str:
     "The record's case of a byte-LM run: its variant (lsh with its rounds), or its context length in the ctx series."
     m = cfg['model']
-    if folder == 'ctx': return f"ctx{cfg['data']['seq_len']}"
+    if folder.startswith('ctx'): return f"ctx{cfg['data']['seq_len']}"
     return f"lsh{m['n_hashes']}" if m['variant'] == 'lsh' else m['variant']
 
 def plateau_end(curve:list, frac:float=0.5):

@@ -69,16 +69,19 @@ def device_memory(device) -> int:
     if device.type == 'cuda': return torch.cuda.get_device_properties(device).total_memory
     return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
 
-# %% ../../nbs/experiments/12_lm.ipynb #f9e2ebab
+# %% ../../nbs/experiments/12_lm.ipynb #ab66d828
 def check_full_attention_memory(variant:str, # the model variant
                                 bs:int, n_heads:int, seq_len:int, # batch rows, heads, sequence length
                                 device): # where it will train
-    "Raise a `ConfigError` when one layer's full shared-QK attention scores alone exceed `device`'s memory."
+    "Raise a `ConfigError` when one layer's full shared-QK attention scores (on a GPU: its bias) alone exceed `device`'s memory."
     if variant not in ('shared_qk', 'reversible'): return
-    need, have = bs * n_heads * seq_len ** 2 * 4, device_memory(device)
+    fused = torch.device(device).type == 'cuda'                          # the fused path holds only the [seq_len, seq_len] bias
+    rows = 1 if fused else bs * n_heads
+    need, have = rows * seq_len ** 2 * 4, device_memory(device)
     if need > have:
-        fits = 2 ** int(math.log2(math.isqrt(have // (bs * n_heads * 4))))
-        raise ConfigError(f"variant {variant!r} computes full attention scores [bs, n_heads, seq_len, seq_len] in float32: "
+        fits = 2 ** int(math.log2(math.isqrt(have // (rows * 4))))
+        what = "an attention bias [seq_len, seq_len]" if fused else "full attention scores [bs, n_heads, seq_len, seq_len]"
+        raise ConfigError(f"variant {variant!r} computes {what} in float32: "
                           f"{need / 2**30:,.0f} GiB for one layer at bs={bs}, n_heads={n_heads}, seq_len={seq_len}, more than "
                           f"the {have / 2**30:,.0f} GiB of {torch.device(device)}. Use variant=lsh, or seq_len={fits} or less "
                           f"(and allow several times that memory for training)")

@@ -19,9 +19,9 @@ from .hashing import random_rotations, bucket_dtype, hash_vectors, lsh_rotations
 
 # %% auto #0
 __all__ = ['MASK_VALUE', 'SELF_MASK_VALUE', 'LSH_IMPLS', 'attend', 'check_attention_input', 'MultiHeadAttention', 'unit',
-           'shared_qk_attention', 'sort_by_bucket', 'gather_positions', 'look_one_back', 'previous_chunks', 'look_back',
-           'count_in_windows', 'merge_rounds', 'check_lsh_length', 'check_impl', 'resolve_impl', 'lsh_attention',
-           'pad_for_lsh', 'LSHSelfAttention', 'SharedQKAttention']
+           'shared_qk_bias', 'shared_qk_attention', 'sort_by_bucket', 'gather_positions', 'look_one_back',
+           'previous_chunks', 'look_back', 'count_in_windows', 'merge_rounds', 'check_lsh_length', 'check_impl',
+           'resolve_impl', 'lsh_attention', 'pad_for_lsh', 'LSHSelfAttention', 'SharedQKAttention']
 
 # %% ../../nbs/reformer/01_attention.ipynb #0bbfd238
 MASK_VALUE = -6e4       # score of a key that must not be attended to (causal, padding); finite in fp16, bf16, fp32
@@ -114,14 +114,30 @@ def unit(x:torch.Tensor): # vectors `[..., d]`
     "`x` scaled to unit length along the last dimension (normalised in float32 so half precision cannot overflow)."
     return F.normalize(x.to(torch.promote_types(x.dtype, torch.float32)), dim=-1).to(x.dtype)
 
-# %% ../../nbs/reformer/01_attention.ipynb #78cb1f8a
+# %% ../../nbs/reformer/01_attention.ipynb #60f29fdc
+def shared_qk_bias(n:int, # sequence length
+                   causal:bool=False, # block keys after the query
+                   mask:torch.Tensor|None=None, # bool `[b, n]`, True for real tokens
+                   dtype=torch.float32, device=None): # of the bias (the queries' dtype)
+    "Shared-QK attention's rules as one additive bias `[b or 1, 1, n, n]`: `SELF_MASK_VALUE` on the diagonal, `MASK_VALUE` on blocked keys."
+    pos = torch.arange(n, device=device)
+    bias = torch.zeros(n, n, dtype=dtype, device=device).masked_fill(pos[:, None] == pos[None, :], SELF_MASK_VALUE)
+    if causal: bias = bias.masked_fill(pos[None, :] > pos[:, None], MASK_VALUE)
+    bias = bias[None, None]                                              # 1 1 n n
+    return bias if mask is None else bias.masked_fill(~mask[:, None, None, :], MASK_VALUE)
+
+# %% ../../nbs/reformer/01_attention.ipynb #bce70604
 def shared_qk_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                         v:torch.Tensor, # values `[b, h, n, e]`
                         causal:bool=False, # disallow keys after the query
                         mask:torch.Tensor|None=None, # bool `[b, n]`, True for real tokens
                         dropout:float=0., # dropout on the attention probabilities
-                        training:bool=False): # apply the dropout
+                        training:bool=False, # apply the dropout
+                        fused:bool=False): # torch's fused `scaled_dot_product_attention` with the masks as a bias (False: `attend`, the reference)
     "Full shared-QK attention: keys are the unit-normalised queries, and a query sees itself only when nothing else is allowed."
+    if fused:
+        bias = shared_qk_bias(qk.shape[2], causal, mask, qk.dtype, qk.device)
+        return F.scaled_dot_product_attention(qk, unit(qk), v, attn_mask=bias, dropout_p=dropout if training else 0.)
     pos = torch.arange(qk.shape[2], device=qk.device)                    # n
     k_mask = None if mask is None else mask[:, None, :]                  # b 1 n (same for every head)
     out, _ = attend(qk, unit(qk), v, pos, pos, causal, k_mask, self_mask=True, dropout=dropout, training=training)
@@ -332,7 +348,7 @@ class LSHSelfAttention(nn.Module):
         lsh = f"bucket_size={self.bucket_size}, n_hashes={self.n_hashes}, impl={self.impl!r}" if self.use_lsh else "use_lsh=False"
         return f"d_model={self.d_model}, n_heads={self.n_heads}, {lsh}, causal={self.causal}, dropout={self.dropout}"
 
-# %% ../../nbs/reformer/01_attention.ipynb #d0645567
+# %% ../../nbs/reformer/01_attention.ipynb #13590a04
 @patch
 def forward(self:LSHSelfAttention,
             x:torch.Tensor, # input `[b, n, d_model]`, any length n
@@ -344,7 +360,8 @@ def forward(self:LSHSelfAttention,
     split = lambda t: rearrange(t, 'b n (h d) -> b h n d', h=self.n_heads)
     qk, v = split(self.to_qk(x)), split(self.to_v(x))                    # b h n d
     if not self.use_lsh:
-        out = shared_qk_attention(qk, v, self.causal, mask, self.dropout, self.training)
+        fused = self.impl == 'fused' or (self.impl == 'auto' and qk.is_cuda)
+        out = shared_qk_attention(qk, v, self.causal, mask, self.dropout, self.training, fused)
         return self.to_out(rearrange(out[:, :, :n], 'b h n d -> b n (h d)'))
     impl = resolve_impl(self.impl, qk, self.bucket_size, self.dropout, self.training)
     n_buckets = self.n_buckets or x.shape[1] // self.bucket_size
