@@ -7,10 +7,12 @@ context-length series) and `copy_s*/copy_task_paper.jsonl` (the copy task's LSH-
 (`transformer`, `shared_qk`, `reversible`, `lsh1` ... `lsh8`, `ctx1024` ..., `copy_lsh1`), `seed`, `seq_len`, `steps`,
 `val_bpb` (bits per byte; none for the copy task), `wall_s` and `device`, then what the case adds: the LSH models'
 bits per byte evaluated with other numbers of hash rounds and with full attention, throughput, the learning curve,
-and for the copy task its accuracies and `plateau_end`, the first logged step whose training loss is below half
-the loss of the plateau. Records already in the file (same case, seed, seq_len, steps) are not written twice.
+and for the copy task its accuracies, `final_loss` against `chance_loss` (ln of the vocabulary), `left_plateau` (the
+final loss below half of chance), whether the time limit `stopped_early` the run, and `plateau_end`, the first logged
+step whose training loss is below half the loss of the plateau (None when it never left it or, in runs before the
+task kept its curve, when there is no curve). Records already in the file (same case, seed, seq_len, steps) are not written twice.
 """
-import argparse, json, statistics
+import argparse, json, math, statistics
 from pathlib import Path
 
 def lm_case(cfg:dict, folder:str) -> str:
@@ -31,10 +33,11 @@ def record(row:dict, folder:str) -> dict:
     cfg, m = row['config'], row['metrics']
     base = dict(seed=row['seed'], seq_len=cfg['data']['seq_len'], steps=int(m['steps']), wall_s=row['wall_s'], device=row['device'])
     if row['task'] == 'copy_task':
-        curve = row['info'].get('curve', [])
+        curve, chance = row['info'].get('curve', []), math.log(cfg['data']['vocab_sz'])
         return dict(case='copy_lsh1' if cfg['model'].get('use_lsh') and cfg['model']['n_hashes'] == 1 else 'copy', **base, val_bpb=None,
                     acc=m['acc'], **{k: v for k, v in m.items() if k.startswith('acc_')}, final_loss=m.get('final_loss'),
-                    plateau_end=plateau_end(curve), curve=curve)
+                    chance_loss=chance, left_plateau=m['final_loss'] < 0.5 * chance, plateau_end=plateau_end(curve),
+                    stopped_early=row['info'].get('record', {}).get('stopped_early'), curve=curve)
     evals = {k.replace('valid_bpc', 'val_bpb'): v for k, v in m.items() if k.startswith('valid_bpc_')}
     return dict(case=lm_case(cfg, folder), **base, val_bpb=m['valid_bpc'], **evals, train_bpb=m.get('train_bpc'),
                 tokens_per_s=m.get('tokens_per_s'), n_params=m.get('n_params'), bs=cfg['data']['bs'],

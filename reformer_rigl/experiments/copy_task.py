@@ -144,22 +144,23 @@ def eval_setting(key:str # a metric name from `acc_key`
     "The evaluation setting of a metric name: None (full attention) or the number of hash rounds."
     return None if key == 'acc_full' else int(key.removeprefix('acc_lsh'))
 
-# %% ../../nbs/experiments/10_copy_task.ipynb #6242482d
+# %% ../../nbs/experiments/10_copy_task.ipynb #ac687868
 @task('copy_task', check=copy_task_setup)
 def copy_task(cfg:dict, seed:int, ctx) -> dict:
     "Train one copy-task model (full or LSH attention) and evaluate it with full attention and each number of hash rounds."
     s = copy_task_setup(cfg)
     h, sizes = s['train_hashes'], s['sizes']
     learn, record = train_copy_model(h, **sizes, seed=seed, device=ctx.device, max_seconds=s['max_seconds'])
-    losses = learn.train_losses
-    for i in range(0, len(losses), 10): ctx.log(min(i + 10, len(losses)), train_loss=float(losses[i:i + 10].mean()))
+    losses, every = learn.train_losses, max(10, len(learn.train_losses) // 200)   # a curve of at most ~200 points
+    curve = [dict(step=min(i + every, len(losses)), train_loss=float(losses[i:i + every].mean())) for i in range(0, len(losses), every)]
+    for p in curve: ctx.log(p['step'], train_loss=p['train_loss'])
     evals = s['eval_hashes'] + ([] if h in s['eval_hashes'] else [h])
     accs = evaluate_copy_model(learn, evals, seed)
     model_args = [sizes[k] for k in ('seq_len', 'vocab_sz', 'd_model', 'd_ff', 'n_heads', 'bucket_size')]
     flops = training_step_flops(lambda: copy_task_model(h, *model_args), sizes['seq_len'], sizes['vocab_sz'])
     return dict(acc=accs[setting_name(h)], **{acc_key(e): accs[setting_name(e)] for e in s['eval_hashes']},
                 final_loss=float(losses[-20:].mean()), steps=record['steps'], flops=flops * sizes['bs'] * record['steps'],
-                record=record)
+                record=record, curve=curve)
 
 # %% ../../nbs/experiments/10_copy_task.ipynb #f5a0058f
 def _order(name): return -1 if name == 'full' else int(name.removeprefix('LSH-'))
