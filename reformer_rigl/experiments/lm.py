@@ -10,23 +10,25 @@ import os, math
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
+from fastai.callback.training import GradientClip
 from ..core import evaluating
-from ..reformer.models import lsh_settings
+from ..reformer.models import lsh_settings, set_lsh
 from ..reformer.builders import LM_VARIANTS, build_lm, variant_label
 from ..reformer.learner import nats_to_bits
-from ..data.byte_lm import byte_lm_dls, enwik8_dls, read_documents, join_documents, stdlib_bytes
-from .config import ConfigError, data_hint
+from ..data.byte_lm import byte_lm_dls, enwik8_dls, read_documents, join_documents, stdlib_bytes, stream_dls, ByteTokenizer
+from ..data.corpus import load_corpus
+from .config import ConfigError, data_hint, check_positive
 from .runner import task
 from .report import report_plot, config_labels, bar_plot
 from .training import TRAIN_DEFAULTS, step_task_config, make_opt_func, forward_flops, train_learner, training_metrics, resolve_precision
 
 # %% auto #0
-__all__ = ['BYTE_LM_DEFAULTS', 'TIMING_METRICS', 'lm_dls', 'lm_bpc', 'device_memory', 'check_full_attention_memory',
-           'check_byte_lm', 'byte_lm', 'byte_lm_plots']
+__all__ = ['LM_LR', 'BYTE_LM_DEFAULTS', 'TIMING_METRICS', 'lm_dls', 'lm_bpc', 'window_bpc', 'context_bpc', 'device_memory',
+           'check_full_attention_memory', 'check_byte_lm', 'byte_lm', 'byte_lm_plots']
 
 # %% ../../nbs/experiments/12_lm.ipynb #14abaab3
-def lm_dls(source:str='enwik8', # 'enwik8', 'stdlib', or a path to a text file or a folder of files
-           path=None, # enwik8 only: the file `enwik8`/`enwik8.zip` or a folder holding it (default: search, then the hub)
+def lm_dls(source:str='enwik8', # 'enwik8', 'pypi' (the PyPI corpus), 'stdlib', or a path to a text file or a folder of files
+           path=None, # enwik8: the file `enwik8`/`enwik8.zip` or a folder holding it (default: search, then the hub); pypi: the corpus folder
            seq_len:int=65536, # bytes per row
            bs:int=8, # rows per training batch
            valid_bs:int|None=None, # rows per validation batch (default `bs`)
@@ -35,11 +37,17 @@ def lm_dls(source:str='enwik8', # 'enwik8', 'stdlib', or a path to a text file o
            max_bytes:int|None=None, # stdlib or a path: use only the first this many bytes
            seed:int=0, # seeds the training loader's shuffling
            device=None): # where batches go
-    "Byte-level LM `DataLoaders` (train, valid, test) from enwik8, the built-in `stdlib` corpus, or a local text source."
+    "Byte-level LM `DataLoaders` (train, valid, test) from enwik8, the PyPI corpus, the built-in `stdlib` corpus, or a local text source."
     if source == 'enwik8':
         if max_bytes is not None: raise ConfigError("data.max_bytes is for stdlib or a local path: enwik8 always uses its standard 90M/5M/5M split")
         return enwik8_dls(path, bs=bs, seq_len=seq_len, valid_bs=valid_bs, seed=seed, device=device)
-    if path is not None: raise ConfigError(f"data.path is enwik8's location; with data.source={source!r} leave it out")
+    if source == 'pypi':
+        if max_bytes is not None: raise ConfigError("data.max_bytes is for stdlib or a path: the PyPI corpus is split by document (see rr-corpus)")
+        c = load_corpus(path)
+        dls = stream_dls((c['train'], c['valid'], c['test']), ByteTokenizer(), bs=bs, seq_len=seq_len, valid_bs=valid_bs, seed=seed, device=device)
+        dls.corpus = c['manifest']
+        return dls
+    if path is not None: raise ConfigError(f"data.path is the location of enwik8 or of the PyPI corpus; with data.source={source!r} leave it out")
     if source == 'stdlib': text = stdlib_bytes(max_bytes)
     else: text = bytes(join_documents(read_documents(source))[:max_bytes].numpy())
     return byte_lm_dls(text, bs=bs, seq_len=seq_len, valid=valid, test=test, valid_bs=valid_bs, seed=seed, device=device)
@@ -61,6 +69,52 @@ def lm_bpc(model:nn.Module, # a language model, tokens -> logits
             count += y.numel()
     if not count: raise ValueError("the loader gave no batches to evaluate")
     return nats_to_bits(float(total) / count)
+
+# %% ../../nbs/experiments/12_lm.ipynb #00782d4e
+@torch.no_grad()
+def window_bpc(model:nn.Module, # a language model, tokens -> logits
+               stream:torch.Tensor, # a 1-D token stream (e.g. `dls.valid.dataset`)
+               seq_len:int, # window length
+               n_bytes:int, # score the targets `stream[1:n_bytes + 1]`; a multiple of `seq_len`
+               bs:int=1, # windows per forward pass
+               autocast_dtype=None): # e.g. `torch.bfloat16`
+    "Bits per byte of `model` on the first `n_bytes` targets of `stream`, read as consecutive windows of `seq_len`."
+    if n_bytes % seq_len: raise ConfigError(f"eval.bytes={n_bytes:,} must be a multiple of data.seq_len={seq_len:,}, so that every window length scores the same bytes")
+    if len(stream) < n_bytes + 1: raise ConfigError(f"eval.bytes={n_bytes:,} is more than the split's {len(stream) - 1:,} targets")
+    dev = next(model.parameters()).device
+    starts = torch.arange(0, n_bytes, seq_len)
+    total = torch.zeros((), dtype=torch.float64, device=dev)
+    with evaluating(model):
+        for b in starts.split(bs):
+            w = stream[b[:, None] + torch.arange(seq_len + 1)].long().to(dev)
+            with torch.autocast(dev.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+                logits = model(w[:, :-1])
+            total += F.cross_entropy(logits.flatten(0, 1).float(), w[:, 1:].flatten(), reduction='sum').double()
+    return nats_to_bits(float(total) / n_bytes)
+
+# %% ../../nbs/experiments/12_lm.ipynb #4c700e58
+@torch.no_grad()
+def context_bpc(model:nn.Module, # a language model, tokens -> logits
+                stream:torch.Tensor, # a 1-D token stream
+                contexts, # numbers of context bytes before the scored targets, e.g. [1024, 4096, 16384, 64512]
+                target:int=1024, # bytes scored at the end of each stretch
+                n_windows:int=16, # stretches of `max(contexts) + target` bytes
+                autocast_dtype=None) -> dict: # e.g. `torch.bfloat16`
+    "`{context: bits per byte}` on the same `n_windows * target` target bytes, given each number of context bytes."
+    span = max(contexts) + target
+    if len(stream) < n_windows * span + 1: raise ConfigError(f"the split has {len(stream):,} bytes: too few for {n_windows} stretches of {span:,}")
+    dev = next(model.parameters()).device
+    out = {}
+    with evaluating(model):
+        for c in contexts:
+            total = torch.zeros((), dtype=torch.float64, device=dev)
+            for k in range(n_windows):
+                w = stream[k * span + span - target - c : (k + 1) * span + 1].long().to(dev)[None]   # `[1, c + target + 1]`
+                with torch.autocast(dev.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+                    logits = model(w[:, :-1])[:, -target:]
+                total += F.cross_entropy(logits.flatten(0, 1).float(), w[0, -target:], reduction='sum').double()
+            out[c] = nats_to_bits(float(total) / (n_windows * target))
+    return out
 
 # %% ../../nbs/experiments/12_lm.ipynb #d5890e65
 def device_memory(device) -> int:
@@ -86,19 +140,37 @@ def check_full_attention_memory(variant:str, # the model variant
                           f"the {have / 2**30:,.0f} GiB of {torch.device(device)}. Use variant=lsh, or seq_len={fits} or less "
                           f"(and allow several times that memory for training)")
 
+# %% ../../nbs/experiments/12_lm.ipynb #1c6af0aa
+LM_LR = 2e-3  # the recipe's peak learning rate, from the sweep on the Transformer baseline (06_lm_ablations)
+
 # %% ../../nbs/experiments/12_lm.ipynb #50c18328
 BYTE_LM_DEFAULTS = dict(
-    data=dict(source='enwik8', path=None, seq_len=65536, bs=8, valid_bs=None, valid=0.05, test=0.05, max_bytes=None),
-    model=dict(variant='lsh', d_model=1024, d_ff=4096, n_heads=8, n_layers=3, n_hashes=8, bucket_size=64, ff_chunks=1,
+    data=dict(source='enwik8', path=None, seq_len=65536, batch_tokens=65536, bs=None, valid_bs=None, valid=0.05, test=0.05, max_bytes=None),
+    model=dict(variant='lsh', d_model=1024, d_ff=4096, n_heads=8, n_layers=3, n_hashes=8, bucket_size=64, n_buckets=None, ff_chunks=1,
                pos_enc='axial', axial_shape=None, dropout=0., attn_dropout=0., tie_weights=False),
-    train=dict(TRAIN_DEFAULTS, opt='adafactor', lr=1e-2),
-    eval=dict(every=2000, max_batches=None, hashes=[8], full_attention=True, on_test=True))
+    train=dict(TRAIN_DEFAULTS, opt='adamw', lr=LM_LR, schedule='cosine', warmup=None, wd=0.1, betas=[0.9, 0.95], clip=1.0),
+    eval=dict(every=2000, max_batches=None, bytes=None, hashes=[8], full_attention=True, on_test=True,
+              context=[], context_target=1024, context_windows=16))
 
 # %% ../../nbs/experiments/12_lm.ipynb #e2fc3492
 def check_byte_lm(cfg:dict, device='cpu') -> dict:
-    "The `byte_lm` config merged into `BYTE_LM_DEFAULTS`, keys and values checked (and the memory full attention needs)."
-    c = step_task_config(cfg, BYTE_LM_DEFAULTS, 'byte_lm', device, ('model.variant', LM_VARIANTS), ('seq_len', 'bs'))
-    check_full_attention_memory(c['model']['variant'], c['data']['bs'], c['model']['n_heads'], c['data']['seq_len'], device)
+    "The `byte_lm` config merged into `BYTE_LM_DEFAULTS`, keys and values checked (rows per batch resolved, and the memory full attention needs)."
+    c = step_task_config(cfg, BYTE_LM_DEFAULTS, 'byte_lm', device, ('model.variant', LM_VARIANTS), ('seq_len',))
+    d = c['data']
+    if d['bs'] is None:
+        check_positive(d, 'data', 'batch_tokens')
+        if d['batch_tokens'] % d['seq_len']:
+            raise ConfigError(f"data.batch_tokens={d['batch_tokens']:,} is not a multiple of data.seq_len={d['seq_len']:,}; "
+                              f"use {max(1, d['batch_tokens'] // d['seq_len']) * d['seq_len']:,} or give data.bs")
+        d['bs'] = d['batch_tokens'] // d['seq_len']
+    check_positive(d, 'data', 'bs')
+    ev = c['eval']
+    if ev['bytes'] is not None and (not isinstance(ev['bytes'], int) or ev['bytes'] % d['seq_len']):
+        raise ConfigError(f"eval.bytes={ev['bytes']!r} must be a multiple of data.seq_len={d['seq_len']:,}")
+    if ev['context'] and max(ev['context']) + ev['context_target'] > d['seq_len']:
+        raise ConfigError(f"eval.context up to {max(ev['context']):,} plus eval.context_target={ev['context_target']:,} exceeds data.seq_len={d['seq_len']:,}")
+    if c['train']['clip'] is not None and not c['train']['clip'] > 0: raise ConfigError(f"train.clip must be a positive number or null; got {c['train']['clip']!r}")
+    check_full_attention_memory(c['model']['variant'], d['bs'], c['model']['n_heads'], d['seq_len'], device)
     return c
 
 # %% ../../nbs/experiments/12_lm.ipynb #269ab3b8
@@ -108,25 +180,36 @@ TIMING_METRICS = ('tokens_per_s', 'train_s')  # metrics that measure time: the o
 def byte_lm(cfg:dict, seed:int, ctx) -> dict:
     "Train one of the paper's byte-level LM variants for `train.steps` steps and report bits per character."
     data, mc, train, ev = check_byte_lm(cfg, ctx.device).values()   # the sections, in the order of `BYTE_LM_DEFAULTS`
-    with data_hint("in the config: data.path=/path/to/enwik8, or data.source=stdlib (the built-in corpus) or a text file or folder"):
+    data.pop('batch_tokens'); n_buckets = mc.pop('n_buckets')        # resolved into data.bs; set on the built model
+    with data_hint("in the config: data.path=/path/to/enwik8, or data.source=pypi (after rr-corpus), stdlib (the built-in corpus) or a text file or folder"):
         dls = lm_dls(**data, seed=seed, device=ctx.device)
     model = build_lm(vocab_sz=dls.tokenizer.vocab_sz, max_seq_len=data['seq_len'], **mc)
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=make_opt_func(train['opt'], train['betas'], train['eps']), wd=train['wd'], cbs=ctx.cbs)
+    if n_buckets is not None: set_lsh(model, n_buckets=n_buckets)
+    cbs = list(ctx.cbs) + ([GradientClip(train['clip'])] if train['clip'] else [])
+    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=make_opt_func(train['opt'], train['betas'], train['eps']), wd=train['wd'], cbs=cbs)
     amp = lambda: {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(resolve_precision(train['precision'], ctx.device))
-    evaluate = lambda: {'valid_bpc': lm_bpc(model, dls.valid, ev['max_batches'], amp())}
+    vbs = data['valid_bs'] or data['bs']
+    def score(dl):
+        if ev['bytes'] is None: return lm_bpc(model, dl, ev['max_batches'], amp())
+        return window_bpc(model, dl.dataset, data['seq_len'], ev['bytes'], vbs, amp())
+    evaluate = lambda: {'valid_bpc': score(dls.valid)}
     log, train_s, precision = train_learner(learn, train, evaluate, ev['every'], ctx)
     out = dict(log.last)
     if mc['variant'] == 'lsh':
         for r in ev['hashes']:
-            with lsh_settings(model, n_hashes=r): out[f'valid_bpc_h{r}'] = lm_bpc(model, dls.valid, ev['max_batches'], amp())
+            with lsh_settings(model, n_hashes=r): out[f'valid_bpc_h{r}'] = score(dls.valid)
         if ev['full_attention']:
-            with lsh_settings(model, use_lsh=False): out['valid_bpc_full'] = lm_bpc(model, dls.valid, ev['max_batches'], amp())
-    if ev['on_test']: out['test_bpc'] = lm_bpc(model, dls[2], ev['max_batches'], amp())
+            with lsh_settings(model, use_lsh=False): out['valid_bpc_full'] = score(dls.valid)
+    if ev['context']:
+        for c, v in context_bpc(model, dls.valid.dataset, ev['context'], ev['context_target'], ev['context_windows'], amp()).items():
+            out[f'valid_bpc_ctx{c}'] = v
+    if ev['on_test']: out['test_bpc'] = score(dls[2])
     out.update(training_metrics(learn, log, train_s))
     out['train_bpc'] = nats_to_bits(out['train_loss'])
     fwd = forward_flops(lambda: build_lm(vocab_sz=dls.tokenizer.vocab_sz, max_seq_len=data['seq_len'], **mc, reversible=False), data['seq_len'], dls.tokenizer.vocab_sz)
     out.update(flops_per_token=3 * fwd / data['seq_len'], flops=3 * fwd / data['seq_len'] * log.tokens,
                label=variant_label(mc['variant'], mc['n_hashes']), precision=precision, curve=log.curve)
+    if hasattr(dls, 'corpus'): out.update(corpus_sha=dls.corpus['sha256'], corpus_bytes=sum(s['bytes'] for s in dls.corpus['splits'].values()))
     return out
 
 # %% ../../nbs/experiments/12_lm.ipynb #18f544b6

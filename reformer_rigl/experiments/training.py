@@ -45,17 +45,24 @@ class StepBudget(Callback):
         if not self.validate: raise CancelValidException()
 
 # %% ../../nbs/experiments/04_training.ipynb #fcb39592
-SCHEDULES = ('one_cycle', 'inverse_sqrt', 'constant')
+SCHEDULES = ('one_cycle', 'cosine', 'inverse_sqrt', 'constant')
 
-def lr_schedule(name:str, # 'one_cycle', 'inverse_sqrt' or 'constant'
+def lr_schedule(name:str, # 'one_cycle', 'cosine', 'inverse_sqrt' or 'constant'
                 lr:float, # the peak learning rate
                 steps:int, # optimizer steps in all
-                warmup:int|None=None): # warm-up steps (one_cycle default: steps // 4; inverse_sqrt: required)
+                warmup:int|None=None): # warm-up steps (one_cycle default: steps // 4; cosine: steps // 20; inverse_sqrt: required)
     "The learning rate as a function of the fraction of training done, `pct` in [0, 1]."
     check_choice('train.schedule', name, SCHEDULES)
     if name == 'one_cycle':
         pct_start = (steps // 4 if warmup is None else warmup) / steps
         return combined_cos(min(max(pct_start, 1e-9), 1 - 1e-9), lr / 25, lr, lr / 1e5)
+    if name == 'cosine':
+        w = max(1, steps // 20 if warmup is None else warmup)
+        def cosine(pct):  # linear warm-up to `lr`, then half a cosine down to lr/10 at the last step
+            t = min(int(pct * steps), steps - 1) + 1
+            if t <= w: return lr * t / w
+            return lr / 10 + (lr - lr / 10) * (1 + math.cos(math.pi * (t - w) / max(1, steps - w))) / 2
+        return cosine
     if name == 'inverse_sqrt' and not warmup: raise ConfigError("the inverse_sqrt schedule needs train.warmup, a number of steps (Vaswani et al.: 4000)")
     w = warmup or 0
     def sched(pct):
@@ -65,15 +72,15 @@ def lr_schedule(name:str, # 'one_cycle', 'inverse_sqrt' or 'constant'
     return sched
 
 # %% ../../nbs/experiments/04_training.ipynb #af3a4f2a
-OPTIMIZERS = ('adam', 'adafactor')
+OPTIMIZERS = ('adam', 'adamw', 'adafactor')
 
-def make_opt_func(opt:str='adam', # 'adam' or 'adafactor'
+def make_opt_func(opt:str='adam', # 'adam', 'adamw' (the same: fastai decouples weight decay) or 'adafactor'
                   betas=(0.9, 0.999), # Adam's (beta1, beta2)
                   eps:float=1e-8): # Adam's epsilon
     "A fastai `opt_func` for `opt`."
     check_choice('train.opt', opt, OPTIMIZERS)
     if opt == 'adafactor': return partial(OptimWrapper, opt=torch.optim.Adafactor)
-    return partial(Adam, mom=betas[0], sqr_mom=betas[1], eps=eps)
+    return partial(Adam, mom=betas[0], sqr_mom=betas[1], eps=eps, decouple_wd=True)
 
 # %% ../../nbs/experiments/04_training.ipynb #62e9e41c
 def fit_steps(learn:Learner, # the learner to train

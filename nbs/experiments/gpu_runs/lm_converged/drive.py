@@ -1,0 +1,120 @@
+"""The GPU runs behind nbs/experiments/gpu_runs/lm_converged/records.jsonl (06_lm_ablations), as one call's driver.
+
+    python drive.py abl --work /tmp/lmc --limit 540      # the recipe sweep, then the ablation grid with the best recipe
+    python drive.py ctx --work /tmp/lmc --limit 540 --lr 2e-3 --batch-tokens 65536 --steps 800   # the context series
+
+Every run is a `rr-run lm_converged ...` process of its own, side by side on the one GPU, writing its results table
+under WORK/<name>/. Phase `abl` first trains the Transformer baseline at each learning rate x batch of the sweep for
+the same number of bytes, picks the lowest validation bits per byte, writes it to WORK/recipe.json, and then trains
+all seven variants x three seeds with that recipe for as many steps as the measured throughput lets finish before the
+limit (the same steps for every run). Phase `ctx` trains LSH-4 at longer windows at the same bytes a step, with the
+bucket count growing with the length and fixed at 16, and full attention where it fits; its 64K models also score
+the same validation bytes given 1K-63K bytes of context (`eval.context`). A CPU smoke test of both phases:
+    python drive.py abl --device cpu --smoke --work /tmp/lmc-smoke --limit 600
+"""
+import argparse, json, math, os, subprocess, sys, time
+from pathlib import Path
+
+SWEEP = [(lr, bt) for bt in (65536, 131072) for lr in (1e-3, 2e-3, 4e-3, 8e-3)]  # (peak lr, bytes per step)
+SWEEP_BYTES = 24 * 2**20            # every sweep run sees the same bytes
+COST = dict(transformer=1., shared_qk=1.1, reversible=1.5, lsh1=2., lsh2=2.5, lsh4=3.5, lsh8=5.5)  # step cost, Transformer = 1 (generous guesses)
+SMOKE = ['d_model=32', 'd_ff=64', 'n_heads=2', 'n_layers=2', 'bucket_size=16', 'seq_len=128', 'batch_tokens=512', 'bytes=4096',
+         'log_every=2']
+
+def launch(name, overrides, a, deadline):
+    "Start one `rr-run lm_converged` process writing WORK/name (one CPU thread: many share the machine); returns (name, Popen)."
+    left = max(5, int(deadline - time.time()))
+    given = {o.split('=')[0] for o in overrides}
+    smoke = [o for o in SMOKE if o.split('=')[0] not in given] if a.smoke else []
+    cmd = ['timeout', str(left), *a.rr.split(), 'lm_converged', *overrides, *smoke,
+           '--results', str(a.work/name), '--device', a.device, '--no-progress']
+    log = open(a.work/f'{name}.log', 'w')
+    log.write(' '.join(cmd) + '\n'); log.flush()
+    return name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS='1'))
+
+def wait_all(procs):
+    "Wait for every process; print how each ended."
+    for name, p in procs: print(f"  {name}: rc {p.wait()}", flush=True)
+
+def rows(folder):
+    "The results-table rows under `folder`."
+    t = folder/'lm_converged.jsonl'
+    return [json.loads(l) for l in t.read_text().splitlines() if l.strip()] if t.exists() else []
+
+def sweep(a, deadline):
+    "Train the Transformer at every (lr, batch) of SWEEP for SWEEP_BYTES; returns (best (lr, bt), work units per second)."
+    procs = []
+    for lr, bt in SWEEP:
+        bt_run = 512 if a.smoke else bt
+        steps = max(4, (64 * bt_run if a.smoke else SWEEP_BYTES) // bt_run)
+        ov = ['variant=transformer', f'lr={lr}', f'steps={steps}', f'every={max(1, steps // 8)}', 'hashes=[]', 'seed=0']
+        if not a.smoke: ov.append(f'batch_tokens={bt}')
+        procs.append(launch(f'sweep_lr{lr:g}_bt{bt}', ov, a, deadline))
+    t0 = time.time(); wait_all(procs); took = time.time() - t0
+    found = {}
+    for lr, bt in SWEEP:
+        r = rows(a.work/f'sweep_lr{lr:g}_bt{bt}')
+        if r: found[(lr, bt)] = r[-1]
+    if not found: raise SystemExit("no sweep run finished: see the logs")
+    for (lr, bt), r in sorted(found.items(), key=lambda kv: kv[1]['metrics']['valid_bpc']):
+        print(f"  sweep lr {lr:g} batch {bt}: {r['metrics']['valid_bpc']:.4f} bpb, {r['metrics']['train_s']:.0f} s training", flush=True)
+    best = min(found, key=lambda k: found[k]['metrics']['valid_bpc'])
+    units = sum(r['metrics']['steps'] * k[1] / 65536 for k, r in found.items())   # Transformer steps of 64K bytes
+    return best, units / took
+
+def ablations(a, lr, bt, steps, deadline):
+    "The seven variants x three seeds, `steps` steps each."
+    procs, every = [], max(1, steps // 10)
+    for seed in (0, 1, 2):
+        for v in ('transformer', 'shared_qk', 'reversible'):
+            procs.append(launch(f'abl_{v}_s{seed}', [f'variant={v}', 'hashes=[]', f'seed={seed}'] + common(a, lr, bt, steps, every), a, deadline))
+        for r in (1, 2, 4, 8):
+            procs.append(launch(f'abl_lsh{r}_s{seed}', ['variant=lsh', f'n_hashes={r}', f'seed={seed}'] + common(a, lr, bt, steps, every), a, deadline))
+    wait_all(procs)
+
+def common(a, lr, bt, steps, every):
+    return [f'lr={lr}', f'steps={steps}', f'every={every}'] + ([] if a.smoke else [f'batch_tokens={bt}'])
+
+def context(a, deadline):
+    "LSH-4 at 4K/16K/64K windows, buckets growing and fixed at 16; full attention at 4K/16K; two seeds."
+    procs, every = [], max(1, a.steps // 10)
+    lens = (256, 512) if a.smoke else (4096, 16384, 65536)
+    for seed in (0, 1):
+        for n in lens:
+            extra = [f'context=[{n // 16},{n // 4},{n - n // 16 - 64}]', 'context_target=64', 'context_windows=4'] if a.smoke else \
+                    (['context=[1024,4096,16384,64512]', 'context_target=1024', 'context_windows=16'] if n == 65536 else [])
+            bt = [] if a.smoke else [f'batch_tokens={a.batch_tokens}']
+            base = [f'seq_len={n}', f'lr={a.lr}', f'steps={a.steps}', f'every={every}', f'seed={seed}', 'full_attention=false'] + bt
+            lsh = ['variant=lsh', 'n_hashes=4', 'hashes=[4]']
+            procs.append(launch(f'ctx_lsh4_n{n}_grow_s{seed}', lsh + base + extra, a, deadline))
+            procs.append(launch(f'ctx_lsh4_n{n}_fix16_s{seed}', lsh + ['n_buckets=16'] + base + extra, a, deadline))
+            if n <= (256 if a.smoke else 16384): procs.append(launch(f'ctx_full_n{n}_s{seed}', ['variant=transformer', 'hashes=[]'] + base, a, deadline))
+    wait_all(procs)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('phase', choices=['abl', 'ctx'])
+    p.add_argument('--work', type=Path, default=Path('/tmp/lmc')); p.add_argument('--limit', type=float, default=540)
+    p.add_argument('--device', default='cuda'); p.add_argument('--smoke', action='store_true')
+    p.add_argument('--rr', default=os.environ.get('RR', 'rr-run'), help="the runner command")
+    p.add_argument('--lr', type=float); p.add_argument('--batch-tokens', type=int); p.add_argument('--steps', type=int)
+    a = p.parse_args()
+    start = time.time(); deadline = start + a.limit
+    a.work.mkdir(parents=True, exist_ok=True)
+    if a.phase == 'abl':
+        (lr, bt), units_per_s = sweep(a, deadline)
+        left = deadline - time.time() - 40                          # start-up, the final evaluations, packing
+        per_step = 3 * sum(COST.values()) * bt / 65536              # the whole grid's work per step, in Transformer steps
+        evals = 21 * 16 * (2 * 2**20 / 65536) / 3                   # 16 validations of 2 MiB (forward only) per run
+        steps = a.steps or int(max(0, left * units_per_s - evals) / per_step) // 50 * 50
+        steps = 8 if a.smoke else min(max(steps, 100), 4000)
+        recipe = dict(lr=lr, batch_tokens=bt, steps=steps, sweep_units_per_s=units_per_s, left_s=left)
+        (a.work/'recipe.json').write_text(json.dumps(recipe))
+        print(f"recipe: {recipe}", flush=True)
+        ablations(a, lr, bt, steps, deadline)
+    else:
+        if a.lr is None or a.batch_tokens is None or a.steps is None: p.error("ctx needs --lr, --batch-tokens and --steps (phase abl's recipe.json)")
+        context(a, deadline)
+    print(f"phase {a.phase} done in {time.time() - start:.0f} s", flush=True)
+
+if __name__ == '__main__': main()
