@@ -11,12 +11,13 @@ export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export WANDB_MODE ?= offline
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test export sync-check nbtest docs docs-check bench clean help
+.PHONY: install demo test export sync-check nbtest docs docs-check bench corpus clean help
 help:
 	@echo "make demo   run the main job (installs first if needed; ARGS=--quick for a 20-second check)"
 	@echo "make test   check notebooks/modules are in sync, run the notebook tests, build and check the docs"
 	@echo "make docs   build the docs site into docs/_site (offline)"
 	@echo "make install  create .venv and install torch, the package and its extras"
+	@echo "make corpus   build the long-document PyPI corpus for the language models (about 60 MB of wheels from PyPI)"
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -47,6 +48,10 @@ docs: install
 
 docs-check: docs
 	$(BIN)/python docs/check.py
+
+# the PyPI corpus of nbs/data/04_corpus.ipynb: pinned wheels, one package one document, checked against its SHA-256
+corpus: install
+	$(BIN)/rr-corpus $(ARGS)
 
 clean:
 	rm -rf docs/_site docs/_build _proc

@@ -1,7 +1,17 @@
-"""Turn the results tables of `nbs/experiments/gpu_runs/lm_ablations/run.sh` into records, one JSON object per finished run.
+"""Turn the results tables of the GPU language-model runs into records, one JSON object per finished run.
 
     python tools/lm_records.py OUT [--records nbs/experiments/gpu_runs/lm_ablations/records.jsonl]
+    python tools/lm_records.py OUT --converged [--git REV] [--records nbs/experiments/gpu_runs/lm_converged/records.jsonl]
 
+With --converged, OUT is an unpacked results archive of `nbs/experiments/gpu_runs/lm_converged/drive.py`: folders
+`sweep_lr<lr>_bt<bytes>` (the recipe sweep), `abl_<case>_s<seed>` (the ablations) and `ctx_<model>_n<len>_<buckets>_s<seed>`
+(the context series). Each record has `case`, `seed`, `seq_len`, `steps`, `tokens_seen`, `val_bpb`, `curve` (a list
+of `{"step", "val_bpb"}`), `corpus_bytes`, `corpus_sha`, `n_params`, `wall_s`, `device`, `git`, and `last_fifth_gain`
+(the relative fall of val_bpb over the last fifth of training: below 0.01 counts as flattened), `flat`, the recipe
+(`lr`, `batch_tokens`), and the case's extra evaluations (`val_bpb_h<r>`, `val_bpb_full`); a 64K run's context
+evaluation becomes a record of its own, case `context_eval`, with `context` = {bytes of context: bits per byte}.
+
+Without it, OUT is the output folder of `nbs/experiments/gpu_runs/lm_ablations/run.sh` (the 600-step runs):
 OUT is the run script's output folder: `abl_*/lm_ablation.jsonl` (the ablations), `ctx*/lm_ablation.jsonl` (the
 context-length series) and `copy_s*/copy_task_paper.jsonl` (the copy task's LSH-1 row). Each record has `case`
 (`transformer`, `shared_qk`, `reversible`, `lsh1` ... `lsh8`, `ctx1024` ..., `copy_lsh1`), `seed`, `seq_len`, `steps`,
@@ -44,11 +54,47 @@ def record(row:dict, folder:str) -> dict:
                 d_model=cfg['model']['d_model'], n_layers=cfg['model']['n_layers'], precision=row['info'].get('precision'),
                 curve=row['info'].get('curve', []))
 
+def last_fifth_gain(curve:list, steps:int):
+    "Relative fall of val_bpb from the last evaluation at or before 80% of training to the end (None: too few points)."
+    pts = [(p['step'], p['val_bpb']) for p in curve]
+    before = [v for s, v in pts if s <= 0.8 * steps]
+    if not before or len(pts) < 2: return None
+    return (before[-1] - pts[-1][1]) / before[-1]
+
+def converged_case(folder:str) -> str:
+    "The record's case from a drive.py folder name: 'sweep', 'transformer' ... 'lsh8', 'ctx4096_lsh4', 'ctx4096_lsh4_fix16', 'ctx4096_full'."
+    if folder.startswith('sweep_'): return 'sweep'
+    if folder.startswith('abl_'): return folder[4:].rsplit('_s', 1)[0]
+    parts = folder[4:].rsplit('_s', 1)[0].split('_')         # e.g. ['lsh4', 'n4096', 'grow']
+    return f"ctx{parts[1][1:]}_{parts[0]}" + ('_fix16' if 'fix16' in parts else '')
+
+def converged_records(row:dict, folder:str, git:str|None=None) -> list:
+    "The records of one drive.py results-table row: the run's, and for a run with a context evaluation, a context_eval record."
+    cfg, m, info = row['config'], row['metrics'], row['info']
+    curve = [{'step': p['step'], 'val_bpb': p['valid_bpc']} for p in info.get('curve', []) if 'valid_bpc' in p]
+    base = dict(seed=row['seed'], seq_len=cfg['data']['seq_len'], steps=int(m['steps']), tokens_seen=int(m['tokens']),
+                corpus_bytes=m.get('corpus_bytes'), corpus_sha=info.get('corpus_sha'), n_params=m.get('n_params'),
+                wall_s=row['wall_s'], device=row['device'], git=git or row['git']['commit'],
+                lr=cfg['train']['lr'], batch_tokens=cfg['data']['bs'] * cfg['data']['seq_len'] if cfg['data'].get('bs') else cfg['data']['batch_tokens'],
+                d_model=cfg['model']['d_model'], n_layers=cfg['model']['n_layers'], n_hashes=cfg['model']['n_hashes'] if cfg['model']['variant'] == 'lsh' else None,
+                n_buckets=cfg['model'].get('n_buckets'), precision=info.get('precision'))
+    gain = last_fifth_gain(curve, base['steps'])
+    evals = {k.replace('valid_bpc', 'val_bpb'): v for k, v in m.items() if k.startswith('valid_bpc_') and not k.startswith('valid_bpc_ctx')}
+    out = [dict(case=converged_case(folder), **base, val_bpb=m['valid_bpc'], **evals, train_bpb=m.get('train_bpc'),
+                tokens_per_s=m.get('tokens_per_s'), last_fifth_gain=gain, flat=None if gain is None else gain < 0.01, curve=curve)]
+    ctx = {int(k[len('valid_bpc_ctx'):]): v for k, v in m.items() if k.startswith('valid_bpc_ctx')}
+    if ctx: out.append(dict(case='context_eval', trained_case=out[0]['case'], **base, val_bpb=m['valid_bpc'], context=ctx,
+                            context_target=cfg['eval']['context_target'], context_windows=cfg['eval']['context_windows']))
+    return out
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('out'); p.add_argument('--records', default='nbs/experiments/gpu_runs/lm_ablations/records.jsonl')
+    p.add_argument('out'); p.add_argument('--records', default=None)
+    p.add_argument('--converged', action='store_true', help="OUT holds lm_converged/drive.py results")
+    p.add_argument('--git', help="the commit the runs ran at (the GPU machine's checkout may report an older one)")
     a = p.parse_args()
-    path = Path(a.records)
+    if a.converged: return converged_main(a)
+    path = Path(a.records or 'nbs/experiments/gpu_runs/lm_ablations/records.jsonl')
     old = [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
     key = lambda r: (r['case'], r['seed'], r['seq_len'], r['steps'])
     seen, new = {key(r) for r in old}, []
@@ -57,6 +103,21 @@ def main():
             if not line.strip(): continue
             r = record(json.loads(line), table.parent.name)
             if key(r) not in seen: seen.add(key(r)); new.append(r)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open('a') as f:
+        for r in new: f.write(json.dumps(r) + '\n')
+    print(f"{len(new)} records added to {path} ({len(old) + len(new)} in all)")
+
+def converged_main(a):
+    path = Path(a.records or 'nbs/experiments/gpu_runs/lm_converged/records.jsonl')
+    old = [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
+    key = lambda r: (r['case'], r['seed'], r['seq_len'], r['steps'], r['lr'], r['batch_tokens'])
+    seen, new = {key(r) for r in old}, []
+    for table in sorted(Path(a.out).glob('*/lm_converged.jsonl')):
+        for line in table.read_text().splitlines():
+            if not line.strip(): continue
+            for r in converged_records(json.loads(line), table.parent.name, a.git):
+                if key(r) not in seen: seen.add(key(r)); new.append(r)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open('a') as f:
         for r in new: f.write(json.dumps(r) + '\n')

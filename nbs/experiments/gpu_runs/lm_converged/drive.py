@@ -2,6 +2,7 @@
 
     python drive.py abl --work /tmp/lmc --limit 540      # the recipe sweep, then the ablation grid with the best recipe
     python drive.py ctx --work /tmp/lmc --limit 540 --lr 2e-3 --batch-tokens 65536 --steps 800   # the context series
+    python drive.py long --work /tmp/lmc --limit 540 --lr 4e-3 --batch-tokens 65536 --steps 1000 --seeds 0   # fewer, longer runs
 
 Every run is a `rr-run lm_converged ...` process of its own, side by side on the one GPU, writing its results table
 under WORK/<name>/. Phase `abl` first trains the Transformer baseline at each learning rate x batch of the sweep for
@@ -75,6 +76,22 @@ def ablations(a, lr, bt, steps, deadline):
 def common(a, lr, bt, steps, every):
     return [f'lr={lr}', f'steps={steps}', f'every={every}'] + ([] if a.smoke else [f'batch_tokens={bt}'])
 
+def long_runs(a, deadline):
+    "The seven variants for `--seeds` at `--steps`, beside LSH-4 at 4K and 64K windows (buckets growing, and fixed at 16 at 64K)."
+    procs, every = [], max(1, a.steps // 10)
+    for seed in a.seeds:
+        for v in ('transformer', 'shared_qk', 'reversible'):
+            procs.append(launch(f'abl_{v}_s{seed}', [f'variant={v}', 'hashes=[]', f'seed={seed}'] + common(a, a.lr, a.batch_tokens, a.steps, every), a, deadline))
+        for r in (1, 2, 4, 8):
+            procs.append(launch(f'abl_lsh{r}_s{seed}', ['variant=lsh', f'n_hashes={r}', f'seed={seed}'] + common(a, a.lr, a.batch_tokens, a.steps, every), a, deadline))
+    seed = a.seeds[0]
+    for n, fixed in ((256, False), (512, False), (512, True)) if a.smoke else ((4096, False), (65536, False), (65536, True)):
+        ctx = ([f'context=[{n // 16},{n // 4},{n - n // 16 - 64}]', 'context_target=64', 'context_windows=4'] if a.smoke else
+               ['context=[1024,4096,16384,64512]', 'context_target=1024', 'context_windows=16']) if n == (512 if a.smoke else 65536) else []
+        ov = ['variant=lsh', 'n_hashes=4', 'hashes=[4]', 'full_attention=false', f'seq_len={n}', f'seed={seed}'] + (['n_buckets=16'] if fixed else [])
+        procs.append(launch(f"ctx_lsh4_n{n}_{'fix16' if fixed else 'grow'}_s{seed}", ov + ctx + common(a, a.lr, a.batch_tokens, a.steps, every), a, deadline))
+    wait_all(procs)
+
 def context(a, deadline):
     "LSH-4 at 4K/16K/64K windows, buckets growing and fixed at 16; full attention at 4K/16K; two seeds."
     procs, every = [], max(1, a.steps // 10)
@@ -93,11 +110,12 @@ def context(a, deadline):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('phase', choices=['abl', 'ctx'])
+    p.add_argument('phase', choices=['abl', 'ctx', 'long'])
     p.add_argument('--work', type=Path, default=Path('/tmp/lmc')); p.add_argument('--limit', type=float, default=540)
     p.add_argument('--device', default='cuda'); p.add_argument('--smoke', action='store_true')
     p.add_argument('--rr', default=os.environ.get('RR', 'rr-run'), help="the runner command")
     p.add_argument('--lr', type=float); p.add_argument('--batch-tokens', type=int); p.add_argument('--steps', type=int)
+    p.add_argument('--seeds', type=int, nargs='+', default=[0])
     a = p.parse_args()
     start = time.time(); deadline = start + a.limit
     a.work.mkdir(parents=True, exist_ok=True)
@@ -114,7 +132,7 @@ def main():
         ablations(a, lr, bt, steps, deadline)
     else:
         if a.lr is None or a.batch_tokens is None or a.steps is None: p.error("ctx needs --lr, --batch-tokens and --steps (phase abl's recipe.json)")
-        context(a, deadline)
+        (long_runs if a.phase == 'long' else context)(a, deadline)
     print(f"phase {a.phase} done in {time.time() - start:.0f} s", flush=True)
 
 if __name__ == '__main__': main()
