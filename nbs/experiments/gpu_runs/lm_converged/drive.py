@@ -85,7 +85,7 @@ def long_runs(a, deadline):
         for r in (1, 2, 4, 8):
             procs.append(launch(f'abl_lsh{r}_s{seed}', ['variant=lsh', f'n_hashes={r}', f'seed={seed}'] + common(a, a.lr, a.batch_tokens, a.steps, every), a, deadline))
     seed = a.seeds[0]
-    for n, fixed in ((256, False), (512, False), (512, True)) if a.smoke else ((4096, False), (65536, False), (65536, True)):
+    for n, fixed in () if a.no_ctx else ((256, False), (512, False), (512, True)) if a.smoke else ((4096, False), (65536, False), (65536, True)):
         ctx = ([f'context=[{n // 16},{n // 4},{n - n // 16 - 64}]', 'context_target=64', 'context_windows=4'] if a.smoke else
                ['context=[1024,4096,16384,64512]', 'context_target=1024', 'context_windows=16']) if n == (512 if a.smoke else 65536) else []
         ov = ['variant=lsh', 'n_hashes=4', 'hashes=[4]', 'full_attention=false', f'seq_len={n}', f'seed={seed}'] + (['n_buckets=16'] if fixed else [])
@@ -116,6 +116,7 @@ def main():
     p.add_argument('--rr', default=os.environ.get('RR', 'rr-run'), help="the runner command")
     p.add_argument('--lr', type=float); p.add_argument('--batch-tokens', type=int); p.add_argument('--steps', type=int)
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
+    p.add_argument('--no-ctx', action='store_true', help="long: only the ablation variants")
     a = p.parse_args()
     start = time.time(); deadline = start + a.limit
     a.work.mkdir(parents=True, exist_ok=True)
