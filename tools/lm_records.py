@@ -111,7 +111,7 @@ def main():
 def converged_main(a):
     path = Path(a.records or 'nbs/experiments/gpu_runs/lm_converged/records.jsonl')
     old = [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
-    key = lambda r: (r['case'], r['seed'], r['seq_len'], r['steps'], r['lr'], r['batch_tokens'])
+    key = lambda r: (r['case'], r.get('trained_case'), r['seed'], r['seq_len'], r['steps'], r['lr'], r['batch_tokens'], r['n_buckets'])
     seen, new = {key(r) for r in old}, []
     for table in sorted(Path(a.out).glob('*/lm_converged.jsonl')):
         for line in table.read_text().splitlines():
