@@ -63,7 +63,7 @@ class Browser:
         self.proc = subprocess.Popen([exe, *FLAGS, '--remote-debugging-pipe', f'--user-data-dir={self.profile.name}', 'about:blank'],
                                      pass_fds=(3, 4), preexec_fn=child_fds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(cmd_r); os.close(res_w)
-        self._id, self._replies, self.events = 0, {}, queue.Queue()
+        self._id, self._replies, self.events, self._closed = 0, {}, queue.Queue(), False
         self._cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
         target = self.send('Target.createTarget', url='about:blank')['targetId']
@@ -75,7 +75,9 @@ class Browser:
         buf = b''
         while True:
             chunk = os.read(self._res_r, 1 << 16)
-            if not chunk: break
+            if not chunk:   # Chromium exited: wake every waiting command
+                with self._cond: self._closed = True; self._cond.notify_all()
+                break
             buf += chunk
             *msgs, buf = buf.split(b'\0')
             for m in msgs:
@@ -88,10 +90,15 @@ class Browser:
         "Send one command (to the page's session if `session`), wait for its reply and return its result."
         with self._cond: self._id += 1; i = self._id
         msg = {'id': i, 'method': method, 'params': params, **({'sessionId': self.session} if session else {})}
-        os.write(self._cmd_w, json.dumps(msg).encode() + b'\0')
+        try: os.write(self._cmd_w, json.dumps(msg).encode() + b'\0')
+        except BrokenPipeError: raise RuntimeError(f'{method}: Chromium exited (exit status {self.proc.wait()})') from None
         with self._cond:
-            if not self._cond.wait_for(lambda: i in self._replies, timeout):
+            if not self._cond.wait_for(lambda: i in self._replies or self._closed, timeout):
                 raise TimeoutError(f'{method}: no answer from Chromium in {timeout} s')
+            if i not in self._replies:
+                try: rc = self.proc.wait(5)
+                except subprocess.TimeoutExpired: rc = '?'
+                raise RuntimeError(f'{method}: Chromium exited (exit status {rc})')
             reply = self._replies.pop(i)
         if 'error' in reply: raise RuntimeError(f"{method}: {reply['error'].get('message')}")
         return reply.get('result', {})
@@ -106,9 +113,8 @@ class Browser:
         "Load `url`, wait for its load event, MathJax and the network to settle; return what the page requested and raised."
         while not self.events.empty(): self.events.get()
         self.send('Page.navigate', session=True, url=url)
-        requests, failed, errors, loaded, quiet_since = {}, [], [], False, None
+        requests, failed, errors, loaded, typeset, quiet_since = {}, [], [], False, False, None
         deadline = time.time() + PAGE_TIMEOUT
-        typeset = False
         while time.time() < deadline:
             try: ev = self.events.get(timeout=0.1)
             except queue.Empty: ev = None
