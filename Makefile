@@ -39,6 +39,7 @@ nbtest: install
 	$(BIN)/nbdev-test --n-workers 2 --timing
 
 test: sync-check nbtest docs-check
+	$(BIN)/python tools/readme_blocks.py   # the README's code, run as a user pastes it
 
 export: install
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean

@@ -49,12 +49,32 @@ def relink(md: str, page_dir: str, pages: dict) -> str:
         return f"]({posixpath.relpath(pages[target], page_dir or '.')}{m.group(2) or ''})"
     return _nb_link.sub(sub, md)
 
+README_ASSETS = 'nbs/index_files'   # the front page's plots, committed, so that GitHub shows them in README.md
+
+def online_docs() -> str:
+    "The address nbdev gives the docs online (`doc_host` + `doc_baseurl`); its links to this site's pages become local."
+    from nbdev.config import get_config
+    cfg = get_config()
+    return (cfg.doc_host.rstrip('/') + '/' + cfg.doc_baseurl.strip('/')).rstrip('/') + '/'
+
+def localise(md: str, page_dir: str, site_pages: set, online: str) -> str:
+    "Point links into the online docs (`online`, e.g. nbdev's links for `module.symbol`) at this site's page when it has one."
+    def sub(m):
+        path, frag = m.group(1), m.group(2) or ''
+        page = str(Path(path).with_suffix('.md').as_posix())
+        if page not in site_pages: return m.group(0)
+        return f"]({posixpath.relpath(page, page_dir or '.')}{frag})"
+    return re.sub(r'\]\(' + re.escape(online) + r'([^)\s#]+?\.html)(#[^)\s]*)?\)', sub, md)
+
 def write_readme(proc_root: Path):
+    "Write README.md from the processed nbs/index.ipynb: its summary as a quote, links to notebooks kept as links to the notebooks."
     nb = read_nb(proc_root/'index.ipynb')
     fm = front_matter(nb)
-    md = nb_to_markdown(nb, ROOT/'index_files')
+    assets = ROOT/README_ASSETS
+    if assets.exists(): shutil.rmtree(assets)
+    md = nb_to_markdown(nb, assets, asset_link=README_ASSETS)
     md = _nb_link.sub(lambda m: f"](nbs/{m.group(1)}{m.group(2) or ''})", md)  # on GitHub, links go to the notebooks
-    md = md.replace(f'<p class="nb-summary">', '> ', 1).replace('</p>', '', 1) if fm.get('description') else md
+    if fm.get('description'): md = re.sub(r'<p class="nb-summary">.*?</p>', lambda m: f"> {fm['description']}", md, count=1, flags=re.S)
     (ROOT/'README.md').write_text('<!-- generated from nbs/index.ipynb by `make docs` / `python docs/build.py --readme`; edit the notebook -->\n\n'
                                   + md.rstrip() + '\n')
 
@@ -66,12 +86,14 @@ def build_pages(proc_root: Path) -> list:
     nav_top, nav_sec = [], {}
     nbs = [f for f in sorted(proc_root.rglob('*.ipynb')) if not any(p.startswith(('.', '_')) for p in f.relative_to(proc_root).parts)]
     pages = {f.relative_to(proc_root).as_posix(): page_path(f, proc_root).as_posix() for f in nbs}
+    online = online_docs()
     for nb_path in nbs:
         page = page_path(nb_path, proc_root)
         nb = read_nb(nb_path)
         md = nb_to_markdown(nb, src/page.parent/f'{page.stem}_files')
         folder = nb_path.relative_to(proc_root).parent.as_posix()
         md = relink(md, '' if folder == '.' else folder, pages)
+        md = localise(md, '' if folder == '.' else folder, set(pages.values()), online)
         (src/page).parent.mkdir(parents=True, exist_ok=True)
         (src/page).write_text(md)
         title = front_matter(nb).get('title') or page.stem

@@ -3,7 +3,10 @@
 
 nbdev's docs processing runs every cell that contains an import (so `show_doc` can see the names), without
 the cells before it; a cell that mixes imports with code that needs earlier cells then breaks the docs build.
+The README's notebook (nbs/index.ipynb) is left alone: each of its code cells is a quick start that must run as pasted,
+imports included, and nbdev's docs processing runs none of its cells (it exports and documents nothing).
     python tools/split_imports.py nbs/**/*.ipynb"""
+from __future__ import annotations
 import ast, json, re, sys, uuid
 from pathlib import Path
 
@@ -38,7 +41,16 @@ def split(path: Path) -> int:
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
     return n
 
+def readme_nb() -> Path|None:
+    "The notebook README.md is made from (`readme_nb` in pyproject.toml's `[tool.nbdev]`): its code cells are the quick starts a user pastes whole, so they keep their imports."
+    root = Path(__file__).resolve().parent.parent
+    cfg = (root/'pyproject.toml').read_text()
+    name, nbs = re.search(r'^readme_nb\s*=\s*"([^"]+)"', cfg, re.M), re.search(r'^nbs_path\s*=\s*"([^"]+)"', cfg, re.M)
+    return (root/(nbs.group(1) if nbs else 'nbs')/name.group(1)).resolve() if name else None
+
 if __name__ == '__main__':
+    keep = readme_nb()   # nbdev runs no cell of it in the docs build (it exports and documents nothing)
     for f in sys.argv[1:]:
+        if Path(f).resolve() == keep: continue
         k = split(Path(f))
         if k: print(f'{f}: {k} cell(s) split')
