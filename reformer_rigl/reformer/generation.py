@@ -186,43 +186,36 @@ def prefill(self:LSHCache, x):
     self.index(n)
     return self.merge(out[:, :, :n])
 
-# %% ../../nbs/reformer/11_generation.ipynb #c28cdc41
+# %% ../../nbs/reformer/11_generation.ipynb #24b65901
 @patch
 def step(self:LSHCache, x, start):
     layer, n = self.layer, x.shape[1]
-    end, dedup = start + n, self.layer.dedup and self.layer.n_hashes > 1
+    end = start + n
     qk, v = self.split(layer.to_qk(x)), self.split(layer.to_v(x))                            # b h n d
     bq = self.hash(qk)                                                                          # b h r n
     if start - self.n_sorted + n > self.recent: self.index(start)
     self.store(start, unit(qk), v); self.store_buckets(start, bq)
-    b, h, r, _ = bq.shape
-    scale, f32 = qk.shape[-1] ** -0.5, torch.promote_types(qk.dtype, torch.float32)
-    bq_by_pos = bq.permute(0, 1, 3, 2)                                                          # b h n r
-    # recent positions [n_sorted, end): one score per pair, a bucket mask per round
-    ns = self.n_sorted
-    q_pos, k_pos = torch.arange(start, end, device=x.device)[:, None], torch.arange(ns, end, device=x.device)[None]
-    s_rec = (qk @ self.k[:, :, ns:end].transpose(-1, -2)).to(f32) * scale                       # b h n t
-    s_rec = s_rec.masked_fill(q_pos == k_pos, SELF_MASK_VALUE)[:, :, None]                      # b h 1 n t
-    same = self.buckets[:, :, ns:end].permute(0, 1, 3, 2)[:, :, :, None, :] == bq[..., None]    # b h r n t
-    if dedup: s_rec = s_rec - same.sum(2, keepdim=True).log()
-    s_rec = s_rec.masked_fill(~(same & (k_pos <= q_pos)), float('-inf'))                         # b h r n t
-    scores, w = s_rec, 0
-    if ns and self.width:                                    # sorted positions of the query's bucket, per round
-        w, bl = self.width, bq.long()
-        slots = self.starts.gather(-1, bl)[..., None] + torch.arange(self.width, device=x.device)   # b h r n w
-        valid = torch.arange(self.width, device=x.device) < self.counts.gather(-1, bl)[..., None]
-        pos_s = self.order[..., :ns].gather(-1, slots.clamp(max=ns - 1).flatten(-2)).view(b, h, r, n, w).long()
-        k_s, v_s = gather_positions(self.k, pos_s), gather_positions(self.v, pos_s)               # b h r n w d
-        s_srt = (k_s @ qk[:, :, None, :, :, None])[..., 0].to(f32) * scale                       # b h r n w
-        if dedup:
-            mates = gather_positions(self.buckets, pos_s) == bq_by_pos[:, :, None, :, None]      # b h r n w r
-            s_srt = s_srt - mates.sum(-1).clamp(min=1).log()
-        scores = torch.cat([s_srt.masked_fill(~valid, float('-inf')), s_rec], dim=-1)           # b h r n (w + t)
-    lse = scores.logsumexp(-1)                                                                   # b h r n
-    probs = (scores - lse[..., None]).exp().to(v.dtype)
-    out = probs[..., w:] @ self.v[:, :, None, ns:end]                                          # b h r n e
-    if w: out = out + (probs[..., None, :w] @ v_s)[..., 0, :]
-    return self.merge(merge_rounds(out, lse))
+    (b, h, r, _), ns, dev = bq.shape, self.n_sorted, x.device
+    w = self.width if ns else 0
+    cand = torch.arange(ns, end, device=dev).expand(b, h, r, n, end - ns)                        # b h r n c: recent
+    if w:                                                                                       # then the bucket's sorted slots
+        bl = bq.long()
+        slot = self.starts.gather(-1, bl)[..., None] + torch.arange(w, device=dev)               # b h r n w
+        in_bucket = torch.arange(w, device=dev) < self.counts.gather(-1, bl)[..., None]
+        sorted_pos = self.order[..., :ns].gather(-1, slot.clamp(max=ns - 1).flatten(-2)).view(b, h, r, n, w)
+        cand = torch.cat([sorted_pos.long(), cand], dim=-1)
+    keys, vals = gather_positions(self.k, cand), gather_positions(self.v, cand)                 # b h r n c d
+    mates = gather_positions(self.buckets, cand) == bq.permute(0, 1, 3, 2)[:, :, None, :, None, :]   # b h r n c r'
+    q_pos = torch.arange(start, end, device=dev)[:, None]                                       # n 1
+    allowed = mates.diagonal(dim1=2, dim2=-1).movedim(-1, 2) & (cand <= q_pos)                  # own bucket, not later
+    if w: allowed[..., :w] &= in_bucket
+    scores = (keys @ qk[:, :, None, :, :, None])[..., 0].to(torch.promote_types(qk.dtype, torch.float32)) * qk.shape[-1] ** -0.5
+    scores = scores.masked_fill(cand == q_pos, SELF_MASK_VALUE)
+    if layer.dedup and r > 1: scores = scores - mates.sum(-1).clamp(min=1).log()
+    scores = scores.masked_fill(~allowed, float('-inf'))
+    lse = scores.logsumexp(dim=(2, -1), keepdim=True)          # over rounds and candidates: `merge_rounds` in one softmax
+    out = ((scores - lse).exp().to(v.dtype)[..., None, :] @ vals)[..., 0, :]                    # b h r n e
+    return self.merge(out.sum(2, dtype=lse.dtype).to(v.dtype))
 
 # %% ../../nbs/reformer/11_generation.ipynb #84c226bc
 DECODE_CACHES = {}   # attention layer class -> function(layer, max_len, recent) -> its cache
