@@ -2,7 +2,8 @@
 
 6 x 512 models (8 heads, d_ff 2048, byte vocabulary), batch 1, bf16 weights, greedy. For each context n (a random
 prompt of n tokens): *cached* = one prefill (timed apart), then per-token times of `DecodeCache.forward` on one
-token; *uncached* = per-token times of the model's forward over the whole context, as `generate(use_cache=False)`
+token, eagerly (`graph: false`) and as the static step replayed as a CUDA graph (`graph: true`, recaptured when an
+LSH index is re-sorted, every 1024 tokens); *uncached* = per-token times of the model's forward over the whole context, as `generate(use_cache=False)`
 runs it. Median over `--tokens` (64) after `--warmup` (8); at long contexts the uncached case times only a few tokens
 (`--uncached-tokens`, e.g. 64K:8, 1M:3, 0 to skip). Peak memory from the CUDA allocator over each case. One JSON line
 per measurement goes to the output file: kind "gen", case, n, ms, peak_gib, device, git, plus tokens (timed),
@@ -44,9 +45,9 @@ def build(kind, n, extra, size, dtype, device):
     return model.to(device=device, dtype=dtype).eval()
 
 @torch.no_grad()
-def cached(model, prompt, n_tokens, warmup, device):
-    "Per-token times with the cache after one prefill; returns (times, prefill ms, cache GiB)."
-    cache = DecodeCache(model, prompt.shape[1] + warmup + n_tokens)
+def cached(model, prompt, n_tokens, warmup, device, static=False):
+    "Per-token times with the cache after one prefill (`static`: fixed-shape steps, CUDA graphs on a GPU); returns (times, prefill ms, cache GiB)."
+    cache = DecodeCache(model, prompt.shape[1] + warmup + n_tokens, static=static)
     sync(device); start = time.perf_counter()
     nxt = cache.forward(prompt)[:, -1].argmax(-1, keepdim=True)
     sync(device); prefill = (time.perf_counter() - start) * 1e3
@@ -103,20 +104,25 @@ def main(argv=None):
         extra = a.warmup + a.tokens + 8
         model = build(kind.split('_')[0], n, extra, size, dtype, device)
         prompt = torch.randint(0, 256, (1, n), device=device, generator=torch.Generator(device).manual_seed(n))
-        for use_cache in (True, False):
+        for variant in ('eager', 'graph', 'uncached'):
+            use_cache = variant != 'uncached'
             case = f"{kind}_{'cached' if use_cache else 'uncached'}"
             n_tokens = a.tokens if use_cache else limits.get(n, a.tokens)
             if n_tokens == 0: continue
             reset_peak(device)
             rec = dict(info, case=case, n=n)
+            if use_cache: rec.update(graph=variant == 'graph' and device.type == 'cuda', static=variant == 'graph')
             try:
                 if use_cache:
-                    times, prefill, cache_gib = cached(model, prompt, n_tokens, a.warmup if n_tokens >= a.tokens else 1, device)
+                    times, prefill, cache_gib = cached(model, prompt, n_tokens, a.warmup if n_tokens >= a.tokens else 1, device,
+                                                       static=variant == 'graph')
                     rec.update(prefill_ms=round(prefill, 2), cache_gib=round(cache_gib, 3))
                 else: times = uncached(model, prompt, n_tokens, a.warmup if n_tokens >= a.tokens else 1, device)
                 rec.update(ms=round(statistics.median(times), 3), tokens=len(times), peak_gib=peak_gib(device))
             except torch.OutOfMemoryError as e:
                 rec.update(status='oom', why=str(e).split('\n')[0][:200])
+            except Exception as e:             # a failing variant (say, graph capture) must not lose the others
+                rec.update(status='error', why=f"{type(e).__name__}: {e}"[:300])
             with out.open('a') as f: f.write(json.dumps(rec) + '\n')
             print(json.dumps(rec), flush=True)
         del model; reset_peak(device)

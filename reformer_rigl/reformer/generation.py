@@ -17,9 +17,10 @@ from .hashing import lsh_rotations, lsh_buckets
 from .positional import AbsolutePositionalEmbedding, FixedPositionalEncoding, AxialPositionalEncoding
 
 # %% auto #0
-__all__ = ['DECODE_CACHES', 'encoding_at', 'LayerCache', 'causal_bias', 'KVCache', 'shared_qk_fused', 'SharedQKCache',
-           'same_bucket_attention', 'LSHCache', 'register_cache', 'cache_for', 'DecodeCache', 'cached_logits',
-           'cache_bytes_per_token', 'check_sampling', 'sample_next', 'as_prompt', 'generate', 'generate_text']
+__all__ = ['DECODE_CACHES', 'encoding_at', 'LayerCache', 'causal_bias', 'static_bias', 'KVCache', 'shared_qk_fused',
+           'SharedQKCache', 'same_bucket_attention', 'LSHCache', 'register_cache', 'cache_for', 'DecodeCache',
+           'cached_logits', 'cache_bytes_per_token', 'check_sampling', 'sample_next', 'as_prompt', 'generate',
+           'generate_text']
 
 # %% ../../nbs/reformer/11_generation.ipynb #2fa183b8
 def encoding_at(pos:nn.Module|None, # the model's position encoding (`model.embed.pos`), or None
@@ -37,7 +38,7 @@ def encoding_at(pos:nn.Module|None, # the model's position encoding (`model.embe
     table = pos(torch.zeros(1, int(positions.max()) + 1, dtype=torch.long, device=positions.device))  # another kind: its table
     return table[positions]
 
-# %% ../../nbs/reformer/11_generation.ipynb #97f04844
+# %% ../../nbs/reformer/11_generation.ipynb #daf4c9e2
 class LayerCache:
     "Keys and values `[b, h, max_len, d_head]` of one attention layer, preallocated at the first call; called as `cache(x, start)`."
     def __init__(self, layer:nn.Module, # the attention layer (its projections and settings are used, never changed)
@@ -47,13 +48,13 @@ class LayerCache:
     def split(self, t): return rearrange(t, 'b n (h d) -> b h n d', h=self.layer.n_heads)
     def merge(self, out): return self.layer.to_out(rearrange(out, 'b h n d -> b n (h d)'))
 
-    def store(self, start:int, k:torch.Tensor, v:torch.Tensor): # rows `[start, start + n)` of keys and values `[b, h, n, d]`
+    def store(self, start:int|torch.Tensor, k:torch.Tensor, v:torch.Tensor): # rows `[start, start + n)` (or the rows of tensor `start`) of keys and values `[b, h, n, d]`
         "Write keys and values at their positions (allocating the cache at the first call)."
-        if self.k is None:
-            self.k = k.new_empty(*k.shape[:2], self.max_len, k.shape[-1])
-            self.v = v.new_empty(*v.shape[:2], self.max_len, v.shape[-1])
-        self.k[:, :, start:start + k.shape[2]] = k
-        self.v[:, :, start:start + v.shape[2]] = v
+        if self.k is None:     # zeros: a static step reads rows not written yet (masked, but never NaN)
+            self.k = k.new_zeros(*k.shape[:2], self.max_len, k.shape[-1])
+            self.v = v.new_zeros(*v.shape[:2], self.max_len, v.shape[-1])
+        if torch.is_tensor(start): self.k.index_copy_(2, start, k); self.v.index_copy_(2, start, v)
+        else: self.k[:, :, start:start + k.shape[2]] = k; self.v[:, :, start:start + v.shape[2]] = v
 
     def tensors(self): return [t for t in (self.k, self.v) if t is not None]
     @property
@@ -68,7 +69,7 @@ class LayerCache:
             raise ValueError(f"the cache holds {self.max_len} positions; positions {start} to {start + x.shape[1] - 1} do not fit")
         return self.prefill(x) if start == 0 else self.step(x, start)
 
-# %% ../../nbs/reformer/11_generation.ipynb #1da51354
+# %% ../../nbs/reformer/11_generation.ipynb #6dac3819
 def causal_bias(start:int, # position of the first query
                 n:int, # queries
                 end:int, # keys `[0, end)`
@@ -79,6 +80,15 @@ def causal_bias(start:int, # position of the first query
     bias = torch.zeros(n, end, dtype=dtype, device=device)
     if shared_qk: bias = bias.masked_fill(q_pos == k_pos, SELF_MASK_VALUE)
     return bias.masked_fill(k_pos > q_pos, MASK_VALUE)
+
+def static_bias(pos:torch.Tensor, # the query's position `[1]`
+                max_len:int, # keys `[0, max_len)`
+                dtype=torch.float32, # of the bias
+                shared_qk:bool=False): # the self rule at `pos`
+    "Additive bias `[1, max_len]` of one query at tensor position `pos` over the whole cache: `MASK_VALUE` after it (self rule if `shared_qk`)."
+    k_pos = torch.arange(max_len, device=pos.device)[None]
+    bias = torch.zeros(1, max_len, dtype=dtype, device=pos.device).masked_fill(k_pos > pos, MASK_VALUE)
+    return bias.masked_fill(k_pos == pos, SELF_MASK_VALUE) if shared_qk else bias
 
 class KVCache(LayerCache):
     "Key/value cache of a causal `MultiHeadAttention`: exact cached decoding."
@@ -93,7 +103,12 @@ class KVCache(LayerCache):
         bias = None if x.shape[1] == 1 else causal_bias(start, x.shape[1], end, dtype=q.dtype, device=q.device)
         return self.merge(F.scaled_dot_product_attention(q, self.k[:, :, :end], self.v[:, :, :end], attn_mask=bias))
 
-# %% ../../nbs/reformer/11_generation.ipynb #654547ed
+    def step_static(self, x, pos): # one token at position `pos` (a tensor `[1]`): shapes that do not change from token to token
+        q, k, v = (self.split(f(x)) for f in (self.layer.to_q, self.layer.to_k, self.layer.to_v))
+        self.store(pos, k, v)
+        return self.merge(F.scaled_dot_product_attention(q, self.k, self.v, attn_mask=static_bias(pos, self.max_len, q.dtype)))
+
+# %% ../../nbs/reformer/11_generation.ipynb #5f847655
 def shared_qk_fused(layer, qk): # the layer's choice between SDPA with a bias and the `attend` reference
     return layer.impl == 'fused' or (layer.impl == 'auto' and qk.is_cuda)
 
@@ -109,6 +124,11 @@ class SharedQKCache(LayerCache):
         self.store(start, unit(qk), v)
         bias = causal_bias(start, x.shape[1], end, shared_qk=True, dtype=qk.dtype, device=qk.device)
         return self.merge(F.scaled_dot_product_attention(qk, self.k[:, :, :end], self.v[:, :, :end], attn_mask=bias))
+
+    def step_static(self, x, pos):
+        qk, v = self.split(self.layer.to_qk(x)), self.split(self.layer.to_v(x))
+        self.store(pos, unit(qk), v)
+        return self.merge(F.scaled_dot_product_attention(qk, self.k, self.v, attn_mask=static_bias(pos, self.max_len, qk.dtype, True)))
 
 # %% ../../nbs/reformer/11_generation.ipynb #ed4c9d23
 def same_bucket_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
@@ -149,17 +169,18 @@ class LSHCache(LayerCache):
 
     def hash(self, qk): return lsh_buckets(qk, self.rotations, None, self.factors, self.hash_fn)   # b h r n
 
-# %% ../../nbs/reformer/11_generation.ipynb #47abc306
+# %% ../../nbs/reformer/11_generation.ipynb #06e04adb
 @patch
-def store_buckets(self:LSHCache, start:int, buckets:torch.Tensor): # buckets `[b, h, r, n]` of positions `[start, start + n)`
+def store_buckets(self:LSHCache, start:int|torch.Tensor, buckets:torch.Tensor): # buckets `[b, h, r, n]` of positions `[start, start + n)` (or tensor `start`)
     "Write buckets at their positions (allocating the bucket cache and index at the first call)."
     if self.buckets is None:
         b, h, r, _ = buckets.shape
-        self.buckets = buckets.new_empty(b, h, self.max_len, r)                                 # b h L r
+        self.buckets = buckets.new_zeros(b, h, self.max_len, r)                                 # b h L r
         self.order = torch.empty(b, h, r, self.max_len, dtype=torch.int32, device=buckets.device)
         self.counts = torch.zeros(b, h, r, self.n_total, dtype=torch.int32, device=buckets.device)
         self.starts = torch.zeros_like(self.counts)
-    self.buckets[:, :, start:start + buckets.shape[-1]] = buckets.transpose(2, 3)
+    if torch.is_tensor(start): self.buckets.index_copy_(2, start, buckets.transpose(2, 3))
+    else: self.buckets[:, :, start:start + buckets.shape[-1]] = buckets.transpose(2, 3)
 
 @patch
 def index(self:LSHCache, upto:int): # sort positions `[0, upto)`
@@ -186,36 +207,45 @@ def prefill(self:LSHCache, x):
     self.index(n)
     return self.merge(out[:, :, :n])
 
-# %% ../../nbs/reformer/11_generation.ipynb #24b65901
+# %% ../../nbs/reformer/11_generation.ipynb #53dc4760
 @patch
-def step(self:LSHCache, x, start):
-    layer, n = self.layer, x.shape[1]
-    end = start + n
-    qk, v = self.split(layer.to_qk(x)), self.split(layer.to_v(x))                            # b h n d
-    bq = self.hash(qk)                                                                          # b h r n
-    if start - self.n_sorted + n > self.recent: self.index(start)
-    self.store(start, unit(qk), v); self.store_buckets(start, bq)
-    (b, h, r, _), ns, dev = bq.shape, self.n_sorted, x.device
+def attend_candidates(self:LSHCache,
+                      qk:torch.Tensor, # the new queries `[b, h, n, d]`
+                      bq:torch.Tensor, # their buckets `[b, h, r, n]`
+                      recent:torch.Tensor, # the recent positions to consider `[t]` (those after a query are masked)
+                      q_pos:torch.Tensor): # the queries' positions `[n, 1]`
+    "Attention output `[b, h, n, e]` of the new queries over their bucket's sorted slots and the `recent` positions, all rounds in one softmax."
+    (b, h, r, n), ns, dev = bq.shape, self.n_sorted, qk.device
     w = self.width if ns else 0
-    cand = torch.arange(ns, end, device=dev).expand(b, h, r, n, end - ns)                        # b h r n c: recent
+    k_pos = recent.expand(b, h, r, n, recent.shape[0])                                          # b h r n c: recent
     if w:                                                                                       # then the bucket's sorted slots
         bl = bq.long()
         slot = self.starts.gather(-1, bl)[..., None] + torch.arange(w, device=dev)               # b h r n w
         in_bucket = torch.arange(w, device=dev) < self.counts.gather(-1, bl)[..., None]
         sorted_pos = self.order[..., :ns].gather(-1, slot.clamp(max=ns - 1).flatten(-2)).view(b, h, r, n, w)
-        cand = torch.cat([sorted_pos.long(), cand], dim=-1)
+        k_pos = torch.cat([sorted_pos.long(), k_pos], dim=-1)
+    cand = k_pos.clamp(max=self.max_len - 1)                 # rows past the cache (a static step's window) are masked below
     keys, vals = gather_positions(self.k, cand), gather_positions(self.v, cand)                 # b h r n c d
     mates = gather_positions(self.buckets, cand) == bq.permute(0, 1, 3, 2)[:, :, None, :, None, :]   # b h r n c r'
-    q_pos = torch.arange(start, end, device=dev)[:, None]                                       # n 1
-    allowed = mates.diagonal(dim1=2, dim2=-1).movedim(-1, 2) & (cand <= q_pos)                  # own bucket, not later
+    allowed = mates.diagonal(dim1=2, dim2=-1).movedim(-1, 2) & (k_pos <= q_pos)                 # own bucket, not later
     if w: allowed[..., :w] &= in_bucket
     scores = (keys @ qk[:, :, None, :, :, None])[..., 0].to(torch.promote_types(qk.dtype, torch.float32)) * qk.shape[-1] ** -0.5
-    scores = scores.masked_fill(cand == q_pos, SELF_MASK_VALUE)
-    if layer.dedup and r > 1: scores = scores - mates.sum(-1).clamp(min=1).log()
+    scores = scores.masked_fill(k_pos == q_pos, SELF_MASK_VALUE)
+    if self.layer.dedup and r > 1: scores = scores - mates.sum(-1).clamp(min=1).log()
     scores = scores.masked_fill(~allowed, float('-inf'))
     lse = scores.logsumexp(dim=(2, -1), keepdim=True)          # over rounds and candidates: `merge_rounds` in one softmax
-    out = ((scores - lse).exp().to(v.dtype)[..., None, :] @ vals)[..., 0, :]                    # b h r n e
-    return self.merge(out.sum(2, dtype=lse.dtype).to(v.dtype))
+    out = ((scores - lse).exp().to(vals.dtype)[..., None, :] @ vals)[..., 0, :]                 # b h r n e
+    return out.sum(2, dtype=lse.dtype).to(vals.dtype)
+
+@patch
+def step(self:LSHCache, x, start):
+    n = x.shape[1]
+    qk, v = self.split(self.layer.to_qk(x)), self.split(self.layer.to_v(x))                  # b h n d
+    bq = self.hash(qk)                                                                          # b h r n
+    if start - self.n_sorted + n > self.recent: self.index(start)
+    self.store(start, unit(qk), v); self.store_buckets(start, bq)
+    q_pos = torch.arange(start, start + n, device=x.device)[:, None]
+    return self.merge(self.attend_candidates(qk, bq, torch.arange(self.n_sorted, start + n, device=x.device), q_pos))
 
 # %% ../../nbs/reformer/11_generation.ipynb #84c226bc
 DECODE_CACHES = {}   # attention layer class -> function(layer, max_len, recent) -> its cache
@@ -235,16 +265,17 @@ def _kv_cache(layer, max_len, recent): return KVCache(layer, max_len)
 @register_cache(LSHSelfAttention)
 def _lsh_cache(layer, max_len, recent): return LSHCache(layer, max_len, recent) if layer.use_lsh else SharedQKCache(layer, max_len)
 
-# %% ../../nbs/reformer/11_generation.ipynb #5a8583a6
+# %% ../../nbs/reformer/11_generation.ipynb #d327df4d
 class DecodeCache:
     "Caches for decoding `batch` sequences of up to `max_len` tokens with a causal language model; `forward(tokens)` adds the next positions."
     def __init__(self, model:nn.Module, # a causal `TransformerLM` or `ReformerLM` (or a model with `embed`, `causal`, `max_seq_len`)
                  max_len:int, # positions to hold: prompt plus generated tokens, at most `model.max_seq_len`
-                 lsh_recent:int=1024): # LSH layers: positions compared directly before their bucket index is sorted again
+                 lsh_recent:int=1024, # LSH layers: positions compared directly before their bucket index is sorted again
+                 static:bool=False): # one-token steps with fixed shapes, replayed as a CUDA graph on a GPU (see below)
         if not getattr(model, 'causal', False): raise ValueError("cached decoding needs a causal model (built with causal=True)")
         if isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral) or not 1 <= max_len <= model.max_seq_len:
             raise ValueError(f"max_len must be an integer in [1, max_seq_len={model.max_seq_len}], got {max_len!r}")
-        self.model, self.max_len, self.pos = model, int(max_len), 0
+        self.model, self.max_len, self.pos, self.static, self.pos_t, self.graph = model, int(max_len), 0, static, None, None
         self.layers = {}
         for m in model.modules():
             make = cache_for(m)
@@ -255,22 +286,26 @@ class DecodeCache:
     @property
     def nbytes(self): return sum(c.nbytes for c in self.layers.values()) # bytes held by all the caches
 
-# %% ../../nbs/reformer/11_generation.ipynb #0fbf3fbe
+# %% ../../nbs/reformer/11_generation.ipynb #bc32767c
 @patch
 @contextmanager
-def routed(self:DecodeCache):
+def routed(self:DecodeCache, static:bool=False): # the static one-token step, at tensor position `pos_t`
     "Context manager: the attention layers and the position encoding read this cache (instance `forward`s, removed on exit)."
     pos_enc = getattr(self.model.embed, 'pos', None)
     swapped = [*self.layers, *([pos_enc] if pos_enc is not None else [])]
     try:
-        for m, c in self.layers.items(): m.forward = lambda x, mask=None, _c=c: _c(x, self.pos, mask)
+        for m, c in self.layers.items():
+            m.forward = (lambda x, mask=None, _c=c: _c.step_static(x, self.pos_t)) if static else \
+                        (lambda x, mask=None, _c=c: _c(x, self.pos, mask))
         if pos_enc is not None:
-            pos_enc.forward = lambda tokens: encoding_at(pos_enc, torch.arange(self.pos, self.pos + tokens.shape[1], device=tokens.device))
+            pos_enc.forward = lambda tokens: encoding_at(pos_enc, self.pos_t if static else
+                                                         torch.arange(self.pos, self.pos + tokens.shape[1], device=tokens.device))
         yield self
     finally:
         for m in swapped: m.__dict__.pop('forward', None)
 
 @patch
+@torch.no_grad()
 def forward(self:DecodeCache, tokens:torch.Tensor): # the next token ids `[b, n]` (the prompt first: the prefill)
     "Logits `[b, n, vocab]` of the next `n` positions, computed with the cache and added to it."
     if tokens.dim() != 2: raise ValueError(f"tokens must be [batch, n] token ids, got shape {tuple(tokens.shape)}")
@@ -278,7 +313,9 @@ def forward(self:DecodeCache, tokens:torch.Tensor): # the next token ids `[b, n]
     if self.pos + n > self.max_len:
         raise ValueError(f"the cache holds max_len={self.max_len} positions ({self.pos} filled), too few for {n} more; "
                          f"build it with a larger max_len (at most max_seq_len={self.model.max_seq_len})")
-    with self.routed(): logits = self.model(tokens)
+    if self.static and n == 1 and self.pos > 0: logits = self.step_static(tokens)
+    else:
+        with self.routed(): logits = self.model(tokens)
     self.pos += n
     return logits
 
@@ -389,6 +426,50 @@ def generate(model:nn.Module, # a causal `TransformerLM` or `ReformerLM`
             out[:, i] = sample_next(logits, temperature, top_k, top_p)
     finally: model.train(was_training)
     return out[0] if squeeze else out
+
+# %% ../../nbs/reformer/11_generation.ipynb #7fee3456
+@patch
+def prepare_static(self:LayerCache, pos:int): return False # a full-attention cache never changes its shapes
+
+@patch
+def prepare_static(self:LSHCache, pos:int): # the position of the coming step
+    "Before a static step at `pos`: sort the index if `pos` is past the recent window; returns whether the step's shapes changed."
+    if pos - self.n_sorted + 1 <= self.recent: return False
+    self.index(pos)
+    return True
+
+@patch
+def step_static(self:LSHCache, x, pos):
+    qk, v = self.split(self.layer.to_qk(x)), self.split(self.layer.to_v(x))
+    bq = self.hash(qk)
+    self.store(pos, unit(qk), v); self.store_buckets(pos, bq)
+    recent = torch.arange(self.n_sorted, self.n_sorted + self.recent, device=x.device)
+    return self.merge(self.attend_candidates(qk, bq, recent, pos[:, None]))
+
+# %% ../../nbs/reformer/11_generation.ipynb #87a67e7f
+@patch
+def step_static(self:DecodeCache, tokens:torch.Tensor): # one token per sequence `[b, 1]`
+    "The next position's logits through the static step: replayed as a CUDA graph on a GPU, run eagerly on the CPU."
+    changed = [c.prepare_static(self.pos) for c in self.layers.values()]
+    if self.pos_t is None: self.pos_t = torch.zeros(1, dtype=torch.long, device=tokens.device)
+    self.pos_t.fill_(self.pos)
+    if not tokens.is_cuda:
+        with self.routed(static=True): return self.model(tokens)
+    if self.graph is None or any(changed): self.capture(tokens)
+    self.static_in.copy_(tokens)
+    self.graph.replay()
+    return self.static_out.clone()
+
+@patch
+def capture(self:DecodeCache, tokens:torch.Tensor):
+    "Record the static step as a CUDA graph, after a warm-up run on a side stream (it writes the same rows the replay will)."
+    self.graph, self.static_in = None, tokens.clone()
+    side, main = torch.cuda.Stream(tokens.device), torch.cuda.current_stream(tokens.device)
+    side.wait_stream(main)
+    with torch.cuda.stream(side), self.routed(static=True): self.model(self.static_in)
+    main.wait_stream(side)
+    self.graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(self.graph), self.routed(static=True): self.static_out = self.model(self.static_in)
 
 # %% ../../nbs/reformer/11_generation.ipynb #c58abfed
 def generate_text(model, # a causal language model over bytes, or a fastai `Learner` holding one
