@@ -377,7 +377,7 @@ def sample_next(logits:torch.Tensor, # `[b, vocab]`
         logits = logits.masked_fill(drop.scatter(-1, idx, drop), float('-inf'))
     return torch.multinomial(logits.softmax(-1), 1)[:, 0]
 
-# %% ../../nbs/reformer/11_generation.ipynb #78ff45d8
+# %% ../../nbs/reformer/11_generation.ipynb #b975b5d2
 def as_prompt(prompt): # token ids `[b, n]`, `[n]`, or a list of equal-length sequences
     "The prompt as `[b, n]` long token ids, and whether it was one sequence."
     if isinstance(prompt, (list, tuple)) and prompt and not isinstance(prompt[0], numbers.Integral):
@@ -388,10 +388,10 @@ def as_prompt(prompt): # token ids `[b, n]`, `[n]`, or a list of equal-length se
                              "generate each separately, or cut them to one length")
         prompt = torch.stack(seqs)
     prompt = torch.as_tensor(prompt)
+    if prompt.dim() not in (1, 2): raise ValueError(f"prompt must be token ids [n] or [batch, n], got shape {tuple(prompt.shape)}")
+    if prompt.numel() == 0: raise ValueError("prompt is empty: generate needs at least one token to continue")
     if prompt.is_floating_point() or prompt.dtype == torch.bool:
         raise TypeError(f"prompt must be integer token ids, got {prompt.dtype}")
-    if prompt.dim() not in (1, 2): raise ValueError(f"prompt must be token ids [n] or [batch, n], got shape {tuple(prompt.shape)}")
-    if prompt.shape[-1] == 0: raise ValueError("prompt is empty: generate needs at least one token to continue")
     return (prompt[None], True) if prompt.dim() == 1 else (prompt, False)
 
 # %% ../../nbs/reformer/11_generation.ipynb #d4bb7f78
