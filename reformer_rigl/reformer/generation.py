@@ -286,7 +286,7 @@ class DecodeCache:
     @property
     def nbytes(self): return sum(c.nbytes for c in self.layers.values()) # bytes held by all the caches
 
-# %% ../../nbs/reformer/11_generation.ipynb #bc32767c
+# %% ../../nbs/reformer/11_generation.ipynb #005dfeef
 @patch
 @contextmanager
 def routed(self:DecodeCache, static:bool=False): # the static one-token step, at tensor position `pos_t`
@@ -310,6 +310,9 @@ def forward(self:DecodeCache, tokens:torch.Tensor): # the next token ids `[b, n]
     "Logits `[b, n, vocab]` of the next `n` positions, computed with the cache and added to it."
     if tokens.dim() != 2: raise ValueError(f"tokens must be [batch, n] token ids, got shape {tuple(tokens.shape)}")
     n = tokens.shape[1]
+    if self.pos == 0: self.batch = tokens.shape[0]
+    elif tokens.shape[0] != self.batch:
+        raise ValueError(f"the cache holds {self.batch} sequences; got tokens for {tokens.shape[0]} (start a new DecodeCache)")
     if self.pos + n > self.max_len:
         raise ValueError(f"the cache holds max_len={self.max_len} positions ({self.pos} filled), too few for {n} more; "
                          f"build it with a larger max_len (at most max_seq_len={self.model.max_seq_len})")
