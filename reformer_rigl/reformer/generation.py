@@ -17,10 +17,9 @@ from .hashing import lsh_rotations, lsh_buckets
 from .positional import AbsolutePositionalEmbedding, FixedPositionalEncoding, AxialPositionalEncoding
 
 # %% auto #0
-__all__ = ['DECODE_CACHES', 'encoding_at', 'LayerCache', 'causal_bias', 'static_bias', 'KVCache', 'shared_qk_fused',
-           'SharedQKCache', 'same_bucket_attention', 'LSHCache', 'register_cache', 'cache_for', 'DecodeCache',
-           'cached_logits', 'cache_bytes_per_token', 'check_sampling', 'sample_next', 'as_prompt', 'generate',
-           'generate_text']
+__all__ = ['DECODE_CACHES', 'encoding_at', 'LayerCache', 'causal_bias', 'static_bias', 'KVCache', 'SharedQKCache',
+           'same_bucket_attention', 'LSHCache', 'register_cache', 'cache_for', 'DecodeCache', 'cached_logits',
+           'cache_bytes_per_token', 'check_sampling', 'sample_next', 'as_prompt', 'generate', 'generate_text']
 
 # %% ../../nbs/reformer/11_generation.ipynb #2fa183b8
 def encoding_at(pos:nn.Module|None, # the model's position encoding (`model.embed.pos`), or None
@@ -108,10 +107,7 @@ class KVCache(LayerCache):
         self.store(pos, k, v)
         return self.merge(F.scaled_dot_product_attention(q, self.k, self.v, attn_mask=static_bias(pos, self.max_len, q.dtype)))
 
-# %% ../../nbs/reformer/11_generation.ipynb #5f847655
-def shared_qk_fused(layer, qk): # the layer's choice between SDPA with a bias and the `attend` reference
-    return layer.impl == 'fused' or (layer.impl == 'auto' and qk.is_cuda)
-
+# %% ../../nbs/reformer/11_generation.ipynb #b8ea4762
 class SharedQKCache(LayerCache):
     "Cache of a causal full shared-QK attention (`LSHSelfAttention(use_lsh=False)`): normalised keys and values, exact."
     def prefill(self, x):
@@ -192,14 +188,16 @@ def index(self:LSHCache, upto:int): # sort positions `[0, upto)`
     self.starts -= self.counts
     self.n_sorted, self.width = upto, int(self.counts.max())                                  # one host sync per sort
 
-# %% ../../nbs/reformer/11_generation.ipynb #9d8d89fb
+# %% ../../nbs/reformer/11_generation.ipynb #82d42401
 @patch
 def prefill(self:LSHCache, x):
     layer, n = self.layer, x.shape[1]
     xp, mask = pad_for_lsh(x, None, layer.bucket_size)
     qk, v = self.split(layer.to_qk(xp)), self.split(layer.to_v(xp))                          # b h n' d
     impl = resolve_impl(layer.impl, qk, layer.bucket_size)
-    if impl == 'fused': from reformer_rigl.reformer.lsh_kernel import hash_fused as hash_fn; self.hash_fn = hash_fn
+    if impl == 'fused':
+        from reformer_rigl.reformer.lsh_kernel import hash_fused
+        self.hash_fn = hash_fused
     buckets = lsh_buckets(qk, self.rotations, mask, self.factors, self.hash_fn)              # b h r n' (steps hash alike)
     out = lsh_attention(qk, v, layer.bucket_size, causal=layer.causal, mask=mask, buckets=buckets, dedup=layer.dedup, impl=impl)
     self.store(0, unit(qk[:, :, :n]), v[:, :, :n])
@@ -265,9 +263,9 @@ def _kv_cache(layer, max_len, recent): return KVCache(layer, max_len)
 @register_cache(LSHSelfAttention)
 def _lsh_cache(layer, max_len, recent): return LSHCache(layer, max_len, recent) if layer.use_lsh else SharedQKCache(layer, max_len)
 
-# %% ../../nbs/reformer/11_generation.ipynb #d327df4d
+# %% ../../nbs/reformer/11_generation.ipynb #38d8ab37
 class DecodeCache:
-    "Caches for decoding `batch` sequences of up to `max_len` tokens with a causal language model; `forward(tokens)` adds the next positions."
+    "Caches for decoding a batch of sequences of up to `max_len` tokens with a causal language model; `forward(tokens)` adds the next positions."
     def __init__(self, model:nn.Module, # a causal `TransformerLM` or `ReformerLM` (or a model with `embed`, `causal`, `max_seq_len`)
                  max_len:int, # positions to hold: prompt plus generated tokens, at most `model.max_seq_len`
                  lsh_recent:int=1024, # LSH layers: positions compared directly before their bucket index is sorted again
