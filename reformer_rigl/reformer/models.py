@@ -17,7 +17,7 @@ from .positional import (AxialPositionalEncoding, AbsolutePositionalEmbedding,
 # %% auto #0
 __all__ = ['PreNorm', 'DecoderAttention', 'positional_encoding', 'TokenEmbedding', 'ff_branch', 'full_attention', 'LanguageModel',
            'TransformerLM', 'lsh_layers', 'set_lsh', 'lsh_settings', 'LSHSwitches', 'two_streams', 'ReformerLM',
-           'EncoderDecoder', 'TransformerEncDec', 'ReformerEncDec']
+           'EncoderDecoder', 'TransformerEncDec', 'ReformerEncDec', 'remember_config']
 
 # %% ../../nbs/reformer/05_models.ipynb #0bad12b7
 class PreNorm(nn.Module):
@@ -246,32 +246,10 @@ class ReformerLM(LSHSwitches, LanguageModel):
     def body(self, x, mask=None): return two_streams(self.layers, x, mask=mask)
 
 # %% ../../nbs/reformer/05_models.ipynb #c3634f9f
-@patch
-@torch.no_grad()
-def generate(self:LanguageModel,
-             prompt:torch.Tensor, # token ids `[b, n0]` or `[n0]`
-             n_tokens:int, # how many tokens to add
-             temperature:float=1., # softmax temperature; 0 means greedy
-             top_k:int|None=None): # sample among the `top_k` most likely tokens only
-    "Continue `prompt` by `n_tokens` sampled tokens; returns `[b, n0 + n_tokens]` (or `[n0 + n_tokens]`)."
-    if not self.causal: raise ValueError("generate needs a causal model (built with causal=True)")
-    if temperature < 0: raise ValueError(f"temperature must be >= 0 (0: greedy), got {temperature}")
-    if top_k is not None and top_k < 1: raise ValueError(f"top_k must be a positive number of tokens (or None: all), got {top_k}")
-    was_training, squeeze = self.training, prompt.dim() == 1
-    self.eval()
-    toks = prompt[None] if squeeze else prompt
-    for _ in range(n_tokens):
-        logits = self(toks[:, -self.max_seq_len:])[:, -1].float()     # b v
-        if temperature == 0: nxt = logits.argmax(-1, keepdim=True)
-        else:
-            logits = logits / temperature
-            if top_k is not None:
-                kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-                logits = logits.masked_fill(logits < kth, float('-inf'))
-            nxt = torch.multinomial(logits.softmax(-1), 1)
-        toks = torch.cat([toks, nxt], dim=1)
-    self.train(was_training)
-    return toks[0] if squeeze else toks
+from .generation import generate, generate_text
+
+# %% ../../nbs/reformer/05_models.ipynb #e22854c6
+LanguageModel.generate = generate
 
 # %% ../../nbs/reformer/05_models.ipynb #5faf7ad9
 class EncoderDecoder(nn.Module):
@@ -371,3 +349,101 @@ class ReformerEncDec(LSHSwitches, EncoderDecoder):
 
     def encoder_body(self, x, mask): return two_streams(self.encoder, x, mask=mask)
     def decoder_body(self, x, memory, memory_mask, mask=None): return two_streams(self.decoder, x, memory=memory, memory_mask=memory_mask, mask=mask)
+
+# %% ../../nbs/reformer/05_models.ipynb #415bf023
+import json, inspect, functools, importlib, tempfile
+from pathlib import Path
+
+# %% ../../nbs/reformer/05_models.ipynb #bc2c1690
+def remember_config(cls:type): # a model class
+    "Wrap `cls.__init__` so that every instance keeps the arguments it was built with, defaults included, as `model.config`."
+    init, sig = cls.__init__, inspect.signature(cls.__init__)
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        self.config = dict(list(bound.arguments.items())[1:])
+    cls.__init__ = __init__
+    return cls
+
+for _cls in (TransformerLM, ReformerLM, TransformerEncDec, ReformerEncDec): remember_config(_cls)
+
+# %% ../../nbs/reformer/05_models.ipynb #2e032600
+def _config_to_json(name, value):
+    "One configuration value as JSON: tuples and classes (an activation) are tagged so that they come back as they were."
+    if value is None or isinstance(value, (bool, int, float, str)): return value
+    if isinstance(value, (tuple, list)):
+        items = [_config_to_json(name, v) for v in value]
+        return {'__tuple__': items} if isinstance(value, tuple) else items
+    if isinstance(value, type) or callable(value): return {'__import__': f"{value.__module__}:{value.__qualname__}"}
+    raise TypeError(f"the argument {name}={value!r} cannot be saved in config.json (numbers, strings, tuples, lists and classes can)")
+
+def _config_from_json(value):
+    if isinstance(value, list): return [_config_from_json(v) for v in value]
+    if isinstance(value, dict) and '__tuple__' in value: return tuple(_config_from_json(v) for v in value['__tuple__'])
+    if isinstance(value, dict) and '__import__' in value:
+        module, name = value['__import__'].split(':')
+        return functools.reduce(getattr, name.split('.'), importlib.import_module(module))
+    return value
+
+# %% ../../nbs/reformer/05_models.ipynb #963378d4
+@patch
+def save_pretrained(self:LanguageModel|EncoderDecoder,
+                    save_directory): # the folder (created if needed)
+    "Write the class, its arguments (`config.json`) and the weights (`pytorch_model.bin`) to `save_directory`; returns the folder."
+    if not hasattr(self, 'config'): raise TypeError(f"{type(self).__name__} did not record its arguments: decorate the class with remember_config")
+    config = dict(self.config)
+    layers = lsh_layers(self)
+    for k in set(_LSH_SWITCHES) & set(config):
+        if layers: config[k] = getattr(layers[0], k)                # the switches as they are now
+    path = Path(save_directory)
+    path.mkdir(parents=True, exist_ok=True)
+    meta = dict(library='reformer_rigl', model_class=type(self).__name__,
+                dtype=str(next(self.parameters()).dtype).removeprefix('torch.'),
+                config={k: _config_to_json(k, v) for k, v in config.items()})
+    (path/'config.json').write_text(json.dumps(meta, indent=2))
+    torch.save(self.state_dict(), path/'pytorch_model.bin')
+    return path
+
+# %% ../../nbs/reformer/05_models.ipynb #8fadf6f5
+@patch(cls_method=True)
+def from_pretrained(cls:LanguageModel|EncoderDecoder,
+                    path, # a folder written by `save_pretrained` (or a Hugging Face Hub repository id)
+                    map_location='cpu', # where to load the weights
+                    **overrides): # arguments replacing the saved ones
+    "The model saved in `path`: built from its `config.json`, with its weights, in eval mode."
+    path = Path(path)
+    if not (path/'config.json').exists():
+        if not path.exists() and len(path.parts) == 2 and not str(path).startswith('.'):
+            try: from huggingface_hub import snapshot_download
+            except ImportError: pass
+            else: path = Path(snapshot_download(str(path)))
+        if not (path/'config.json').exists():
+            raise FileNotFoundError(f"{path} holds no config.json; save a model there with model.save_pretrained('{path}')")
+    meta = json.loads((path/'config.json').read_text())
+    saved = meta.get('model_class')
+    if saved != cls.__name__:
+        subclass = {c.__name__: c for c in _subclasses(cls)}.get(saved)
+        if subclass is None: raise ValueError(f"{path} holds a {saved}, not a {cls.__name__}: load it with {saved}.from_pretrained")
+        cls = subclass
+    model = cls(**{**{k: _config_from_json(v) for k, v in meta['config'].items()}, **overrides})
+    model.load_state_dict(torch.load(path/'pytorch_model.bin', map_location=map_location, weights_only=True))
+    return model.to(dtype=getattr(torch, meta['dtype'])).eval()
+
+def _subclasses(cls): return [s for c in cls.__subclasses__() for s in (c, *_subclasses(c))]
+
+# %% ../../nbs/reformer/05_models.ipynb #5f17e479
+@patch
+def push_to_hub(self:LanguageModel|EncoderDecoder,
+                repo_id:str, # 'user/name' on the Hugging Face Hub
+                private:bool=False, # create the repository as private
+                token:str|None=None): # a Hub token (default: the logged-in user's)
+    "Save the model (`save_pretrained`) and upload it to the Hub repository `repo_id` (needs `huggingface_hub` and a network)."
+    try: from huggingface_hub import HfApi
+    except ImportError as e: raise ImportError("push_to_hub needs huggingface_hub: pip install huggingface_hub") from e
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        self.save_pretrained(folder)
+        return api.upload_folder(repo_id=repo_id, folder_path=folder)
