@@ -141,7 +141,7 @@ def check_full_attention_memory(variant:str, # the model variant
                           f"(and allow several times that memory for training)")
 
 # %% ../../nbs/experiments/12_lm.ipynb #1c6af0aa
-LM_LR = 2e-3  # the recipe's peak learning rate, from the sweep on the Transformer baseline (06_lm_ablations)
+LM_LR = 4e-3  # the recipe's peak learning rate: the best of the sweep on the Transformer baseline (3 x 256, 06_lm_ablations); larger models usually want less
 
 # %% ../../nbs/experiments/12_lm.ipynb #50c18328
 BYTE_LM_DEFAULTS = dict(
