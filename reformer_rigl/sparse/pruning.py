@@ -310,18 +310,20 @@ def lottery_ticket_masks(model:nn.Module, # the trained model
     names = [n for n, d in dens.items() if d < 1 or n in masks]
     return magnitude_masks({n: named[n] for n in names}, {n: dens[n] for n in names}, scope, masks)
 
-# %% ../../nbs/sparse/05_pruning.ipynb #404bc517
+# %% ../../nbs/sparse/05_pruning.ipynb #57907a4d
 @torch.no_grad()
 def rewind_weights(model:nn.Module, # the model to reset
                    state:dict, # {name: tensor} saved from `model.state_dict()` at the rewind point
                    masks:dict|None=None): # {name: bool mask}: where `False`, the weight is set to 0
     "Reset `model` to the saved `state`, with the masked weights at exactly zero."
-    own = model.state_dict()
-    for k, v in state.items():
+    own, named = model.state_dict(), dict(model.named_parameters())
+    for k, v in state.items():  # every check before the first copy: a refused rewind leaves the model as it was
         if k not in own: raise KeyError(f"the saved state has {k!r}, which the model does not")
         if own[k].shape != v.shape: raise ValueError(f"saved {k!r} has shape {tuple(v.shape)}, the model's {tuple(own[k].shape)}")
-        own[k].copy_(v)
-    apply_masks(dict(model.named_parameters()), masks or {})
+    bad = [n for n, m in (masks or {}).items() if n not in named or named[n].shape != m.shape]
+    if bad: raise ValueError(f"the masks do not fit this model's weights {bad}: pass masks keyed by `model.named_parameters()`")
+    for k, v in state.items(): own[k].copy_(v)
+    apply_masks(named, masks or {})
 
 # %% ../../nbs/sparse/05_pruning.ipynb #c8488649
 def fixed_mask_training(masks:dict, # {name: bool mask} to keep for the whole run
@@ -336,7 +338,7 @@ def fixed_mask_training(masks:dict, # {name: bool mask} to keep for the whole ru
     st.target_densities = {n: int(m.sum()) / m.numel() for n, m in st.masks.items()}
     return st
 
-# %% ../../nbs/sparse/05_pruning.ipynb #65ebd73f
+# %% ../../nbs/sparse/05_pruning.ipynb #3bf6156a
 class LotteryTicket(Callback):
     "Lottery tickets (Frankle & Carbin 2019) with rewinding (Frankle et al. 2020): save the weights at `rewind_step`; `prune` makes a round."
     order = MixedPrecision.order + 0.5  # counts the optimizer steps that happen (after fp16's overflow check)
@@ -346,7 +348,8 @@ class LotteryTicket(Callback):
                  scope:str='layer', # 'layer': each layer to its density; 'global': the layers together, by magnitude
                  distribution:str|dict='uniform', # per-layer densities: 'uniform', 'er', 'erk' (`layer_densities`) or {name: density}
                  **density_kwargs): # for `layer_densities`: first_layer_dense, dense_layers, include, exclude, ...
-        if rewind_step < 0: raise ValueError(f"rewind_step is an optimizer step, >= 0; got {rewind_step}")
+        if isinstance(rewind_step, bool) or not isinstance(rewind_step, numbers.Integral) or rewind_step < 0:
+            raise ValueError(f"rewind_step is an optimizer step, a whole number >= 0; got {rewind_step!r}")
         if scope not in ('layer', 'global'): raise ValueError(f"unknown scope {scope!r}: use 'layer' or 'global'")
         self.rewind_step, self.scope, self.distribution, self.density_kwargs = rewind_step, scope, distribution, density_kwargs
         self.rewind_state, self.masks, self.rounds, self.n_steps, self._sparse_training = None, {}, [], 0, None
@@ -375,11 +378,16 @@ def after_step(self:LotteryTicket):
     "Save the rewind point after optimizer step `rewind_step`."
     if self.rewind_state is None and self.n_steps == self.rewind_step: self.save_rewind_point()
 
-# %% ../../nbs/sparse/05_pruning.ipynb #36e6cf46
+# %% ../../nbs/sparse/05_pruning.ipynb #d5955382
 @patch
-def prune(self:LotteryTicket, sparsity:float, # overall sparsity of the ticket after this round
+def prune(self:LotteryTicket, sparsity:float, # overall sparsity of the ticket after this round, in (0, 1)
           reset_opt:bool=True) -> dict: # start the next fit with a fresh optimizer, as at initialization
     "Prune the trained weights by |w| to `sparsity`, rewind the survivors, and fix the mask for the next fit; returns the masks."
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real): raise TypeError(f"sparsity must be a number in (0, 1), got {sparsity!r}")
+    if not 0 < sparsity < 1:
+        raise ValueError(f"sparsity must be in (0, 1), got {sparsity}: " + ("sparsity=0 prunes nothing, so there is no ticket to retrain "
+                         "(to retrain the dense network from the rewind point: rewind_weights(model, learn.lottery_ticket.rewind_state))"
+                         if sparsity == 0 else "it is the fraction of the sparsified weights that are pruned") + "; the model is unchanged")
     if self.rewind_state is None:
         raise ValueError(f"no rewind point yet: fit first (the weights after optimizer step {self.rewind_step} are saved during training)")
     if self.rounds and sparsity < self.rounds[-1]['sparsity']:
@@ -388,9 +396,12 @@ def prune(self:LotteryTicket, sparsity:float, # overall sparsity of the ticket a
     if self._sparse_training is None and hasattr(self.learn, 'sparse_training'):
         raise ValueError("the Learner already has a SparseTraining: LotteryTicket retrains with its own fixed-mask SparseTraining")
     model = get_model(self.model)
-    self.masks = lottery_ticket_masks(model, sparsity, self.scope, self.distribution, self.masks, **self.density_kwargs)
-    rewind_weights(model, self.rewind_state, self.masks)
-    st = fixed_mask_training(self.masks)
+    masks = lottery_ticket_masks(model, sparsity, self.scope, self.distribution, self.masks, **self.density_kwargs)
+    if not masks: raise ValueError(f"sparsity={sparsity} prunes no weight of this model: every layer stays dense under distribution="
+                                   f"{self.distribution!r} {self.density_kwargs or ''}; raise the sparsity or sparsify more layers. The model is unchanged")
+    st = fixed_mask_training(masks)  # (checks the masks)
+    rewind_weights(model, self.rewind_state, masks)  # the first change to the model: everything above only reads it
+    self.masks = masks
     if self._sparse_training is None: self.learn.add_cb(st); self._sparse_training = st
     else: self._sparse_training.density = st.density; self._sparse_training.load_state_dict(st.state_dict())
     if reset_opt: self.learn.opt = None
