@@ -362,19 +362,17 @@ def save_rewind_point(self:LotteryTicket):
     "Save the model's state now (on the CPU) as the point to rewind to."
     self.rewind_state = {k: v.detach().to('cpu', copy=True) for k, v in get_model(self.model).state_dict().items() if isinstance(v, torch.Tensor)}
 
-# %% ../../nbs/sparse/05_pruning.ipynb #adf45b66
+# %% ../../nbs/sparse/05_pruning.ipynb #4529bcf9
 @patch
 def before_fit(self:LotteryTicket):
     "Save the initialization as the rewind point, when that is the one asked for."
     if self.rewind_state is None and self.n_steps == self.rewind_step: self.save_rewind_point()
 
-# %% ../../nbs/sparse/05_pruning.ipynb #e7d9d1cb
 @patch
 def before_step(self:LotteryTicket):
     "Count the optimizer step."
     self.n_steps += 1
 
-# %% ../../nbs/sparse/05_pruning.ipynb #fd0dddaa
 @patch
 def after_step(self:LotteryTicket):
     "Save the rewind point after optimizer step `rewind_step`."
