@@ -147,7 +147,7 @@ def _check_settings(self:MaskedTraining, saved:dict|None):
                          ". Build the callback with the checkpoint's settings, or pass adopt_settings=True to take them")
     for k, v in diff.items(): self._adopt(k, v)
 
-# %% ../../nbs/sparse/03b_masked.ipynb #af8fe29d
+# %% ../../nbs/sparse/03b_masked.ipynb #af4d3231
 @patch
 def _save_hook(self:MaskedTraining, module, state_dict, prefix, local_metadata):
     "State-dict hook: add the callback's state under its `state_key` (once masks exist)."
@@ -165,7 +165,7 @@ def _load_hook(self:MaskedTraining, module, state_dict, prefix, *args):
     else: self.load_state_dict(sd); self._owner = self.learn
     self._bind(module)
 
-# %% ../../nbs/sparse/03b_masked.ipynb #9132d98b
+
 @patch
 def _attach(self:MaskedTraining, model):
     "Register the save/load hooks on `model` (once; moved if the model changed)."
@@ -308,7 +308,7 @@ def _sparse_flops(self:MaskedTraining) -> float:
         self._f_sparse = sum(f * dens.get(n, 1.) for n, f in self._flops_by_weight.items())
     return self._f_sparse
 
-# %% ../../nbs/sparse/03b_masked.ipynb #9eada48c
+# %% ../../nbs/sparse/03b_masked.ipynb #14de8c25
 @patch
 def after_backward(self:MaskedTraining):
     "Book this batch's training FLOPs: $3 f_S$, or $2 f_S + f_D$ when the policy reads the dense gradient."
@@ -319,7 +319,6 @@ def after_backward(self:MaskedTraining):
     self._flops['sparse'] += bs * (2 * f_s + (f_d if self.dense_grad_now() else f_s))
     self._flops['dense'] += bs * 3 * f_d
 
-# %% ../../nbs/sparse/03b_masked.ipynb #c31aa8f3
 @patch(as_prop=True)
 def inference_flops_ratio(self:MaskedTraining) -> float:
     "Forward FLOPs at the current densities relative to the dense model (nan before the first batch)."
