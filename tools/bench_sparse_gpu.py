@@ -1,4 +1,4 @@
-"""Block-sparse linear layers (reformer_rigl.sparse.block_linear) against dense ones on one GPU.
+"""Block-sparse linear layers (reformer_rigl.sparse.block_linear, kernels in reformer_rigl.sparse.block_kernels) against dense ones on one GPU.
 
 Two kinds of measurement, side by side in one run, each the median of `--reps` timed calls after warm-up, with the
 CUDA allocator's peak memory over the timed calls:
@@ -38,8 +38,9 @@ import torch, torch.nn as nn, torch.nn.functional as F
 if not ARGS.dry_run and not torch.cuda.is_available():
     sys.exit("bench_sparse_gpu.py needs a CUDA GPU (none is visible); use --dry-run to check the script on a CPU")
 import triton
-from reformer_rigl.sparse import block_linear as bl
-from reformer_rigl.sparse.block_linear import BlockSparseLinear, TUNED, masked_linear, to_block_sparse, tune_key
+from reformer_rigl.sparse import block_kernels as bl
+from reformer_rigl.sparse.block_kernels import TUNED, masked_linear, tune_key
+from reformer_rigl.sparse.block_linear import BlockSparseLinear, to_block_sparse
 from bench_sparse_overhead import git_rev
 
 DRY = ARGS.dry_run

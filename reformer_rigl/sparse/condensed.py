@@ -103,8 +103,14 @@ def _load_from_state_dict(self:CondensedLinear, state_dict, prefix, *args, **kwa
             getattr(self, name).data = getattr(self, name).data.new_empty(saved.shape)
     super(CondensedLinear, self)._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-# %% ../../nbs/sparse/08_condensed.ipynb #bea41554
+# %% ../../nbs/sparse/08_condensed.ipynb #2d0a5d9e
 _HOOKS = ('_state_dict_hooks', '_state_dict_pre_hooks', '_load_state_dict_pre_hooks', '_load_state_dict_post_hooks')
+
+def _as_linear(mod:nn.Module) -> nn.Linear|None:
+    "`mod` as a plain `nn.Linear`: itself, the one it stands in for (its `as_linear()`, e.g. a `BlockSparseLinear`), or None."
+    if type(mod) is nn.Linear: return mod
+    as_linear = getattr(mod, 'as_linear', None)
+    return as_linear() if callable(as_linear) else None
 
 def condense(model:nn.Module, # a trained model; masked weights exactly zero
              masks:dict|None=None, # {parameter name: bool mask}, e.g. `learn.sparse_training.masks`; None: each weight's nonzeros
@@ -118,24 +124,31 @@ def condense(model:nn.Module, # a trained model; masked weights exactly zero
         if bad: raise ValueError(f"the masks do not fit this model's weights {bad}: pass the masks of this model (keyed by `model.named_parameters()`)")
     memo = {}
     for name, mod in model.named_modules(remove_duplicate=False):
-        if type(mod) is not nn.Linear or id(mod) in memo: continue
+        if (lin := _as_linear(mod)) is None or id(mod) in memo: continue
         key = f"{name}.weight" if name else 'weight'
-        if masks is not None and key not in masks: continue
-        mask = (mod.weight != 0) if masks is None else masks[key].to(mod.weight.device, torch.bool)
-        if int(mask.sum()) <= max_density * mask.numel(): memo[id(mod)] = CondensedLinear.from_linear(mod, mask)
-    if not memo: warnings.warn(f"condense found no nn.Linear layer with a density at most {max_density}: the copy is dense")
+        if masks is not None and key not in masks: stays_dense = True
+        else:
+            mask = (lin.weight != 0) if masks is None else masks[key].to(lin.weight.device, torch.bool)
+            stays_dense = int(mask.sum()) > max_density * mask.numel()
+        if not stays_dense: memo[id(mod)] = CondensedLinear.from_linear(lin, mask)
+        elif lin is not mod: memo[id(mod)] = copy.deepcopy(lin, memo)  # a stand-in copied as the plain layer
+    if not any(isinstance(m, CondensedLinear) for m in memo.values()):
+        warnings.warn(f"condense found no nn.Linear layer with a density at most {max_density}: the copy is dense")
     for mod in model.modules():  # the copy starts without state-dict hooks
         memo.update({id(getattr(mod, h)): type(getattr(mod, h))() for h in _HOOKS if hasattr(mod, h)})
     return copy.deepcopy(model, memo)
 
-# %% ../../nbs/sparse/08_condensed.ipynb #4c0abfaa
+# %% ../../nbs/sparse/08_condensed.ipynb #b163c4b1
 @patch
 def condensed(self:Learner,
               masks:dict|None=None, # {parameter name: bool mask}; None: the mask-based callback's, else the weights' nonzeros
               max_density:float=0.3 # layers denser than this stay dense
              ) -> Learner:
-    "A new `Learner` with the same data, loss and metrics and a condensed copy of the model, for inference."
+    "A new Learner of the same class (a `TabularLearner` stays one) with the same data, loss, metrics and settings, and a condensed copy of the model, for inference."
     if masks is None: masks = next((cb.masks for cb in self.cbs if isinstance(cb, MaskedTraining) and cb.masks), None)
     model = condense(get_model(self.model), masks, max_density)
-    return Learner(self.dls, model, loss_func=self.loss_func, opt_func=self.opt_func, metrics=self.metrics,
-                   path=self.path, model_dir=self.model_dir)
+    new = Learner.__new__(type(self))  # built as a `Learner` is: a subclass's own __init__ may add callbacks or change the model
+    Learner.__init__(new, self.dls, model, loss_func=self.loss_func, opt_func=self.opt_func, lr=self.lr, splitter=self.splitter,
+                     metrics=self.metrics, path=self.path, model_dir=self.model_dir, wd=self.wd, wd_bn_bias=self.wd_bn_bias,
+                     train_bn=self.train_bn, moms=self.moms)
+    return new

@@ -14,7 +14,8 @@ import pandas as pd
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['sparse_weights', 'density_score', 'layer_densities', 'density_table', 'plot_densities']
+__all__ = ['sparse_weights', 'check_distribution', 'density_score', 'layer_densities', 'density_table', 'plot_densities',
+           'layer_labels']
 
 # %% ../../nbs/sparse/01_distributions.ipynb #7bc2a461
 def _match(pattern, # a glob or regex string, a compiled `re.Pattern`, or a module type
@@ -80,8 +81,14 @@ def sparse_weights(model:nn.Module, # the model whose weights are listed
             res[name] = p
     return res
 
-# %% ../../nbs/sparse/01_distributions.ipynb #51585e08
+# %% ../../nbs/sparse/01_distributions.ipynb #d48a2a9a
 _DISTRIBUTIONS = ('uniform', 'er', 'erk')
+
+def check_distribution(distribution:str) -> str: # 'uniform', 'er' or 'erk'
+    "`distribution` when it names one of the distributions; a `ValueError` naming them otherwise."
+    if not isinstance(distribution, str) or distribution not in _DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {distribution!r}: use one of {', '.join(map(repr, _DISTRIBUTIONS))}")
+    return distribution
 
 def density_score(shape, # the weight's shape: `(out, in, *kernel)`
                   distribution:str='erk' # 'uniform', 'er' or 'erk'
@@ -91,7 +98,7 @@ def density_score(shape, # the weight's shape: `(out, in, *kernel)`
     if distribution == 'uniform': return 1.
     if distribution == 'erk' or len(shape) < 2: return sum(shape) / math.prod(shape)
     if distribution == 'er': return (shape[0] + shape[1]) / (shape[0] * shape[1])
-    raise ValueError(f"unknown distribution {distribution!r}: use one of {', '.join(map(repr, _DISTRIBUTIONS))}")
+    check_distribution(distribution)
 
 # %% ../../nbs/sparse/01_distributions.ipynb #b95e750c
 def _fixed_densities(names, first_layer_dense, dense_layers, overrides) -> dict:
@@ -115,7 +122,7 @@ def _shapes(model, **sparse_weights_kwargs) -> dict:
     if not ws: raise ValueError("no weights to sparsify: the model has no selected conv/linear weights (see `sparse_weights`)")
     return {n: tuple(w.shape) if isinstance(w, torch.Tensor) else tuple(w) for n, w in ws.items()}
 
-# %% ../../nbs/sparse/01_distributions.ipynb #79edfee1
+# %% ../../nbs/sparse/01_distributions.ipynb #07f5d924
 def layer_densities(model, # an `nn.Module`, or a `{name: tensor or shape}` mapping of the weights to sparsify
                     density:float, # the target density D in (0, 1]: the fraction of the sparsified weights kept
                     distribution:str='erk', # 'uniform', 'er' (Erdős–Rényi) or 'erk' (Erdős–Rényi-Kernel)
@@ -126,8 +133,7 @@ def layer_densities(model, # an `nn.Module`, or a `{name: tensor or shape}` mapp
                    ) -> dict[str, float]:
     "`{parameter name: density}` for the sparsified weights, sharing `density` by `distribution`."
     if not 0 < density <= 1: raise ValueError(f"density must be in (0, 1], got {density}")
-    if distribution not in _DISTRIBUTIONS:
-        raise ValueError(f"unknown distribution {distribution!r}: use one of {', '.join(map(repr, _DISTRIBUTIONS))}")
+    check_distribution(distribution)
     shapes = _shapes(model, **sparse_weights_kwargs)
     if first_layer_dense is None: first_layer_dense = distribution == 'uniform'
     fixed = _fixed_densities(list(shapes), first_layer_dense, dense_layers, overrides)
@@ -164,12 +170,13 @@ def density_table(model, # an `nn.Module`, or a `{name: tensor or shape}` mappin
     total['density'] = total['nonzeros'] / total['params']
     return pd.concat([df, pd.DataFrame([total])], ignore_index=True).set_index('name')
 
-# %% ../../nbs/sparse/01_distributions.ipynb #5679c4c2
+# %% ../../nbs/sparse/01_distributions.ipynb #835c7dc8
 def plot_densities(densities:dict, # `{name: density}`, or `{label: {name: density}}` to compare distributions
                    target:float|None=None, # draw the target density as a dashed line
                    ax=None, # a matplotlib axis to draw on
                    figsize=(6, 2.5), # size of a new figure
-                   max_labels:int=30): # label bars with layer names up to this many layers, else with their index
+                   max_labels:int=30, # label bars with layer names up to this many layers, else with their index
+                   labels:dict|None=None): # `{name: tick label}`, e.g. `layer_labels(model)`; None: the parameter names without '.weight'
     "Bar plot of per-layer densities, one group of bars per layer; returns the axis."
     groups = densities if isinstance(next(iter(densities.values())), Mapping) else {'density': densities}
     names = list(next(iter(groups.values())))
@@ -180,8 +187,26 @@ def plot_densities(densities:dict, # `{name: density}`, or `{label: {name: densi
                width=width, label=label)
     if target is not None: ax.axhline(target, ls='--', c='k', lw=1, label=f'target {target:g}')
     ax.set_xticks(range(len(names)))
-    if len(names) <= max_labels: ax.set_xticklabels([n.removesuffix('.weight') for n in names], rotation=90, fontsize=7)
+    if len(names) <= max_labels:
+        ax.set_xticklabels([(labels or {}).get(n, n.removesuffix('.weight')) for n in names], rotation=90, fontsize=7)
+        ax.set_xlabel('layer')
     else: ax.set_xlabel('layer (registration order)')
-    ax.set_ylabel('density'); ax.set_ylim(0, 1.05)
+    ax.set_ylabel('density (fraction of weights kept)'); ax.set_ylim(0, 1.05)
     if len(groups) > 1 or target is not None: ax.legend(fontsize=7)
     return ax
+
+# %% ../../nbs/sparse/01_distributions.ipynb #24dc070c
+def layer_labels(model:nn.Module, # the model the weights belong to
+                 names=None # parameter names to label (default: all)
+                ) -> dict:
+    "`{parameter name: label}` naming each weight's layer by its path, type and size, e.g. '0.0 Linear 64→256', for plots."
+    mods, res = dict(model.named_modules()), {}
+    for n, p in model.named_parameters():
+        if names is not None and n not in names: continue
+        path, _, short = n.rpartition('.')
+        m = mods.get(path)
+        if isinstance(m, nn.Linear): size = f"{m.in_features}→{m.out_features}"
+        elif isinstance(m, nn.modules.conv._ConvNd): size = f"{m.in_channels}→{m.out_channels} {'×'.join(map(str, m.kernel_size))}"
+        else: size = '×'.join(map(str, p.shape))
+        res[n] = ' '.join(x for x in (path if short == 'weight' else n, type(m).__name__, size) if x)
+    return res
