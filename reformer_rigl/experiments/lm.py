@@ -90,7 +90,7 @@ def check_full_attention_memory(variant:str, # the model variant
 BYTE_LM_DEFAULTS = dict(
     data=dict(source='enwik8', path=None, seq_len=65536, bs=8, valid_bs=None, valid=0.05, test=0.05, max_bytes=None),
     model=dict(variant='lsh', d_model=1024, d_ff=4096, n_heads=8, n_layers=3, n_hashes=8, bucket_size=64, ff_chunks=1,
-               pos_enc='axial', axial_shape=None, dropout=0., attn_dropout=0., tie_weights=False),
+               pos_enc='axial', axial_shape=None, dropout=0., attn_dropout=0., tie_weights=False, impl='auto'),
     train=dict(TRAIN_DEFAULTS, opt='adafactor', lr=1e-2),
     eval=dict(every=2000, max_batches=None, hashes=[8], full_attention=True, on_test=True))
 
