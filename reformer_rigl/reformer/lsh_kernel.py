@@ -217,7 +217,7 @@ def _bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr,
         tl.store(gk, tl.load(gk) + dk * scale)
         tl.store(gv, tl.load(gv) + dv)
 
-# %% ../../nbs/reformer/08_lsh_kernel.ipynb #c465a3ff
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #4f67b294
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
 HASH_PRECISION = 'tf32'                     # products of `hash_fused` on a GPU: one TF32 pass (see the hashing section)
 NUM_WARPS = {}                              # ('fwd' | 'bwd', bucket_size) -> warps, to override `_warps`
@@ -233,17 +233,27 @@ def _precision(t:torch.Tensor): # an input of the products
 
 def _strides(t:torch.Tensor): return t.stride(0), t.stride(1), t.stride(2)   # b, h, n of a `[b, h, n, d]` view
 
+def _rows_contiguous(t:torch.Tensor): # `[b, h, n, d]`, any strides
+    "`t`, or a copy of it whose last dimension is contiguous (the kernels step through a row one element at a time)."
+    return t if t.stride(-1) == 1 else t.contiguous()
+
+def _work_dtype(dtype:torch.dtype): # the inputs' dtype
+    "The dtype the kernels compute in: bfloat16 becomes float32 under the interpreter, whose bfloat16 `tl.dot` is wrong."
+    return torch.float32 if INTERPRET and dtype == torch.bfloat16 else dtype
+
 def _buffer(b, h, n, e, device): # float32 `[b, h, n, e]` stored as `[b, n, h, e]`
     return torch.empty(b, n, h, e, dtype=torch.float32, device=device).permute(0, 2, 1, 3)
 
-# %% ../../nbs/reformer/08_lsh_kernel.ipynb #3caff867
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #01a113e2
 class FusedLSHAttention(torch.autograd.Function):
     "LSH attention on given sort orders with Triton kernels; `apply(q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal)`."
     @staticmethod
     def forward(ctx, q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal):
+        ctx.dtypes = q.dtype, k.dtype, v.dtype
+        work = _work_dtype(q.dtype)
+        q, k, v = (_rows_contiguous(t.to(work)) for t in (q, k, v))
         b, h, n, d = q.shape
         e, r, n_chunks = v.shape[-1], order.shape[2], n // bucket_size
-        k, v = k.to(q.dtype), v.to(q.dtype)
         acc, (mx, den) = _buffer(b, h, n, e, q.device), torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
         for i in range(r):
             _fwd[(n_chunks, b * h)](q, k, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
@@ -252,19 +262,20 @@ class FusedLSHAttention(torch.autograd.Function):
                                     S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
                                     DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
                                     MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
-        out = acc.to(q.dtype)
+        out = acc.to(work)
         ctx.save_for_backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den)
         ctx.bucket_size, ctx.causal = bucket_size, causal
-        return out
+        return out.to(ctx.dtypes[0])
 
     @staticmethod
     def backward(ctx, dout):
         q, k, v, order, chunk_of, key_ok, n_real, out, mx, den = ctx.saved_tensors
         b, h, n, d = q.shape
         e, r, s = v.shape[-1], order.shape[2], ctx.bucket_size
-        dout = (dout if dout.stride(-1) == 1 else dout.contiguous()).to(q.dtype)
+        dout = _rows_contiguous(dout.to(q.dtype))
         delta = (dout.float() * out.float()).sum(-1).contiguous()              # b h n
-        dq, dk, dv = _buffer(b, h, n, d, q.device), _buffer(b, h, n, d, q.device), _buffer(b, h, n, e, q.device)
+        w = max(d, e)                                   # one row width, so the three gradients share the strides the kernels take
+        dq, dk, dv = (_buffer(b, h, n, w, q.device)[..., :width] for width in (d, d, e))
         args = (q, k, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
                 order if n_real is None else n_real, mx, den, delta)
         strides = (*_strides(q), *_strides(k), *_strides(v), *_strides(dout), *_strides(dq))
@@ -273,19 +284,21 @@ class FusedLSHAttention(torch.autograd.Function):
                         PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
             _bwd_dq[(n // s, b * h)](*args, dq, *strides, h, n, n // s, i, d ** -0.5, **opts)
             _bwd_dkdv[(n // s, b * h)](*args, dk, dv, *strides, h, n, n // s, i, d ** -0.5, **opts)
-        return dq.to(q.dtype), dk.to(q.dtype), dv.to(v.dtype), None, None, None, None, None, None
+        return (*(g.to(t) for g, t in zip((dq, dk, dv), ctx.dtypes)), None, None, None, None, None, None)
 
-# %% ../../nbs/reformer/08_lsh_kernel.ipynb #d426a7ba
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #0a4ecbd5
 def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                       bucket_size:int, # chunk size
                       dropout:float=0., # attention dropout that would apply
                       v:torch.Tensor|None=None): # values `[b, h, n, e]`, when known
-    "Why the fused kernel cannot run this configuration, or None when it can."
+    "Why the fused kernel cannot run this configuration, or None when it can (then `impl='auto'` takes the plain path)."
     if not (qk.is_cuda or INTERPRET):
         return "it needs a CUDA device (or TRITON_INTERPRET=1 set before reformer_rigl's attention is imported, to run it slowly on the CPU)"
     if qk.dtype not in (torch.float16, torch.bfloat16, torch.float32): return f"it computes in float16, bfloat16 or float32, not {qk.dtype}"
     d = qk.shape[-1]
     if d < 16 or d & (d - 1): return f"the head size must be a power of two of at least 16, got {d}"
+    e = d if v is None else v.shape[-1]
+    if e < 16 or e & (e - 1): return f"the value width must be a power of two of at least 16, got {e}"
     if bucket_size not in (16, 32, 64, 128): return f"bucket_size must be 16, 32, 64 or 128, got {bucket_size}"
     if bucket_size == 128 and qk.dtype == torch.float32 and not INTERPRET:
         return "float32 with bucket_size 128 needs more shared memory than an H100/H200 has (use bfloat16 or float16, or bucket_size <= 64)"
@@ -294,7 +307,7 @@ def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
 def _fused_lsh(qk, v, buckets, bucket_size, causal=False, mask=None, dedup=True, dropout=0., training=False):
     "The fused path, inputs already checked: sort orders, chunk numbers and padding information, then `FusedLSHAttention`."
     n = qk.shape[2]
-    order = buckets.sort(dim=-1, stable=True).indices                       # b h r n: sorted by (bucket, position)
+    order = buckets.sort(dim=-1, stable=True).indices.contiguous()          # b h r n: sorted by (bucket, position)
     chunk_of = None
     if dedup and order.shape[2] > 1:
         ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(n, device=qk.device).expand_as(order))
