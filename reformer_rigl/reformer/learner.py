@@ -1,4 +1,4 @@
-"""Losses, metrics and callbacks for training the Reformer models with a fastai `Learner`: the copy task's masked loss and accuracy, bits per character, padding and LSH settings for evaluation.
+"""Metrics and callbacks for training the Reformer models with a fastai `Learner`: bits per character, padding to a multiple, and LSH settings for evaluation.
 
 Docs: https://reformer-rigl.github.io/reformer-rigl/reformer/learner.html.md"""
 
@@ -14,59 +14,7 @@ from .attention import check_lsh_setting
 from .models import lsh_layers
 
 # %% auto #0
-__all__ = ['bpc', 'copy_start', 'check_start', 'scored_from', 'CopyTaskLoss', 'MaskedAccuracy', 'nats_to_bits', 'BitsPerChar',
-           'PadToMultiple', 'EvalLSH']
-
-# %% ../../nbs/reformer/06_learner.ipynb #4c274b5c
-def copy_start(seq_len:int): # length of the target sequence
-    "First target position of the copied `w` in `0 w 0 w`: `seq_len // 2 + 1`."
-    return seq_len // 2 + 1
-
-# %% ../../nbs/reformer/06_learner.ipynb #59c11544
-def check_start(start:int|None): # first scored position, or None
-    "`start`, unless it is not a non-negative integer (or None): then a `ValueError` naming it."
-    if start is not None and (isinstance(start, bool) or not isinstance(start, int) or start < 0):
-        raise ValueError(f"start must be a non-negative position (or None: the copy of w), got {start!r}")
-    return start
-
-def scored_from(start:int|None, # first scored position (None: `copy_start(seq_len)`)
-                seq_len:int): # length of the batch's targets
-    "The first scored position of a batch of length `seq_len`; a `ValueError` if none would be scored."
-    start = copy_start(seq_len) if start is None else start
-    if start >= seq_len: raise ValueError(f"start={start} leaves no position to score in targets of length {seq_len}; use start < {seq_len}")
-    return start
-
-# %% ../../nbs/reformer/06_learner.ipynb #3fea402f
-class CopyTaskLoss:
-    "Cross-entropy over the target positions from `start` on (default: the copied `w`, `copy_start(seq_len)`)."
-    def __init__(self, start:int|None=None, # first scored position (None: `copy_start` of each batch's length)
-                 reduction:str='mean'): # 'mean', 'sum' or 'none' (per sequence and position)
-        self.start, self.reduction = check_start(start), reduction
-
-    def __call__(self, pred, targ): # logits `[b, n, vocab]`, target ids `[b, n]`
-        start = scored_from(self.start, targ.shape[1])
-        loss = F.cross_entropy(pred[:, start:].float().transpose(1, 2), targ[:, start:], reduction=self.reduction)
-        return loss
-
-    def activation(self, x): return F.softmax(x, dim=-1)
-    def decodes(self, x): return x.argmax(dim=-1)
-
-# %% ../../nbs/reformer/06_learner.ipynb #4ca22a15
-class MaskedAccuracy(Metric):
-    "Accuracy over target positions from `start` on (default: the copy of `w` in the copy task)."
-    def __init__(self, start:int|None=None): # first scored position (None: `copy_start` of each batch's length)
-        self.start = check_start(start)
-
-    def reset(self): self.correct, self.total = 0, 0
-
-    def accumulate(self, learn):
-        pred, targ = learn.pred, learn.yb[0]
-        start = scored_from(self.start, targ.shape[1])
-        hits = pred[:, start:].argmax(dim=-1) == targ[:, start:]
-        self.correct += hits.sum(); self.total += hits.numel()  # a device tensor: no host sync per batch
-
-    @property
-    def value(self): return float(self.correct) / self.total if self.total else None
+__all__ = ['bpc', 'nats_to_bits', 'BitsPerChar', 'PadToMultiple', 'EvalLSH']
 
 # %% ../../nbs/reformer/06_learner.ipynb #e403b82e
 def nats_to_bits(ce:float): # a cross-entropy in nats
