@@ -17,6 +17,50 @@ from .hashing import bucket_dtype
 __all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'FusedLSHAttention', 'fused_unsupported', 'fused_lsh_attention',
            'hash_fused']
 
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #7abfdde4
+INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
+HASH_PRECISION = 'tf32'                     # products of `hash_fused` on a GPU: one TF32 pass (see the hashing section)
+NUM_WARPS = {}                              # ('fwd' | 'bwd', bucket_size) -> warps, to override `_warps`
+
+def _warps(kind:str, bucket_size:int): # 'fwd' or 'bwd'
+    "Warps per program: 4 for chunks up to 64 (measured fastest on an H200 at 64), 8 for 128."
+    return NUM_WARPS.get((kind, bucket_size), 4 if bucket_size <= 64 else 8)
+
+def _precision(t:torch.Tensor): # an input of the products
+    "`input_precision` of `tl.dot` for `t`'s dtype: float32 close to exact, half precision as is."
+    if t.dtype != torch.float32: return 'tf32'                     # ignored for half-precision inputs
+    return 'ieee' if INTERPRET else 'tf32x3'
+
+def _strides(t:torch.Tensor): return t.stride(0), t.stride(1), t.stride(2)   # b, h, n of a `[b, h, n, d]` view
+
+def _rows_contiguous(t:torch.Tensor): # `[b, h, n, d]`, any strides
+    "`t`, or a copy of it whose last dimension is contiguous (the kernels step through a row one element at a time)."
+    return t if t.stride(-1) == 1 else t.contiguous()
+
+def _work_dtype(dtype:torch.dtype): # the inputs' dtype
+    "The dtype the kernels compute in: bfloat16 becomes float32 under the interpreter, whose bfloat16 `tl.dot` is wrong."
+    return torch.float32 if INTERPRET and dtype == torch.bfloat16 else dtype
+
+def _buffer(b, h, n, e, device): # float32 `[b, h, n, e]` stored as `[b, n, h, e]`
+    return torch.empty(b, n, h, e, dtype=torch.float32, device=device).permute(0, 2, 1, 3)
+
+def _sort_info(buckets:torch.Tensor, # `[b, h, r, n]`; padding in the last bucket
+               bucket_size:int, # chunk size `s`
+               mask:torch.Tensor|None=None, # bool `[b, n]`, True for real tokens
+               dedup:bool=True): # count a key found in several rounds once
+    "The kernels' view of the buckets: sort orders `[b, h, r, n]`, chunk numbers (or None), key mask (or None) and real chunks (or None)."
+    n = buckets.shape[-1]
+    order = buckets.sort(dim=-1, stable=True).indices.contiguous()          # b h r n: sorted by (bucket, position)
+    chunk_of = None
+    if dedup and order.shape[2] > 1:
+        ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(n, device=buckets.device).expand_as(order))
+        chunk_of = (ranks // bucket_size).int()
+    key_ok = n_real = None
+    if mask is not None:
+        key_ok = mask.to(torch.int8).contiguous()
+        n_real = ((mask.sum(1) + bucket_size - 1) // bucket_size).int()
+    return order.int(), chunk_of, key_ok, n_real
+
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #0f293a82
 @triton.jit
 def _prev_chunk(c, c_real, C):
@@ -131,6 +175,21 @@ def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, mx_
     tl.store(mptr, m2)
     tl.store(lptr, l)
 
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #a725eb9c
+def _forward(q, k, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool):
+    "`_fwd` for every round: the float32 output `[b, h, n, e]` (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
+    b, h, n, d = q.shape
+    e, r, n_chunks = v.shape[-1], order.shape[2], n // bucket_size
+    acc, (mx, den) = _buffer(b, h, n, e, q.device), torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
+    for i in range(r):
+        _fwd[(n_chunks, b * h)](q, k, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
+                                order if n_real is None else n_real, acc, mx, den,
+                                *_strides(q), *_strides(k), *_strides(v), *_strides(acc), h, n, n_chunks, i, d ** -0.5,
+                                S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
+                                DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
+                                MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
+    return acc, mx, den
+
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3d548437
 @triton.jit
 def _row_stats(mx_ptr, den_ptr, delta_ptr, base, pos):
@@ -217,34 +276,25 @@ def _bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr,
         tl.store(gk, tl.load(gk) + dk * scale)
         tl.store(gv, tl.load(gv) + dv)
 
-# %% ../../nbs/reformer/08_lsh_kernel.ipynb #4f67b294
-INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
-HASH_PRECISION = 'tf32'                     # products of `hash_fused` on a GPU: one TF32 pass (see the hashing section)
-NUM_WARPS = {}                              # ('fwd' | 'bwd', bucket_size) -> warps, to override `_warps`
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #fe4dfab1
+def _backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool):
+    "`_bwd_dq` and `_bwd_dkdv` for every round: float32 gradients of `q`, `k` and `v` from the forward's output, maxima and denominators."
+    b, h, n, d = q.shape
+    e, r, s = v.shape[-1], order.shape[2], bucket_size
+    delta = (dout.float() * out.float()).sum(-1).contiguous()              # b h n
+    w = max(d, e)                                   # one row width, so the three gradients share the strides the kernels take
+    dq, dk, dv = (_buffer(b, h, n, w, q.device)[..., :width] for width in (d, d, e))
+    args = (q, k, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
+            order if n_real is None else n_real, mx, den, delta)
+    strides = (*_strides(q), *_strides(k), *_strides(v), *_strides(dout), *_strides(dq))
+    for i in range(r):
+        opts = dict(S=s, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None, DEDUP=chunk_of is not None,
+                    PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
+        _bwd_dq[(n // s, b * h)](*args, dq, *strides, h, n, n // s, i, d ** -0.5, **opts)
+        _bwd_dkdv[(n // s, b * h)](*args, dk, dv, *strides, h, n, n // s, i, d ** -0.5, **opts)
+    return dq, dk, dv
 
-def _warps(kind:str, bucket_size:int): # 'fwd' or 'bwd'
-    "Warps per program: 4 for chunks up to 64 (measured fastest on an H200 at 64), 8 for 128."
-    return NUM_WARPS.get((kind, bucket_size), 4 if bucket_size <= 64 else 8)
-
-def _precision(t:torch.Tensor): # an input of the products
-    "`input_precision` of `tl.dot` for `t`'s dtype: float32 close to exact, half precision as is."
-    if t.dtype != torch.float32: return 'tf32'                     # ignored for half-precision inputs
-    return 'ieee' if INTERPRET else 'tf32x3'
-
-def _strides(t:torch.Tensor): return t.stride(0), t.stride(1), t.stride(2)   # b, h, n of a `[b, h, n, d]` view
-
-def _rows_contiguous(t:torch.Tensor): # `[b, h, n, d]`, any strides
-    "`t`, or a copy of it whose last dimension is contiguous (the kernels step through a row one element at a time)."
-    return t if t.stride(-1) == 1 else t.contiguous()
-
-def _work_dtype(dtype:torch.dtype): # the inputs' dtype
-    "The dtype the kernels compute in: bfloat16 becomes float32 under the interpreter, whose bfloat16 `tl.dot` is wrong."
-    return torch.float32 if INTERPRET and dtype == torch.bfloat16 else dtype
-
-def _buffer(b, h, n, e, device): # float32 `[b, h, n, e]` stored as `[b, n, h, e]`
-    return torch.empty(b, n, h, e, dtype=torch.float32, device=device).permute(0, 2, 1, 3)
-
-# %% ../../nbs/reformer/08_lsh_kernel.ipynb #01a113e2
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #6ebbf172
 class FusedLSHAttention(torch.autograd.Function):
     "LSH attention on given sort orders with Triton kernels; `apply(q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal)`."
     @staticmethod
@@ -252,16 +302,7 @@ class FusedLSHAttention(torch.autograd.Function):
         ctx.dtypes = q.dtype, k.dtype, v.dtype
         work = _work_dtype(q.dtype)
         q, k, v = (_rows_contiguous(t.to(work)) for t in (q, k, v))
-        b, h, n, d = q.shape
-        e, r, n_chunks = v.shape[-1], order.shape[2], n // bucket_size
-        acc, (mx, den) = _buffer(b, h, n, e, q.device), torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
-        for i in range(r):
-            _fwd[(n_chunks, b * h)](q, k, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
-                                    order if n_real is None else n_real, acc, mx, den,
-                                    *_strides(q), *_strides(k), *_strides(v), *_strides(acc), h, n, n_chunks, i, d ** -0.5,
-                                    S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
-                                    DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
-                                    MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
+        acc, mx, den = _forward(q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal)
         out = acc.to(work)
         ctx.save_for_backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den)
         ctx.bucket_size, ctx.causal = bucket_size, causal
@@ -270,23 +311,11 @@ class FusedLSHAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout):
         q, k, v, order, chunk_of, key_ok, n_real, out, mx, den = ctx.saved_tensors
-        b, h, n, d = q.shape
-        e, r, s = v.shape[-1], order.shape[2], ctx.bucket_size
         dout = _rows_contiguous(dout.to(q.dtype))
-        delta = (dout.float() * out.float()).sum(-1).contiguous()              # b h n
-        w = max(d, e)                                   # one row width, so the three gradients share the strides the kernels take
-        dq, dk, dv = (_buffer(b, h, n, w, q.device)[..., :width] for width in (d, d, e))
-        args = (q, k, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
-                order if n_real is None else n_real, mx, den, delta)
-        strides = (*_strides(q), *_strides(k), *_strides(v), *_strides(dout), *_strides(dq))
-        for i in range(r):
-            opts = dict(S=s, D=d, E=e, R=r, CAUSAL=ctx.causal, HAS_MASK=key_ok is not None, DEDUP=chunk_of is not None,
-                        PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
-            _bwd_dq[(n // s, b * h)](*args, dq, *strides, h, n, n // s, i, d ** -0.5, **opts)
-            _bwd_dkdv[(n // s, b * h)](*args, dk, dv, *strides, h, n, n // s, i, d ** -0.5, **opts)
-        return (*(g.to(t) for g, t in zip((dq, dk, dv), ctx.dtypes)), None, None, None, None, None, None)
+        grads = _backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal)
+        return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None)
 
-# %% ../../nbs/reformer/08_lsh_kernel.ipynb #0a4ecbd5
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #e2ae499c
 def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                       bucket_size:int, # chunk size
                       dropout:float=0., # attention dropout that would apply
@@ -306,17 +335,7 @@ def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
 
 def _fused_lsh(qk, v, buckets, bucket_size, causal=False, mask=None, dedup=True, dropout=0., training=False):
     "The fused path, inputs already checked: sort orders, chunk numbers and padding information, then `FusedLSHAttention`."
-    n = qk.shape[2]
-    order = buckets.sort(dim=-1, stable=True).indices.contiguous()          # b h r n: sorted by (bucket, position)
-    chunk_of = None
-    if dedup and order.shape[2] > 1:
-        ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(n, device=qk.device).expand_as(order))
-        chunk_of = (ranks // bucket_size).int()
-    key_ok = n_real = None
-    if mask is not None:
-        key_ok = mask.to(torch.int8).contiguous()
-        n_real = ((mask.sum(1) + bucket_size - 1) // bucket_size).int()
-    return FusedLSHAttention.apply(qk, unit(qk), v, order.int(), chunk_of, key_ok, n_real, bucket_size, causal)
+    return FusedLSHAttention.apply(qk, unit(qk), v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal)
 
 def fused_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                         v:torch.Tensor, # values `[b, h, n, e]`
@@ -332,22 +351,6 @@ def fused_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
     reason = fused_unsupported(qk, bucket_size, dropout if training else 0., v=v)
     if reason: raise ValueError(f"the fused LSH kernel cannot run: {reason}")
     return _fused_lsh(qk, v, buckets, bucket_size, causal, mask, dedup, dropout, training)
-
-# %% ../../nbs/reformer/08_lsh_kernel.ipynb #bc692a91
-def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
-               rotations:torch.Tensor, # `[h, r, d, n_buckets/2]`
-               block_n:int=128, # positions per program
-               block_k:int=64): # rotation columns per step
-    "`hash_vectors` as one Triton kernel: `[b, h, r, n]` buckets, in the same small integer type."
-    b, h, n, d = x.shape
-    r, half = rotations.shape[1], rotations.shape[-1]
-    x = x.detach()
-    if x.stride(-1) != 1: x = x.contiguous()
-    out = torch.empty(b, h, r, n, dtype=torch.int32, device=x.device)
-    block_k = min(block_k, max(16, triton.next_power_of_2(half)))
-    _hash[(triton.cdiv(n, block_n), b * h * r)](x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half,
-                                                D=d, BN=block_n, BK=block_k, PREC='ieee' if INTERPRET else HASH_PRECISION)
-    return out.to(bucket_dtype(2 * half))
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #9fe27f41
 @triton.jit
@@ -386,6 +389,22 @@ def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
         best_lo = tl.where(up, blo, best_lo)
         arg_lo = tl.where(up, alo, arg_lo)
     tl.store(out_ptr + bhr * n + rows, tl.where(best_hi >= best_lo, arg_hi, arg_lo + K2), mask=rows < n)
+
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #bc692a91
+def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
+               rotations:torch.Tensor, # `[h, r, d, n_buckets/2]`
+               block_n:int=128, # positions per program
+               block_k:int=64): # rotation columns per step
+    "`hash_vectors` as one Triton kernel: `[b, h, r, n]` buckets, in the same small integer type."
+    b, h, n, d = x.shape
+    r, half = rotations.shape[1], rotations.shape[-1]
+    x = x.detach()
+    if x.stride(-1) != 1: x = x.contiguous()
+    out = torch.empty(b, h, r, n, dtype=torch.int32, device=x.device)
+    block_k = min(block_k, max(16, triton.next_power_of_2(half)))
+    _hash[(triton.cdiv(n, block_n), b * h * r)](x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half,
+                                                D=d, BN=block_n, BK=block_k, PREC='ieee' if INTERPRET else HASH_PRECISION)
+    return out.to(bucket_dtype(2 * half))
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a8f68e80
 register_attention('lsh', 'fused', unsupported=fused_unsupported, hash_fn=hash_fused)(_fused_lsh)
