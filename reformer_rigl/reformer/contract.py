@@ -108,7 +108,7 @@ ATTENTION_KINDS = {   # kind -> the signature every path of that kind has
     'lsh': "fn(qk, v, buckets, bucket_size, causal, mask, dedup, dropout, training) -> [b, h, n, e]",
     'full': "fn(qk, v, causal, mask, dropout, training) -> [b, h, n, e]  (full shared-QK attention)"}
 
-# %% ../../nbs/reformer/00b_attention_contract.ipynb #29439a3d
+# %% ../../nbs/reformer/00b_attention_contract.ipynb #84d53cb4
 @dataclass(frozen=True)
 class AttentionPath:
     "One implementation of one kind of attention: the function, why it cannot run (or None), and for LSH its hashing."
@@ -116,6 +116,7 @@ class AttentionPath:
     unsupported:Callable|None=None # `(qk, v=, bucket_size=, dropout=) -> reason or None`; None: runs on any input
     hash_fn:Callable|None=None # LSH paths: hashing with `hash_vectors`'s signature (None: `hash_vectors`)
 
+# %% ../../nbs/reformer/00b_attention_contract.ipynb #26a11211
 ATTENTION_PATHS = {}   # (kind, impl) -> AttentionPath: the one table of attention implementations
 
 def register_attention(kind:str, # a key of `ATTENTION_KINDS`
@@ -131,7 +132,7 @@ def register_attention(kind:str, # a key of `ATTENTION_KINDS`
         return fn
     return _register
 
-# %% ../../nbs/reformer/00b_attention_contract.ipynb #2a5a1471
+# %% ../../nbs/reformer/00b_attention_contract.ipynb #63981062
 IMPLS = ('auto', 'plain', 'fused')   # the words `impl` always takes; registered paths add their names
 
 def attention_impls() -> tuple:
@@ -144,6 +145,7 @@ def check_impl(impl:str): # 'auto', 'plain', 'fused' or another registered path'
         raise ValueError(f"impl must be one of {', '.join(map(repr, attention_impls()))}, got {impl!r}")
     return impl
 
+# %% ../../nbs/reformer/00b_attention_contract.ipynb #77b90628
 def _reason(path:AttentionPath, qk, v, bucket_size, dropout):
     return None if path.unsupported is None else path.unsupported(qk, v=v, bucket_size=bucket_size, dropout=dropout)
 
