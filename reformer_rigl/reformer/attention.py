@@ -178,7 +178,7 @@ def merge_rounds(out:torch.Tensor, # per-round outputs `[b, h, r, n, e]`
     weights = lse.softmax(dim=dim)[..., None]                            # b h r n 1, in float32 (or float64)
     return (out.to(weights.dtype) * weights).sum(dim).to(out.dtype)
 
-# %% ../../nbs/reformer/01_attention.ipynb #f050c980
+# %% ../../nbs/reformer/01_attention.ipynb #94df6ce3
 @register_attention('lsh', 'plain')
 def plain_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                         v:torch.Tensor, # values `[b, h, n, e]`
@@ -215,6 +215,7 @@ def plain_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
     lse = gather_positions(lse.flatten(3, 4), ranks, n_lead=3)           # b h r n
     return merge_rounds(out, lse)
 
+# %% ../../nbs/reformer/01_attention.ipynb #57c404a4
 def lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                   v:torch.Tensor, # values `[b, h, n, e]`
                   bucket_size:int, # chunk size `s`; `n` must be a multiple of `2*s`
