@@ -147,7 +147,7 @@ LM_LR = 4e-3  # the recipe's peak learning rate: the best of the sweep on the Tr
 BYTE_LM_DEFAULTS = dict(
     data=dict(source='enwik8', path=None, seq_len=65536, batch_tokens=65536, bs=None, valid_bs=None, valid=0.05, test=0.05, max_bytes=None),
     model=dict(variant='lsh', d_model=1024, d_ff=4096, n_heads=8, n_layers=3, n_hashes=8, bucket_size=64, n_buckets=None, ff_chunks=1,
-               pos_enc='axial', axial_shape=None, dropout=0., attn_dropout=0., tie_weights=False),
+               pos_enc='axial', axial_shape=None, dropout=0., attn_dropout=0., tie_weights=False, impl='auto'),
     train=dict(TRAIN_DEFAULTS, opt='adamw', lr=LM_LR, schedule='cosine', warmup=None, wd=0.1, betas=[0.9, 0.95], clip=1.0),
     eval=dict(every=2000, max_batches=None, bytes=None, hashes=[8], full_attention=True, on_test=True,
               context=[], context_target=1024, context_windows=16))

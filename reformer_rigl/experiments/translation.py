@@ -91,7 +91,7 @@ TRANSLATION_DEFAULTS = dict(
     data=dict(source='wmt14', path=None, src_lang='en', tgt_lang='de', tokenizer='bpe', vocab_sz=32000, max_len=256, bs=128,
               max_items=None, n_train=20000, n_valid=500, n_test=500),
     model=dict(arch='reformer', max_seq_len=1024, d_model=512, d_ff=2048, n_heads=8, n_layers=6, dropout=0.1, attn_dropout=0.,
-               pos_enc='fixed', tie_weights=True, reversible=True, use_lsh=False, n_hashes=4, bucket_size=64),
+               pos_enc='fixed', tie_weights=True, reversible=True, use_lsh=False, n_hashes=4, bucket_size=64, impl='auto'),
     train=dict(TRAIN_DEFAULTS, lr=7e-4, schedule='inverse_sqrt', warmup=4000, betas=[0.9, 0.98], eps=1e-9, accumulate=8,
                label_smoothing=0.1),
     eval=dict(split='test', beam_size=4, alpha=0.6, max_sentences=None, every=5000))

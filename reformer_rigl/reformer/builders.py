@@ -11,7 +11,7 @@ from .models import TransformerLM, ReformerLM, TransformerEncDec, ReformerEncDec
 # %% auto #0
 __all__ = ['LM_VARIANTS', 'ARCHS', 'build_lm', 'variant_label', 'build_encdec', 'arch_label']
 
-# %% ../../nbs/reformer/10_builders.ipynb #6c6590bb
+# %% ../../nbs/reformer/10_builders.ipynb #7e9ad581
 LM_VARIANTS = ('transformer', 'shared_qk', 'reversible', 'lsh')
 
 def build_lm(variant:str, # 'transformer', 'shared_qk', 'reversible' or 'lsh'
@@ -25,12 +25,13 @@ def build_lm(variant:str, # 'transformer', 'shared_qk', 'reversible' or 'lsh'
              axial_shape:tuple|None=None, # for 'axial'
              dropout:float=0., attn_dropout:float=0., # dropout on residual branches and embeddings; on attention weights
              tie_weights:bool=False, # tie the output layer to the embedding
-             reversible:bool=True): # reversible and lsh: reversible layers (False: ordinary residuals, the same products, e.g. to count FLOPs)
+             reversible:bool=True, # reversible and lsh: reversible layers (False: ordinary residuals, the same products, e.g. to count FLOPs)
+             impl:str='auto'): # attention path of the shared-QK and LSH layers: 'auto', 'plain', 'fused'
     "The language model of one step of the paper's ablation."
     if variant not in LM_VARIANTS: raise ValueError(f"variant must be one of {', '.join(LM_VARIANTS)}; got {variant!r}")
     kw = dict(vocab_sz=vocab_sz, d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff, max_seq_len=max_seq_len,
               ff_chunks=ff_chunks, pos_enc=pos_enc, axial_shape=axial_shape, dropout=dropout, attn_dropout=attn_dropout,
-              tie_weights=tie_weights)
+              tie_weights=tie_weights, impl=impl)
     if variant in ('transformer', 'shared_qk'): return TransformerLM(**kw, shared_qk=variant == 'shared_qk')
     return ReformerLM(**kw, bucket_size=bucket_size, n_hashes=n_hashes, reversible=reversible, use_lsh=variant == 'lsh')
 
@@ -40,7 +41,7 @@ def variant_label(variant:str, # an `LM_VARIANTS` name
     "The paper's name for a variant: 'Transformer', 'shared-QK', 'reversible', 'LSH-4'."
     return {'transformer': 'Transformer', 'shared_qk': 'shared-QK', 'reversible': 'reversible'}.get(variant, f'LSH-{n_hashes}')
 
-# %% ../../nbs/reformer/10_builders.ipynb #39ae7356
+# %% ../../nbs/reformer/10_builders.ipynb #068a39bf
 ARCHS = ('transformer', 'reformer')
 
 def build_encdec(arch:str, # 'transformer' or 'reformer'
@@ -51,11 +52,12 @@ def build_encdec(arch:str, # 'transformer' or 'reformer'
                  pos_enc:str|None='fixed', # 'fixed' (sinusoidal, Vaswani et al.), 'abs', 'axial' or None
                  tie_weights:bool=True, # one matrix for the embedding and the output layer
                  reversible:bool=True, use_lsh:bool=False, # reformer: reversible stacks; LSH self-attention
-                 n_hashes:int=4, bucket_size:int=64): # reformer with LSH: rounds and chunk size
+                 n_hashes:int=4, bucket_size:int=64, # reformer with LSH: rounds and chunk size
+                 impl:str='auto'): # attention path of the shared-QK and LSH layers: 'auto', 'plain', 'fused'
     "The encoder–decoder `arch` names: `TransformerEncDec` or `ReformerEncDec`."
     if arch not in ARCHS: raise ValueError(f"arch must be one of {', '.join(ARCHS)}; got {arch!r}")
     kw = dict(vocab_sz=vocab_sz, d_model=d_model, n_enc_layers=n_layers, n_dec_layers=n_layers, n_heads=n_heads, d_ff=d_ff,
-              max_seq_len=max_seq_len, pad_idx=pad_idx, dropout=dropout, attn_dropout=attn_dropout, pos_enc=pos_enc, tie_weights=tie_weights)
+              max_seq_len=max_seq_len, pad_idx=pad_idx, dropout=dropout, attn_dropout=attn_dropout, pos_enc=pos_enc, tie_weights=tie_weights, impl=impl)
     if arch == 'transformer': return TransformerEncDec(**kw)
     return ReformerEncDec(**kw, reversible=reversible, use_lsh=use_lsh, n_hashes=n_hashes, bucket_size=bucket_size)
 

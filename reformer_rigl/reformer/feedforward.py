@@ -24,7 +24,7 @@ class FeedForward(nn.Module):
 
     def forward(self, x): return self.net(x) # `[..., d_model]` -> `[..., d_model]`
 
-# %% ../../nbs/reformer/03_feedforward.ipynb #2f1b820c
+# %% ../../nbs/reformer/03_feedforward.ipynb #82e4f8ea
 class ChunkedFeedForward(FeedForward):
     "`FeedForward` applied to `n_chunks` pieces of the sequence in turn, bounding the hidden layer's peak memory."
     def __init__(self,
@@ -36,8 +36,13 @@ class ChunkedFeedForward(FeedForward):
                  dim:int=-2): # the sequence dimension of the input
         super().__init__(d_model, d_ff, dropout, activation)
         if n_chunks < 1: raise ValueError(f"n_chunks must be a positive integer, got {n_chunks}")
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim == -1:
+            raise ValueError(f"dim must be the sequence dimension (-2, the default, or another dimension before the features), "
+                             f"got {dim!r}; -1 is the feature dimension d_model, which the layer needs whole")
         self.n_chunks, self.dim = n_chunks, dim
 
     def forward(self, x):
+        if self.dim % x.dim() == x.dim() - 1:
+            raise ValueError(f"dim={self.dim} is the feature dimension of an input of shape {list(x.shape)}; it must be the sequence dimension")
         if self.n_chunks == 1: return super().forward(x)
         return torch.cat([super(ChunkedFeedForward, self).forward(c) for c in x.chunk(self.n_chunks, dim=self.dim)], dim=self.dim)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math, torch, torch.nn as nn
 
 # %% auto #0
-__all__ = ['FixedPositionalEncoding', 'AbsolutePositionalEmbedding', 'default_axial_shape', 'AxialPositionalEncoding']
+__all__ = ['FixedPositionalEncoding', 'check_max_seq_len', 'AbsolutePositionalEmbedding', 'default_axial_shape',
+           'AxialPositionalEncoding']
 
 # %% ../../nbs/reformer/04_positional.ipynb #531eabb5
 def _seq_len(x:torch.Tensor) -> int:
@@ -32,13 +33,20 @@ class FixedPositionalEncoding(nn.Module):
         enc = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)   # interleaved: [sin, cos, sin, cos, ...]
         return enc[:, :self.d_model].to(dtype)
 
-# %% ../../nbs/reformer/04_positional.ipynb #6e22bf95
+# %% ../../nbs/reformer/04_positional.ipynb #630b88e9
+def check_max_seq_len(max_seq_len:int): # the longest sequence a model accepts
+    "`max_seq_len`, unless it is not a positive integer: then a `ValueError` naming it."
+    if isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int) or max_seq_len < 1:
+        raise ValueError(f"max_seq_len must be a positive number of positions, got {max_seq_len!r}")
+    return max_seq_len
+
+# %% ../../nbs/reformer/04_positional.ipynb #9d0bb5a3
 class AbsolutePositionalEmbedding(nn.Module):
     "A learned embedding per position up to `max_seq_len`."
     def __init__(self, d_model:int, # width of the encodings
                  max_seq_len:int): # the longest sequence it can encode
         super().__init__()
-        self.max_seq_len = max_seq_len
+        self.max_seq_len = check_max_seq_len(max_seq_len)
         self.weight = nn.Parameter(torch.randn(max_seq_len, d_model))
 
     def forward(self, x): # `x`: `[batch, seq, ...]`; returns `[seq, d_model]`
@@ -46,9 +54,10 @@ class AbsolutePositionalEmbedding(nn.Module):
         if n > self.max_seq_len: raise ValueError(f"sequence length {n} is longer than max_seq_len={self.max_seq_len}")
         return self.weight[:n]
 
-# %% ../../nbs/reformer/04_positional.ipynb #ec802cec
+# %% ../../nbs/reformer/04_positional.ipynb #e220b97b
 def default_axial_shape(max_seq_len:int) -> tuple: # the length to cover
     "A near-square `(n1, n2)` with `n1 * n2 >= max_seq_len`, e.g. 1024 -> (32, 32)."
+    check_max_seq_len(max_seq_len)
     n2 = math.isqrt(max_seq_len - 1) + 1 if max_seq_len > 1 else 1
     return (-(-max_seq_len // n2), n2)
 
