@@ -15,10 +15,11 @@ import reformer_rigl
 from ..data.core import DataNotFoundError
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'RUN_KEYS', 'UNHASHED_KEYS', 'META_KEYS', 'KEY_HINTS', 'ConfigError', 'config_dirs', 'load_yaml',
-           'deep_merge', 'list_experiments', 'find_config', 'load_config', 'leaf_paths', 'get_path', 'set_path',
-           'split_sweep', 'parse_value', 'parse_overrides', 'resolve_key', 'short_names', 'config_hash', 'Run',
-           'expand_grid', 'ResultsTable', 'check_keys', 'task_config', 'check_choice', 'check_positive', 'data_hint']
+__all__ = ['CONFIG_DIR', 'UNLOADABLE', 'RUN_KEYS', 'UNHASHED_KEYS', 'META_KEYS', 'KEY_HINTS', 'ConfigError', 'config_dirs',
+           'load_yaml', 'deep_merge', 'config_files', 'list_experiments', 'find_config', 'load_config', 'leaf_paths',
+           'get_path', 'set_path', 'split_sweep', 'parse_value', 'parse_overrides', 'resolve_key', 'short_names',
+           'config_hash', 'Run', 'expand_grid', 'ResultsTable', 'check_keys', 'task_config', 'check_choice',
+           'check_positive', 'data_hint']
 
 # %% ../../nbs/experiments/01_config.ipynb #e9aea3df
 CONFIG_DIR = Path(reformer_rigl.__file__).parent/'configs'
@@ -33,7 +34,7 @@ def config_dirs(extra=None # a folder or a list of folders searched first
     "The folders searched for experiment configs: `extra`, then `$RR_CONFIGS`, then the package's own."
     extra = [] if extra is None else [extra] if isinstance(extra, (str, Path)) else list(extra)
     env = [d for d in os.environ.get('RR_CONFIGS', '').split(os.pathsep) if d]
-    return [Path(d) for d in extra + env] + [CONFIG_DIR]
+    return list(dict.fromkeys([Path(d) for d in extra + env] + [CONFIG_DIR]))  # each folder once
 
 # %% ../../nbs/experiments/01_config.ipynb #bce858eb
 class _Loader(yaml.SafeLoader): pass
@@ -41,9 +42,20 @@ _Loader.add_implicit_resolver('tag:yaml.org,2002:float', re.compile(r'^[-+]?(?:\
                               list('-+0123456789.'))
 
 def load_yaml(text:str|Path): # YAML text, or the path of a YAML file
-    "Parse YAML safely, reading `1e-3` as a float."
-    if isinstance(text, Path): text = text.read_text(encoding='utf-8')
-    return yaml.load(text, Loader=_Loader)
+    "Parse YAML safely, reading `1e-3` as a float; a file that is not valid YAML is a `ConfigError` naming it and the line."
+    if not isinstance(text, Path): return yaml.load(text, Loader=_Loader)
+    try: return yaml.load(text.read_text(encoding='utf-8'), Loader=_Loader)
+    except UnicodeDecodeError: raise ConfigError(f"{text}: not a UTF-8 text file; a config is YAML text") from None
+    except yaml.YAMLError as e: raise ConfigError(_yaml_error(text, e)) from None
+
+def _yaml_error(path, e) -> str:
+    "One line: where the YAML parser stopped in `path`, what it found, and what to fix."
+    mark, start = getattr(e, 'problem_mark', None), getattr(e, 'context_mark', None)
+    line = mark.line + 1 if mark is not None else start.line + 1 if start is not None else 1
+    what = ', '.join(filter(None, [getattr(e, 'problem', None), getattr(e, 'context', None)])) or str(e).splitlines()[0]
+    since = f' (it began on line {start.line + 1})' if start is not None and start.line + 1 != line else ''
+    return (f"{path}:{line}: not valid YAML: {what}{since}. Fix that line: one `key: value` per line, nested keys indented "
+            f"by the same spaces (no tabs), every bracket and quote closed")
 
 # %% ../../nbs/experiments/01_config.ipynb #199fbee9
 def deep_merge(base:dict, # the defaults
@@ -56,18 +68,26 @@ def deep_merge(base:dict, # the defaults
     return out
 
 # %% ../../nbs/experiments/01_config.ipynb #c87a4935
-def list_experiments(dirs=None # extra config folders, searched first
-                    ) -> dict:
-    "`{name: description}` of every experiment on the config path (a name found twice: the first wins)."
+def config_files(dirs=None, # extra config folders, searched first
+                 bases:bool=False # also the bases, whose names start with `_`
+                ) -> dict:
+    "`{name: path}` of every experiment's YAML file on the config path (a name found twice: the first wins); nothing is read."
     found = {}
     for d in config_dirs(dirs):
         for p in sorted(Path(d).glob('*.y*ml')):
-            if p.suffix in ('.yaml', '.yml') and not p.stem.startswith('_'): found.setdefault(p.stem, p)
-    return {n: _description(p) for n, p in sorted(found.items())}
+            if p.suffix in ('.yaml', '.yml') and (bases or not p.stem.startswith('_')): found.setdefault(p.stem, p)
+    return dict(sorted(found.items()))
+
+UNLOADABLE = '(cannot be loaded: '  # how `list_experiments` describes a config that cannot be loaded
+
+def list_experiments(dirs=None # extra config folders, searched first
+                    ) -> dict:
+    "`{name: description}` of every experiment on the config path; a config that cannot be loaded is described by its error."
+    return {n: _description(p) for n, p in config_files(dirs).items()}
 
 def _description(path):
     try: return load_config(path).get('description', '')
-    except ConfigError as e: return f'(cannot be loaded: {e})'
+    except ConfigError as e: return f'{UNLOADABLE}{e})'
 
 # %% ../../nbs/experiments/01_config.ipynb #cad2df58
 def find_config(name:str|Path, # an experiment's name, or the path of a `.yaml` file
@@ -81,11 +101,13 @@ def find_config(name:str|Path, # an experiment's name, or the path of a `.yaml` 
     for d in config_dirs(dirs):
         for ext in ('.yaml', '.yml'):
             if (f := Path(d)/f'{name}{ext}').exists(): return f
-    known = list_experiments(dirs)
-    close = difflib.get_close_matches(str(name), known, n=2)
-    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ''
-    raise ConfigError(f"no experiment {str(name)!r}{hint} Known: {', '.join(known) or 'none'} "
+    known = config_files(dirs)  # names only: a lookup never loads the other configs (one of them may be broken)
+    raise ConfigError(f"no experiment {str(name)!r}{_did_you_mean(name, dirs)} Known: {', '.join(known) or 'none'} "
                       f"(searched {', '.join(map(str, config_dirs(dirs)))}; add a folder with RR_CONFIGS)")
+
+def _did_you_mean(name, dirs) -> str:
+    close = difflib.get_close_matches(str(name), config_files(dirs, bases=True), n=2)
+    return f"; did you mean {' or '.join(map(repr, close))}?" if close else '.'
 
 # %% ../../nbs/experiments/01_config.ipynb #686bfc25
 def load_config(name:str|Path, # an experiment's name, or the path of a `.yaml` file
@@ -98,12 +120,25 @@ def _load(path, dirs, chain):
     path = Path(path).resolve()
     if path in chain: raise ConfigError('configs extend each other in a cycle: ' + ' -> '.join(p.stem for p in chain + (path,)))
     cfg = load_yaml(path) or {}
-    if not isinstance(cfg, dict): raise ConfigError(f"{path} must hold a mapping of keys to values, not a {type(cfg).__name__}")
+    if not isinstance(cfg, dict): raise ConfigError(f"{path}:1: must hold a mapping of keys to values (`key: value` lines), not a {type(cfg).__name__}")
     bases = cfg.pop('extends', None) or []
+    bases = [bases] if isinstance(bases, str) else bases
+    where = f"{path}:{_key_line(path, 'extends')}"
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{where}: extends must name a config or list names ([_base, digits]); got {bases!r}")
     merged = {}
-    for b in [bases] if isinstance(bases, str) else bases:
-        merged = deep_merge(merged, _load(find_config(b, [path.parent] + config_dirs(dirs)), dirs, chain + (path,)))
+    for b in bases:
+        search = [path.parent] + config_dirs(dirs)  # a base is looked up next to its child first
+        try: parent = find_config(b, search)
+        except ConfigError: raise ConfigError(f"{where}: extends {b!r}, but no {b}.yaml is in {', '.join(map(str, config_dirs(search)))}"
+                                              f"{_did_you_mean(b, search)} Fix the name after `extends:`") from None
+        merged = deep_merge(merged, _load(parent, dirs, chain + (path,)))
     return deep_merge(merged, cfg)
+
+def _key_line(path, key) -> int:
+    "The line of top-level `key:` in the YAML file `path` (1 if it is not found)."
+    lines = path.read_text(encoding='utf-8').splitlines()
+    return next((i + 1 for i, l in enumerate(lines) if re.match(rf'{key}\s*:', l)), 1)
 
 # %% ../../nbs/experiments/01_config.ipynb #ea976d8a
 def leaf_paths(cfg:dict, # a nested config

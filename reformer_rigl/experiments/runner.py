@@ -239,6 +239,8 @@ def main(experiment:str=None, # an experiment's name (see --list) or the path of
         if List:
             exps = list_experiments(configs)
             print('\n'.join(f'{n:{max(map(len, exps))}}  {d}' for n, d in exps.items()))
+            broken = [d[len(UNLOADABLE):-1] for d in exps.values() if d.startswith(UNLOADABLE)]
+            if broken: raise ConfigError(f"{len(broken)} config{'s' * (len(broken) > 1)} cannot be loaded; the first: {broken[0]}")
             return 0
         if experiment is None: raise CliError('name an experiment (rr-run --list shows them), e.g. rr-run digits')
         path = find_config(experiment, configs)
