@@ -10,15 +10,9 @@ import os, sys, gc, copy, time, json, warnings, importlib, importlib.util, datet
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-import torch
 from fastcore.basics import noop
 from fastcore.script import call_parse, CliError
-from fastprogress.fastprogress import master_bar, IN_NOTEBOOK
-from fastai.torch_core import default_device
-from ..core import seed_everything, describe_device, synchronize
 from .config import *
-from .training import RunContext, start_wandb, finish_wandb
-from .environment import PeakMemory, run_environment
 
 # %% auto #0
 __all__ = ['TASKS', 'TASK_MODULES', 'task', 'get_task', 'check_run', 'split_result', 'check_device', 'check_writable', 'execute',
@@ -59,6 +53,7 @@ def get_task(name:str): # a registered name, or 'package.module:function'
 def check_run(run:Run, # a run of a grid
               device='cpu'): # where it will run
     "Check `run`'s config the way its task will read it; a `ConfigError` when the task could not run it."
+    import torch
     check = getattr(get_task(run.cfg['task']), 'check_config', None)
     if check is not None: check(copy.deepcopy(run.cfg), torch.device(device))
 
@@ -78,6 +73,8 @@ def split_result(out:dict) -> tuple:
 def check_device(device=None # a device or its name; None: fastai's `default_device()`
                 ) -> torch.device:
     "`device` as a `torch.device`, after checking that this machine has it."
+    import torch
+    from fastai.torch_core import default_device
     if device is None: return default_device()
     try: d = torch.device(device)
     except (RuntimeError, TypeError) as e: raise ConfigError(f"device {str(device)!r} is not a device name (cpu, cuda, cuda:1): {e}") from None
@@ -108,6 +105,9 @@ def execute(run:Run, # the run: experiment, config, seed
             lines:bool=False # print a line per epoch (no bars: the output is not a terminal)
            ) -> dict:
     "Run `run`'s task and return its results-table row."
+    from reformer_rigl.core import seed_everything, describe_device, synchronize
+    from reformer_rigl.experiments.training import RunContext, start_wandb, finish_wandb
+    from reformer_rigl.experiments.environment import PeakMemory, run_environment
     fn = get_task(run.cfg['task'])
     device = check_device(device)
     ctx = RunContext(run, Path(results), device, mb, position, lines=lines)
@@ -158,6 +158,8 @@ def run_grid(experiment:str|Path, # an experiment's name or the path of its `.ya
              configs=None # extra config folders, searched first
             ) -> GridResult:
     "Run the grid of `experiment` under `overrides`, appending one row per finished run to `results/<experiment>.jsonl`."
+    from fastprogress.fastprogress import master_bar, IN_NOTEBOOK
+    from reformer_rigl.experiments.environment import run_environment
     path = find_config(experiment, configs)
     cfg = load_config(path, configs)
     runs = expand_grid(cfg, overrides, path.stem)
@@ -228,13 +230,15 @@ def main(experiment:str=None, # an experiment's name (see --list) or the path of
          results:str='results', # the folder of the results tables (<results>/<experiment>.jsonl)
          configs:str=None, # a folder searched for configs first (also: $RR_CONFIGS)
          device:str=None, # where to train, e.g. cpu or cuda:1 (default: the GPU if there is one)
-         progress:bool=True): # show progress bars (--no-progress hides them)
+         no_progress:bool=False, # no progress bars and no per-epoch lines: one line per finished run
+         traceback:bool=False): # show a failed run's full traceback (without it: one line with the error)
     """Run an experiment's grid of configs × seeds, appending one row per finished run to <results>/<experiment>.jsonl.
     Overrides: a plain key names the one leaf of that name in the config (density), a dotted key the exact path
     (sparse.density); values are YAML (0.1, 1e-3, true, [32,64]); commas make sweeps, and the grid is the product of
     all sweeps × the seeds (seed=0,1,2 replaces the config's seeds). Ctrl-C stops cleanly; --resume continues.
     Examples: `rr-run --list` · `rr-run digits` · `rr-run sparse_digits method=static,set,rigl density=0.1,0.2 seed=0,1,2 --dry-run`
     · `rr-run copy_task model.n_hashes=1,2,4 --resume --wandb` · then `rr-report <experiment>` summarises the table."""
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # fastai's, at import; nothing the user can act on
     try:
         if List:
             exps = list_experiments(configs)
@@ -258,10 +262,14 @@ def main(experiment:str=None, # an experiment's name (see --list) or the path of
                 done = table.done()
                 print(_describe_grid(path.stem, cfg, runs, table, done)); print(format_grid(runs, done))
             return 0
-        g = run_grid(path, overrides, results, resume, wandb or None, device, keep_going, progress, configs=configs)
+        g = run_grid(path, overrides, results, resume, wandb or None, device, keep_going, not no_progress, configs=configs)
     except ConfigError as e: raise CliError(f'rr-run: {e}') from None
     except FileNotFoundError as e: raise CliError(f'rr-run: {e}') from None  # absent data: its message says how to provide it
     except KeyboardInterrupt: return 130
+    except CliError: raise
+    except Exception as e:  # a run failed: `run_grid` has said which one and what is kept
+        if traceback: raise
+        raise CliError(f"rr-run: {type(e).__name__}: {e} (--traceback shows where)") from None
     print(f"{path.stem}: {len(g.rows)} run{'s' * (len(g.rows) != 1)} added to {g.table.path} ({len(g.table)} in all). "
           f"Summary and plots: rr-report {path.stem}" + (f" --results {results}" if str(results) != 'results' else ''))
     return 1 if g.failed else 0

@@ -28,7 +28,7 @@ from .config import Run, ConfigError, task_config, check_choice, check_positive
 # %% auto #0
 __all__ = ['SCHEDULES', 'OPTIMIZERS', 'PRECISIONS', 'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule', 'make_opt_func', 'fit_steps',
            'TrainingLog', 'resolve_precision', 'train_learner', 'check_train', 'step_task_config', 'training_metrics',
-           'training_step_flops', 'forward_flops', 'RunContext', 'RunCallback', 'start_wandb', 'finish_wandb']
+           'training_step_flops', 'forward_flops', 'RunContext', 'RunContextCallback', 'start_wandb', 'finish_wandb']
 
 # %% ../../nbs/experiments/04_training.ipynb #0c29cefc
 class StepBudget(Callback):
@@ -287,10 +287,10 @@ def progress(self:RunContext, items, total:int|None=None):
 @patch(as_prop=True)
 def cbs(self:RunContext) -> list:
     "The fastai callbacks a task passes to its `Learner`: progress under the grid's bar, and the curves to W&B when it is on."
-    return [RunCallback(self)]
+    return [RunContextCallback(self)]
 
 # %% ../../nbs/experiments/04_training.ipynb #7182804a
-class RunCallback(Callback):
+class RunContextCallback(Callback):
     "The runner's callback in a task's `Learner`: the training under the grid's bar (or a line per epoch) in place of fastai's bar and table, and its curves to `ctx.log` when W&B is on."
     order = ProgressCallback.order + 1  # after the Recorder, so its epoch log is ready
     def __init__(self, ctx, # the run's `RunContext` (kept as `_ctx`, out of fastai's `gather_args`: the W&B config)
