@@ -11,10 +11,10 @@ export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export WANDB_MODE ?= offline
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test export sync-check nbtest docs docs-check bench clean help
+.PHONY: install demo test export sync-check import-check nbtest docs docs-check bench clean help
 help:
 	@echo "make demo   run the main job (installs first if needed; ARGS=--quick for a 20-second check)"
-	@echo "make test   check notebooks/modules are in sync, run the notebook tests, build and check the docs"
+	@echo "make test   check notebooks/modules are in sync and the import rules, run the notebook tests, build and check the docs"
 	@echo "make docs   build the docs site into docs/_site (offline)"
 	@echo "make install  create .venv and install torch, the package and its extras"
 
@@ -34,10 +34,14 @@ demo: install
 sync-check: install
 	tools/check_sync.sh
 
+# reformer/ and sparse/ never import each other, data/ or experiments/; data/ never experiments/; core.py none of them
+import-check: install
+	$(BIN)/python tools/check_imports.py
+
 nbtest: install
 	$(BIN)/nbdev-test --n-workers 2 --timing
 
-test: sync-check nbtest docs-check
+test: sync-check import-check nbtest docs-check
 
 export: install
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean

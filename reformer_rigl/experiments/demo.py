@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from fastcore.script import call_parse
 from ..core import describe_device
-from .config import ResultsTable
+from .results import ResultsTable
 from .runner import run_grid
 from .report import report, results_frame
 from .copy_task import copy_task_matrix, matrix_markdown

@@ -15,10 +15,11 @@ from torch import nn
 from ..core import synchronize
 from ..reformer.models import ReformerLM
 from ..reformer.reversible import SavedTensorBytes
-from .config import ConfigError, task_config, check_positive
-from .runner import task
+from .config import ConfigError
+from .validation import task_config, check_positive
+from .tasks import task
 from .report import report_plot, swept_keys, short_names, config_summary, plot_lines
-from .training import training_step_flops
+from .flops import training_step_flops
 
 # %% auto #0
 __all__ = ['PROFILE_DEFAULTS', 'sequences_per_batch', 'training_step', 'step_times', 'saved_mb', 'cuda_peak_mb', 'profile_model',

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.script import call_parse, CliError
-from .config import ResultsTable, ConfigError, leaf_paths, get_path, short_names
+from .results import ResultsTable
+from .config import ConfigError, leaf_paths, get_path
+from .grid import short_names
 
 # %% auto #0
 __all__ = ['RUN_COLUMNS', 'PLOTS', 'results_frame', 'swept_keys', 'quantities', 'summarize', 'mean_std', 'summary_markdown',
@@ -228,8 +230,8 @@ def plot_curves(rows:list, # results-table rows of `byte_lm` or `translation` ru
 # %% ../../nbs/experiments/03_report.ipynb #02470e96
 def _load_task(name:str):
     "Import the module that registers task `name` (and its report plots), if it can be found."
-    from reformer_rigl.experiments.runner import get_task  # the runner imports the task modules; imported late, it is heavy
-    try: get_task(name)
+    from reformer_rigl.experiments.runner import find_task  # the runner imports the task modules; imported late, it is heavy
+    try: find_task(name)
     except ConfigError: pass  # a table from a task this installation does not have: the generic plots still come
 
 # %% ../../nbs/experiments/03_report.ipynb #488370c3

@@ -1,4 +1,4 @@
-"""The experiment runner: a registry of tasks, and one command, `rr-run`, that runs a grid of configs × seeds with progress bars, records every finished run in the results table, resumes, stops cleanly on Ctrl-C, and logs to W&B offline.
+"""The experiment runner: one command, `rr-run`, that runs a grid of configs × seeds with progress bars, records every finished run in the results table, resumes, stops cleanly on Ctrl-C, and logs to W&B offline.
 
 Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/runner.html.md"""
 
@@ -6,55 +6,38 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/runner.html.md""
 
 # %% ../../nbs/experiments/02_runner.ipynb #b09ae285
 from __future__ import annotations
-import os, sys, gc, copy, time, json, warnings, importlib, importlib.util, datetime
+import os, sys, gc, copy, time, json, warnings, importlib.util, datetime
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from fastcore.basics import noop
 from fastcore.script import call_parse, CliError
-from .config import *
+from .config import ConfigError, UNLOADABLE, find_config, load_config, list_experiments
+from .grid import Run, expand_grid, short_names
+from .results import ResultsTable
+from .tasks import TASKS, task, get_task
 
 # %% auto #0
-__all__ = ['TASKS', 'TASK_MODULES', 'task', 'get_task', 'check_run', 'split_result', 'check_device', 'check_writable', 'execute',
-           'GridResult', 'run_grid', 'format_grid', 'main']
+__all__ = ['load_tasks', 'find_task', 'check_run', 'split_result', 'check_device', 'check_writable', 'execute', 'GridResult',
+           'run_grid', 'format_grid', 'main']
 
-# %% ../../nbs/experiments/02_runner.ipynb #66113885
-TASKS = {}  # name -> task function
-TASK_MODULES = ['reformer_rigl.experiments.' + m for m in ('copy_task', 'sparse_images', 'lm', 'translation', 'profiling')]  # imported to find a task that is not registered yet (missing ones are skipped)
+# %% ../../nbs/experiments/02_runner.ipynb #0ee4ff4c
+def load_tasks():
+    "Import the library's experiment modules, each of which registers its tasks (and report plots) as it is imported."
+    from reformer_rigl.experiments import copy_task, sparse_images, lm, translation, profiling  # registering is importing
 
-def task(name:str|None=None, # the name configs use (default: the function's name)
-         check=None): # `check(cfg, device)`: raise a `ConfigError` for a config the task cannot run (keys and values), without training
-    "Register a function `fn(cfg, seed, ctx) -> dict` as a task."
-    if callable(name): return task()(name)
-    def register(fn):
-        fn.check_config = check
-        TASKS[name or fn.__name__] = fn
-        return fn
-    return register
-
-# %% ../../nbs/experiments/02_runner.ipynb #6aaa2b57
-def get_task(name:str): # a registered name, or 'package.module:function'
-    "The task called `name`, importing `TASK_MODULES` to find it if needed."
-    if name in TASKS: return TASKS[name]
-    if ':' in name:
-        mod, fn = name.split(':', 1)
-        try: return getattr(importlib.import_module(mod), fn)
-        except (ImportError, AttributeError) as e: raise ConfigError(f"task {name!r} cannot be imported: {e}") from None
-    for m in TASK_MODULES:
-        try: importlib.import_module(m)
-        except ModuleNotFoundError as e:
-            if not (e.name == m or m.startswith(f'{e.name}.')): raise  # a module that exists but fails to import
-        if name in TASKS: return TASKS[name]
-    raise ConfigError(f"no task {name!r} is registered (registered: {', '.join(sorted(TASKS)) or 'none'}). A task is a "
-                      f"function registered with @task({name!r}) in a module listed in TASK_MODULES, or named in the "
-                      f"config as 'package.module:function'")
+# %% ../../nbs/experiments/02_runner.ipynb #f3b2fe7b
+def find_task(name:str): # a registered name, or 'package.module:function'
+    "`get_task(name)`, after importing the library's tasks if `name` is not registered yet."
+    if name not in TASKS and ':' not in name: load_tasks()
+    return get_task(name)
 
 # %% ../../nbs/experiments/02_runner.ipynb #b18c18c3
 def check_run(run:Run, # a run of a grid
               device='cpu'): # where it will run
     "Check `run`'s config the way its task will read it; a `ConfigError` when the task could not run it."
     import torch
-    check = getattr(get_task(run.cfg['task']), 'check_config', None)
+    check = getattr(find_task(run.cfg['task']), 'check_config', None)
     if check is not None: check(copy.deepcopy(run.cfg), torch.device(device))
 
 # %% ../../nbs/experiments/02_runner.ipynb #3ce0fdf6
@@ -106,9 +89,10 @@ def execute(run:Run, # the run: experiment, config, seed
            ) -> dict:
     "Run `run`'s task and return its results-table row."
     from reformer_rigl.core import seed_everything, describe_device, synchronize
-    from reformer_rigl.experiments.training import RunContext, start_wandb, finish_wandb
+    from reformer_rigl.experiments.run_context import RunContext
+    from reformer_rigl.experiments.wandb_log import start_wandb, finish_wandb
     from reformer_rigl.experiments.environment import PeakMemory, run_environment
-    fn = get_task(run.cfg['task'])
+    fn = find_task(run.cfg['task'])
     device = check_device(device)
     ctx = RunContext(run, Path(results), device, mb, position, lines=lines)
     if use_wandb: ctx.wandb_run = start_wandb(run)
@@ -213,7 +197,7 @@ def format_grid(runs:list, # the runs, from `expand_grid`
 # %% ../../nbs/experiments/02_runner.ipynb #145e5aff
 def _describe_grid(name, cfg, runs, table, done) -> str:
     n_cfg = len({r.config_hash for r in runs})
-    try: get_task(cfg['task']); status = ''
+    try: find_task(cfg['task']); status = ''
     except ConfigError: status = ' (not registered yet)'
     return (f"{name}: task {cfg['task']}{status}; {len(runs)} runs = {n_cfg} config{'s' * (n_cfg > 1)} × {len(runs) // n_cfg} "
             f"seed{'s' * (len(runs) > n_cfg)}; {len([r for r in runs if r.key in done])} already in {table.path}")

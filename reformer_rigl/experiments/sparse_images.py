@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from fastcore.meta import delegates
 from ..core import seed_everything
 from ..sparse.tutorial import digits_convnet, fit_sparse
-from .config import ConfigError, task_config, check_positive
-from .runner import task
+from .config import ConfigError
+from .validation import task_config, check_positive
+from .tasks import task
 from .report import report_plot, swept_keys, short_names, config_summary, plot_lines
 
 # %% auto #0

@@ -14,8 +14,9 @@ from ..reformer.builders import ARCHS, build_encdec, arch_label
 from ..reformer.decoding import translate
 from ..data.byte_lm import ByteTokenizer
 from ..data.translation import SubwordTokenizer, load_wmt14, translation_dls, wmt14_dls, corpus_bleu, toy_translation_pairs
-from .config import ConfigError, check_choice, data_hint
-from .runner import task
+from .config import ConfigError
+from .validation import check_choice, data_hint
+from .tasks import task
 from .report import report_plot, config_labels, bar_plot
 from .training import TRAIN_DEFAULTS, step_task_config, make_opt_func, train_learner, training_metrics
 
