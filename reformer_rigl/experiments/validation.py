@@ -12,7 +12,7 @@ from .config import ConfigError, deep_merge
 from .grid import META_KEYS
 
 # %% auto #0
-__all__ = ['KEY_HINTS', 'check_keys', 'task_config', 'check_choice', 'check_positive', 'data_hint']
+__all__ = ['KEY_HINTS', 'check_keys', 'task_config', 'check_choice', 'check_positive', 'check_builds', 'data_hint']
 
 # %% ../../nbs/experiments/01d_validation.ipynb #3621f422
 def check_keys(cfg:dict, # a run's config
@@ -64,6 +64,15 @@ def check_positive(section:dict, # a config section
         v = section[k]
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ConfigError(f"{name}.{k} must be a positive whole number; got {v!r}")
+
+# %% ../../nbs/experiments/01d_validation.ipynb #9aabff12
+def check_builds(build, # `build()` makes what the run would make from the config (a model, a callback)
+                 section:str): # the config section its arguments come from, named in the error
+    "Run `build()` on the meta device (no memory, no time); a value its constructor refuses becomes a `ConfigError` naming `section`."
+    import torch
+    try:
+        with torch.device('meta'): return build()
+    except (ValueError, TypeError) as e: raise ConfigError(f"{section}: {e}") from None
 
 # %% ../../nbs/experiments/01d_validation.ipynb #0d241152
 class data_hint:
