@@ -11,10 +11,10 @@ export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export WANDB_MODE ?= offline
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test export sync-check nbtest docs docs-check bench corpus clean help
+.PHONY: install demo test export sync-check import-check nbtest docs docs-check bench corpus clean help
 help:
 	@echo "make demo   run the main job (installs first if needed; ARGS=--quick for a 20-second check)"
-	@echo "make test   check notebooks/modules are in sync, run the notebook tests, build and check the docs"
+	@echo "make test   check notebooks/modules are in sync and the import rules, run the notebook tests, build and check the docs"
 	@echo "make docs   build the docs site into docs/_site (offline)"
 	@echo "make install  create .venv and install torch, the package and its extras"
 	@echo "make corpus   build the long-document PyPI corpus for the language models (about 60 MB of wheels from PyPI)"
@@ -35,10 +35,14 @@ demo: install
 sync-check: install
 	tools/check_sync.sh
 
+# reformer/ and sparse/ never import each other, data/ or experiments/; data/ never experiments/; core.py none of them
+import-check: install
+	$(BIN)/python tools/check_imports.py
+
 nbtest: install
 	$(BIN)/nbdev-test --n-workers 2 --timing
 
-test: sync-check nbtest docs-check
+test: sync-check import-check nbtest docs-check
 	$(BIN)/python tools/readme_blocks.py   # the README's code, run as a user pastes it
 
 export: install

@@ -59,6 +59,8 @@ def copy_task_dls(seq_len:int, # sequence length (even)
                   device=None, # where batches go (fastai's default device when None)
                   **kwargs): # passed on to each `DataLoader` (e.g. `num_workers`)
     "Seeded, deterministic copy-task `DataLoaders` (train shuffled, valid in order) of `(input, target)` batches."
+    if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1: raise ValueError(f"bs must be a positive whole number of sequences per batch, got {bs!r}")
+    if n_train < bs: raise ValueError(f"n_train={n_train} is less than one batch (bs={bs}): training drops the last partial batch, so it would have none; use n_train >= bs")
     train = DataLoader(CopyTaskDataset(n_train, seq_len, vocab_sz, seed, 0), bs=bs, shuffle=True, drop_last=True, **kwargs)
     valid = DataLoader(CopyTaskDataset(n_valid, seq_len, vocab_sz, seed, 1), bs=bs, **kwargs)
     train.rng = random.Random(seed)

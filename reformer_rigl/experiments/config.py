@@ -1,4 +1,4 @@
-"""Experiment configs in YAML: inheritance, command-line overrides and sweeps, stable config hashes, and the results table every run appends to.
+"""Experiment configs in YAML files: where they live, inheritance, the errors a broken file gets, and dotted paths into a config.
 
 Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/config.html.md"""
 
@@ -6,19 +6,14 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/config.html.md""
 
 # %% ../../nbs/experiments/01_config.ipynb #c1b60112
 from __future__ import annotations
-import os, re, copy, json, hashlib, difflib, itertools, warnings
-from dataclasses import dataclass, field
+import os, re, copy, difflib
 from pathlib import Path
 import yaml
-from fastcore.basics import patch
 import reformer_rigl
-from ..data.core import DataNotFoundError
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'RUN_KEYS', 'UNHASHED_KEYS', 'META_KEYS', 'KEY_HINTS', 'ConfigError', 'config_dirs', 'load_yaml',
-           'deep_merge', 'list_experiments', 'find_config', 'load_config', 'leaf_paths', 'get_path', 'set_path',
-           'split_sweep', 'parse_value', 'parse_overrides', 'resolve_key', 'short_names', 'config_hash', 'Run',
-           'expand_grid', 'ResultsTable', 'check_keys', 'task_config', 'check_choice', 'check_positive', 'data_hint']
+__all__ = ['CONFIG_DIR', 'UNLOADABLE', 'ConfigError', 'config_dirs', 'load_yaml', 'deep_merge', 'config_files',
+           'list_experiments', 'find_config', 'load_config', 'leaf_paths', 'get_path', 'set_path']
 
 # %% ../../nbs/experiments/01_config.ipynb #e9aea3df
 CONFIG_DIR = Path(reformer_rigl.__file__).parent/'configs'
@@ -33,7 +28,7 @@ def config_dirs(extra=None # a folder or a list of folders searched first
     "The folders searched for experiment configs: `extra`, then `$RR_CONFIGS`, then the package's own."
     extra = [] if extra is None else [extra] if isinstance(extra, (str, Path)) else list(extra)
     env = [d for d in os.environ.get('RR_CONFIGS', '').split(os.pathsep) if d]
-    return [Path(d) for d in extra + env] + [CONFIG_DIR]
+    return list(dict.fromkeys([Path(d) for d in extra + env] + [CONFIG_DIR]))  # each folder once
 
 # %% ../../nbs/experiments/01_config.ipynb #bce858eb
 class _Loader(yaml.SafeLoader): pass
@@ -41,9 +36,20 @@ _Loader.add_implicit_resolver('tag:yaml.org,2002:float', re.compile(r'^[-+]?(?:\
                               list('-+0123456789.'))
 
 def load_yaml(text:str|Path): # YAML text, or the path of a YAML file
-    "Parse YAML safely, reading `1e-3` as a float."
-    if isinstance(text, Path): text = text.read_text(encoding='utf-8')
-    return yaml.load(text, Loader=_Loader)
+    "Parse YAML safely, reading `1e-3` as a float; a file that is not valid YAML is a `ConfigError` naming it and the line."
+    if not isinstance(text, Path): return yaml.load(text, Loader=_Loader)
+    try: return yaml.load(text.read_text(encoding='utf-8'), Loader=_Loader)
+    except UnicodeDecodeError: raise ConfigError(f"{text}: not a UTF-8 text file; a config is YAML text") from None
+    except yaml.YAMLError as e: raise ConfigError(_yaml_error(text, e)) from None
+
+def _yaml_error(path, e) -> str:
+    "One line: where the YAML parser stopped in `path`, what it found, and what to fix."
+    mark, start = getattr(e, 'problem_mark', None), getattr(e, 'context_mark', None)
+    line = mark.line + 1 if mark is not None else start.line + 1 if start is not None else 1
+    what = ', '.join(filter(None, [getattr(e, 'problem', None), getattr(e, 'context', None)])) or str(e).splitlines()[0]
+    since = f' (it began on line {start.line + 1})' if start is not None and start.line + 1 != line else ''
+    return (f"{path}:{line}: not valid YAML: {what}{since}. Fix that line: one `key: value` per line, nested keys indented "
+            f"by the same spaces (no tabs), every bracket and quote closed")
 
 # %% ../../nbs/experiments/01_config.ipynb #199fbee9
 def deep_merge(base:dict, # the defaults
@@ -56,18 +62,26 @@ def deep_merge(base:dict, # the defaults
     return out
 
 # %% ../../nbs/experiments/01_config.ipynb #c87a4935
-def list_experiments(dirs=None # extra config folders, searched first
-                    ) -> dict:
-    "`{name: description}` of every experiment on the config path (a name found twice: the first wins)."
+def config_files(dirs=None, # extra config folders, searched first
+                 bases:bool=False # also the bases, whose names start with `_`
+                ) -> dict:
+    "`{name: path}` of every experiment's YAML file on the config path (a name found twice: the first wins); nothing is read."
     found = {}
     for d in config_dirs(dirs):
         for p in sorted(Path(d).glob('*.y*ml')):
-            if p.suffix in ('.yaml', '.yml') and not p.stem.startswith('_'): found.setdefault(p.stem, p)
-    return {n: _description(p) for n, p in sorted(found.items())}
+            if p.suffix in ('.yaml', '.yml') and (bases or not p.stem.startswith('_')): found.setdefault(p.stem, p)
+    return dict(sorted(found.items()))
+
+UNLOADABLE = '(cannot be loaded: '  # how `list_experiments` describes a config that cannot be loaded
+
+def list_experiments(dirs=None # extra config folders, searched first
+                    ) -> dict:
+    "`{name: description}` of every experiment on the config path; a config that cannot be loaded is described by its error."
+    return {n: _description(p) for n, p in config_files(dirs).items()}
 
 def _description(path):
     try: return load_config(path).get('description', '')
-    except ConfigError as e: return f'(cannot be loaded: {e})'
+    except ConfigError as e: return f'{UNLOADABLE}{e})'
 
 # %% ../../nbs/experiments/01_config.ipynb #cad2df58
 def find_config(name:str|Path, # an experiment's name, or the path of a `.yaml` file
@@ -81,11 +95,13 @@ def find_config(name:str|Path, # an experiment's name, or the path of a `.yaml` 
     for d in config_dirs(dirs):
         for ext in ('.yaml', '.yml'):
             if (f := Path(d)/f'{name}{ext}').exists(): return f
-    known = list_experiments(dirs)
-    close = difflib.get_close_matches(str(name), known, n=2)
-    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ''
-    raise ConfigError(f"no experiment {str(name)!r}{hint} Known: {', '.join(known) or 'none'} "
+    known = config_files(dirs)  # names only: a lookup never loads the other configs (one of them may be broken)
+    raise ConfigError(f"no experiment {str(name)!r}{_did_you_mean(name, dirs)} Known: {', '.join(known) or 'none'} "
                       f"(searched {', '.join(map(str, config_dirs(dirs)))}; add a folder with RR_CONFIGS)")
+
+def _did_you_mean(name, dirs) -> str:
+    close = difflib.get_close_matches(str(name), config_files(dirs, bases=True), n=2)
+    return f"; did you mean {' or '.join(map(repr, close))}?" if close else '.'
 
 # %% ../../nbs/experiments/01_config.ipynb #686bfc25
 def load_config(name:str|Path, # an experiment's name, or the path of a `.yaml` file
@@ -98,12 +114,25 @@ def _load(path, dirs, chain):
     path = Path(path).resolve()
     if path in chain: raise ConfigError('configs extend each other in a cycle: ' + ' -> '.join(p.stem for p in chain + (path,)))
     cfg = load_yaml(path) or {}
-    if not isinstance(cfg, dict): raise ConfigError(f"{path} must hold a mapping of keys to values, not a {type(cfg).__name__}")
+    if not isinstance(cfg, dict): raise ConfigError(f"{path}:1: must hold a mapping of keys to values (`key: value` lines), not a {type(cfg).__name__}")
     bases = cfg.pop('extends', None) or []
+    bases = [bases] if isinstance(bases, str) else bases
+    where = f"{path}:{_key_line(path, 'extends')}"
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{where}: extends must name a config or list names ([_base, digits]); got {bases!r}")
     merged = {}
-    for b in [bases] if isinstance(bases, str) else bases:
-        merged = deep_merge(merged, _load(find_config(b, [path.parent] + config_dirs(dirs)), dirs, chain + (path,)))
+    for b in bases:
+        search = [path.parent] + config_dirs(dirs)  # a base is looked up next to its child first
+        try: parent = find_config(b, search)
+        except ConfigError: raise ConfigError(f"{where}: extends {b!r}, but no {b}.yaml is in {', '.join(map(str, config_dirs(search)))}"
+                                              f"{_did_you_mean(b, search)} Fix the name after `extends:`") from None
+        merged = deep_merge(merged, _load(parent, dirs, chain + (path,)))
     return deep_merge(merged, cfg)
+
+def _key_line(path, key) -> int:
+    "The line of top-level `key:` in the YAML file `path` (1 if it is not found)."
+    lines = path.read_text(encoding='utf-8').splitlines()
+    return next((i + 1 for i, l in enumerate(lines) if re.match(rf'{key}\s*:', l)), 1)
 
 # %% ../../nbs/experiments/01_config.ipynb #ea976d8a
 def leaf_paths(cfg:dict, # a nested config
@@ -127,249 +156,3 @@ def set_path(cfg:dict, path:str, value):
         cfg = cfg.setdefault(k, {})
         if not isinstance(cfg, dict): raise ConfigError(f"cannot set {path}: {'.'.join(parents[:i+1])} is a value, not a section")
     cfg[last] = value
-
-# %% ../../nbs/experiments/01_config.ipynb #86b64eac
-def split_sweep(text:str) -> list:
-    "Split an override's value at the commas outside brackets and quotes."
-    parts, cur, depth, quote = [], '', 0, None
-    for ch in text:
-        if quote: quote = None if ch == quote else quote
-        elif ch in '"\'': quote = ch
-        elif ch in '[{': depth += 1
-        elif ch in ']}': depth -= 1
-        elif ch == ',' and depth == 0: parts.append(cur); cur = ''; continue
-        cur += ch
-    return parts + [cur]
-
-# %% ../../nbs/experiments/01_config.ipynb #045cf843
-def parse_value(text:str):
-    "Read one override value as YAML (`0.1`, `1e-3`, `true`, `null`, `[32, 64]`, `rigl`)."
-    try: return load_yaml(text) if text.strip() else None
-    except yaml.YAMLError as e: raise ConfigError(f"cannot read value {text!r}: {str(e).splitlines()[0]}") from None
-
-# %% ../../nbs/experiments/01_config.ipynb #e286e381
-def parse_overrides(args) -> dict:
-    "Parse `key=value` overrides into `{key: [values]}`; a comma in the value makes a sweep."
-    out = {}
-    for a in args:
-        key, eq, text = a.partition('=')
-        key = key.strip()
-        if not eq or not key: raise ConfigError(f"override {a!r} is not key=value (e.g. density=0.1, or density=0.1,0.2 for a sweep)")
-        if key in out: raise ConfigError(f"{key!r} is given twice; put all its values in one sweep: {key}=a,b")
-        parts = split_sweep(text)
-        if len(parts) > 1 and any(not p.strip() for p in parts): raise ConfigError(f"empty value in the sweep {a!r}")
-        vals = []
-        for v in map(parse_value, parts):
-            if v not in vals: vals.append(v)   # a value repeated in a sweep is one run, not two
-        out[key] = vals
-    return out
-
-# %% ../../nbs/experiments/01_config.ipynb #4e8bbf23
-RUN_KEYS = ('seed', 'seeds')  # override keys that set the run's seeds rather than a config value
-
-def resolve_key(cfg:dict, # the config the key is looked up in
-                key:str # a leaf's name, its dotted path, or `+path` for a new key
-               ) -> str:
-    "The dotted path that override `key` names in `cfg`."
-    paths = list(leaf_paths(cfg))
-    if key.startswith('+'):
-        path = key[1:]
-        if path in paths: raise ConfigError(f"{path} already exists; write {path}=... without the +")
-        return path
-    if key in paths: return key
-    name = key.split('.')[-1]
-    cands = [p for p in paths if p.split('.')[-1] == name]
-    if '.' not in key and len(cands) == 1: return cands[0]
-    if len(cands) > 1 and '.' not in key:
-        raise ConfigError(f"ambiguous key {key!r}: it could be {', '.join(cands)}; write the full path, e.g. {cands[0]}=...")
-    if not cands:  # a typo: suggest the leaves whose names are close
-        close = difflib.get_close_matches(name, {p.split('.')[-1] for p in paths}, n=3)
-        cands = [p for p in paths if p.split('.')[-1] in close]
-    hint = f"; did you mean {' or '.join(cands)}?" if cands else '.'
-    raise ConfigError(f"unknown key {key!r}{hint} To add a key the config does not have, write +{key if '.' in key else 'section.' + key}=...")
-
-# %% ../../nbs/experiments/01_config.ipynb #99184aa2
-def short_names(paths) -> dict:
-    "`{dotted path: shortest unambiguous name}`: the last part of each path, or more of it where two paths share it."
-    paths, out = list(paths), {}
-    for p in paths:
-        parts = p.split('.')
-        for n in range(1, len(parts) + 1):
-            name = '.'.join(parts[-n:])
-            if sum(q == name or q.endswith('.' + name) for q in paths) == 1: break
-        out[p] = name
-    return out
-
-# %% ../../nbs/experiments/01_config.ipynb #93ad35d4
-UNHASHED_KEYS = ('description', 'seeds', 'wandb', 'report')  # config keys for the runner and the report, not for what runs
-META_KEYS = ('task', *UNHASHED_KEYS)  # the top-level keys that are not a task's sections
-
-def config_hash(cfg:dict, # a resolved config
-                n:int=10 # hex digits kept
-               ) -> str:
-    "A short, stable hash of `cfg` without its seeds and presentation keys."
-    core = {k: v for k, v in cfg.items() if k not in UNHASHED_KEYS}
-    blob = json.dumps(core, sort_keys=True, separators=(',', ':'), ensure_ascii=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:n]
-
-# %% ../../nbs/experiments/01_config.ipynb #7c380f68
-@dataclass
-class Run:
-    "One run of an experiment's grid: a resolved config and a seed."
-    experiment:str # the experiment's name
-    cfg:dict # the resolved config, overrides applied, without `seeds`
-    seed:int # the run's seed
-    swept:dict=field(default_factory=dict) # `{dotted path: value}` of the keys a sweep sets in this run
-
-    @property
-    def config_hash(self): return config_hash(self.cfg)
-    @property
-    def key(self): return (self.config_hash, self.seed)
-    @property
-    def label(self):
-        names = short_names(self.swept)
-        return ' '.join([f'{names[k]}={v}' for k, v in self.swept.items()] + [f'seed={self.seed}'])
-
-# %% ../../nbs/experiments/01_config.ipynb #5f1fc687
-def _check_value(path, old, new):
-    "Refuse an override that turns a number or a flag into a word."
-    if isinstance(old, (bool, int, float)) and isinstance(new, str):
-        raise ConfigError(f"{path} is {old!r} in the config, a {type(old).__name__}; {new!r} is not one")
-
-def _seeds(vals):
-    seeds = [s for v in vals for s in (v if isinstance(v, list) else [v])]
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"seeds must be integers, got {seeds!r}")
-    return list(dict.fromkeys(seeds))
-
-def expand_grid(cfg:dict, # the experiment's resolved config
-                overrides:dict|list=(), # `{key: [values]}` from `parse_overrides`, or the raw `key=value` strings
-                experiment:str='' # the experiment's name, recorded in each `Run`
-               ) -> list:
-    "The runs of `cfg` under `overrides`: the cartesian product of the sweeps × the seeds."
-    if not isinstance(overrides, dict): overrides = parse_overrides(overrides)
-    if not isinstance(cfg.get('task'), str): raise ConfigError(f"experiment {experiment!r} names no task: add `task: <name>` to its config")
-    overrides = dict(overrides)
-    seed_keys = [k for k in RUN_KEYS if k in overrides]
-    if len(seed_keys) > 1: raise ConfigError("give either seed= or seeds=, not both")
-    seeds = _seeds(overrides.pop(seed_keys[0]) if seed_keys else cfg.get('seeds', [0]))
-    paths = [resolve_key(cfg, k) for k in overrides]
-    dup = {p for p in paths if paths.count(p) > 1}
-    if dup: raise ConfigError(f"{', '.join(sorted(dup))} is set by two overrides ({', '.join(k for k, p in zip(overrides, paths) if p in dup)})")
-    base = {k: v for k, v in cfg.items() if k != 'seeds'}
-    runs = []
-    for combo in itertools.product(*overrides.values()):
-        c = copy.deepcopy(base)
-        for path, v in zip(paths, combo):
-            try: old = get_path(c, path)
-            except (KeyError, TypeError): old = None
-            _check_value(path, old, v)
-            set_path(c, path, copy.deepcopy(v))
-        swept = {p: v for p, v, vals in zip(paths, combo, overrides.values()) if len(vals) > 1}
-        runs += [Run(experiment, c, s, swept) for s in seeds]
-    return runs
-
-# %% ../../nbs/experiments/01_config.ipynb #88fb40ab
-class ResultsTable:
-    "An experiment's results: a JSON Lines file with one row per finished run."
-    def __init__(self, path:str|Path): self.path = Path(path)
-    def __repr__(self): return f'ResultsTable({str(self.path)!r})'
-    def __len__(self): return len(self.rows())
-
-# %% ../../nbs/experiments/01_config.ipynb #214d423e
-def _jsonable(o):
-    "Make tensors, NumPy values and paths JSON-ready."
-    if hasattr(o, 'tolist'): return o.tolist()  # tensors and NumPy arrays and scalars
-    if isinstance(o, Path): return str(o)
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
-
-# %% ../../nbs/experiments/01_config.ipynb #007b7684
-@patch
-def append(self:ResultsTable, row:dict):
-    "Append `row` as one line, written in one call and fsynced."
-    self.path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(row, default=_jsonable) + '\n').encode()
-    fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b'\n': line = b'\n' + line  # start afresh after a torn line
-        os.write(fd, line)
-        os.fsync(fd)
-    finally: os.close(fd)
-
-# %% ../../nbs/experiments/01_config.ipynb #5b8e0bfb
-@patch
-def rows(self:ResultsTable) -> list:
-    "The rows, oldest first; a torn line is skipped with a warning."
-    if not self.path.exists(): return []
-    rows = []
-    for i, line in enumerate(self.path.read_text(encoding='utf-8').splitlines()):
-        if not line.strip(): continue
-        try: rows.append(json.loads(line))
-        except json.JSONDecodeError: warnings.warn(f"{self.path}:{i+1}: skipping a torn row (a run interrupted while writing)")
-    return rows
-
-# %% ../../nbs/experiments/01_config.ipynb #1895691f
-@patch
-def done(self:ResultsTable) -> set:
-    "The `(config hash, seed)` of every recorded run."
-    return {(r['config_hash'], r['seed']) for r in self.rows()}
-
-# %% ../../nbs/experiments/01_config.ipynb #3621f422
-def check_keys(cfg:dict, # a run's config
-               defaults:dict, # `{section: {key: default}}`: every key the task understands
-               task_name:str, # named in the error
-               hints:dict|None=None): # `{unknown key: the key to suggest}` where spelling alone would not find it
-    "Raise a `ConfigError` listing every key of `cfg` that `defaults` does not have, with the closest known keys."
-    known_top = list(defaults) + list(META_KEYS)
-    problems = []
-    def unknown(key, known, section=''):
-        close = [hints[key]] if hints and hints.get(key) in known else difflib.get_close_matches(key, known, n=2)
-        close = [section + c for c in close]
-        return section + key + (f" (did you mean {' or '.join(close)}?)" if close else '')
-    for k, v in cfg.items():
-        if k not in known_top: problems.append(unknown(k, known_top)); continue
-        if k not in defaults: continue
-        if not isinstance(v, dict): problems.append(f"{k} (a section of keys, not {v!r})"); continue
-        problems += [unknown(kk, list(defaults[k]), f'{k}.') for kk in v if kk not in defaults[k]]
-    if problems:
-        raise ConfigError(f"the {task_name} task does not understand: {'; '.join(problems)}. "
-                          f"Its keys: {', '.join(f'{s}.{k}' for s in defaults for k in defaults[s])}")
-
-# %% ../../nbs/experiments/01_config.ipynb #efa32b77
-KEY_HINTS = {'epochs': 'steps', 'batch_size': 'bs', 'n_hash': 'n_hashes', 'layers': 'n_layers', 'heads': 'n_heads'}  # for `check_keys`
-
-def task_config(cfg:dict, # a run's config
-                defaults:dict, # `{section: {key: default}}`
-                task_name:str, # named in errors
-                optional:dict|None=None) -> dict: # `{section: [keys]}` a section may hold without a default (left out unless given)
-    "The sections of `cfg` merged into `defaults`, after `check_keys` (with `KEY_HINTS`)."
-    known = {s: {**d, **dict.fromkeys((optional or {}).get(s, ()))} for s, d in defaults.items()}
-    check_keys(cfg, known, task_name, KEY_HINTS)
-    return {s: deep_merge(d, cfg.get(s) or {}) for s, d in defaults.items()}
-
-# %% ../../nbs/experiments/01_config.ipynb #1cb5daf6
-def check_choice(path:str, # the key, e.g. 'model.variant'
-                 value, # its value
-                 choices): # the allowed values
-    "Raise a `ConfigError` unless `value` is one of `choices`."
-    if value not in choices: raise ConfigError(f"{path} must be one of {', '.join(map(str, choices))}; got {value!r}")
-    return value
-
-# %% ../../nbs/experiments/01_config.ipynb #88794537
-def check_positive(section:dict, # a config section
-                   name:str, # the section's name, for the message
-                   *keys:str): # keys that must hold positive integers
-    "Raise a `ConfigError` unless every one of `keys` in `section` is a positive integer."
-    for k in keys:
-        v = section[k]
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ConfigError(f"{name}.{k} must be a positive whole number; got {v!r}")
-
-# %% ../../nbs/experiments/01_config.ipynb #0d241152
-class data_hint:
-    "Context manager: a `DataNotFoundError` raised inside gets `hint` (how to fix it in the config) appended."
-    def __init__(self, hint:str): self.hint = hint
-    def __enter__(self): return self
-    def __exit__(self, typ, err, tb):
-        if typ is not None and issubclass(typ, DataNotFoundError): raise DataNotFoundError(f"{err}\n  - {self.hint}") from None

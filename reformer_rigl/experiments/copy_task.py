@@ -18,10 +18,12 @@ from ..core import describe_device
 from ..data.copy_task import copy_task_dls
 from ..reformer.models import ReformerLM
 from ..reformer.learner import EvalLSH
-from .config import ConfigError, task_config, check_positive
-from .runner import task
+from .config import ConfigError
+from .validation import task_config, check_positive
+from .tasks import task
 from .report import report_plot, swept_keys, short_names
-from .training import training_step_flops, TrainingLog
+from .flops import training_step_flops
+from .training import TrainingLog
 
 # %% auto #0
 __all__ = ['COPY_PRESETS', 'COPY_DEFAULTS', 'copy_start', 'check_start', 'scored_from', 'CopyTaskLoss', 'MaskedAccuracy',

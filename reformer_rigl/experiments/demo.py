@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from fastcore.script import call_parse
 from ..core import describe_device
-from .config import ResultsTable
+from .results import ResultsTable
 from .runner import run_grid
 from .report import report, results_frame
 from .copy_task import copy_task_matrix, matrix_markdown
@@ -48,14 +48,14 @@ def main(results:str=None, # the folder of the results tables and plots (default
          quick:bool=False, # much smaller runs, to check an install in seconds (their numbers mean little)
          device:str='cpu', # where to train, e.g. cuda
          threads:int=1, # CPU threads for torch (these small models train fastest on one; 0: torch's default)
-         progress:bool=True): # show progress bars (--no-progress hides them)
+         no_progress:bool=False): # no progress bars and no per-epoch lines: one line per finished run
     """The main job: the Reformer copy task (LSH-4 against full attention) and RigL vs SET vs Static (ERK) on the digits,
     two seeds each, run with the experiment runner on the CPU in a few minutes; prints the summary tables and the plots' paths."""
     results, n_threads = Path(results or ('results/quick' if quick else 'results')), torch.get_num_threads()
     if threads: torch.set_num_threads(threads)
     try:
         print(f"reformer-rigl demo on {describe_device(device)}: {', '.join(DEMO_GRIDS)}{' (quick)' if quick else ''}; results in {results}/")
-        out = run_demo(results, resume, quick, device, progress)
+        out = run_demo(results, resume, quick, device, not no_progress)
     finally: torch.set_num_threads(n_threads)
     for exp in DEMO_GRIDS: print('\n' + out[exp][0])
     print('\n## demo_copy: masked accuracy (%), mean over seeds\n\n' + matrix_markdown(out['train_eval']))

@@ -17,10 +17,13 @@ from ..reformer.builders import LM_VARIANTS, build_lm, variant_label
 from ..reformer.learner import nats_to_bits
 from ..data.byte_lm import byte_lm_dls, enwik8_dls, read_documents, join_documents, stdlib_bytes, stream_dls, ByteTokenizer
 from ..data.corpus import load_corpus
-from .config import ConfigError, data_hint, check_positive
-from .runner import task
+from .config import ConfigError
+from .validation import data_hint, check_positive
+from .tasks import task
 from .report import report_plot, config_labels, bar_plot
-from .training import TRAIN_DEFAULTS, step_task_config, make_opt_func, forward_flops, train_learner, training_metrics, resolve_precision
+from .training import TRAIN_DEFAULTS, step_task_config, make_opt_func, train_learner, training_metrics
+from .flops import forward_flops
+from .precision import resolve_precision
 
 # %% auto #0
 __all__ = ['LM_LR', 'BYTE_LM_DEFAULTS', 'TIMING_METRICS', 'lm_dls', 'lm_bpc', 'window_bpc', 'context_bpc', 'device_memory',

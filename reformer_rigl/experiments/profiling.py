@@ -15,10 +15,11 @@ from torch import nn
 from ..core import synchronize
 from ..reformer.models import ReformerLM
 from ..reformer.reversible import SavedTensorBytes
-from .config import ConfigError, task_config, check_positive
-from .runner import task
+from .config import ConfigError
+from .validation import task_config, check_positive, check_builds
+from .tasks import task
 from .report import report_plot, swept_keys, short_names, config_summary, plot_lines
-from .training import training_step_flops
+from .flops import training_step_flops
 
 # %% auto #0
 __all__ = ['PROFILE_DEFAULTS', 'sequences_per_batch', 'training_step', 'step_times', 'saved_mb', 'cuda_peak_mb', 'profile_model',
@@ -106,6 +107,7 @@ def check_profile(cfg:dict, device=None) -> dict:
     check_positive(data, 'data', 'seq_len', 'tokens_per_batch', 'vocab_sz'); check_positive(prof, 'profile', 'steps')
     sequences_per_batch(data['seq_len'], data['tokens_per_batch'])
     if prof['precision'] not in ('fp32', 'bf16'): raise ConfigError(f"profile.precision must be fp32 or bf16, got {prof['precision']!r}")
+    check_builds(lambda: profile_model(c['model'], data['seq_len'], data['vocab_sz']), 'model')   # the model's own checks, at no cost
     return c
 
 @task('profile_memory', check=check_profile)

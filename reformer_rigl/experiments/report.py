@@ -1,4 +1,4 @@
-"""`rr-report`: an experiment's results table turned into a markdown summary (mean ± std over seeds for each config, the swept keys as columns) and PNG plots.
+"""`rr-report`: an experiment's results table turned into a markdown summary (mean ± std over seeds for each config, named by the settings that differ between the configs) and PNG plots.
 
 Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/report.html.md"""
 
@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.script import call_parse, CliError
-from .config import ResultsTable, ConfigError, leaf_paths, get_path, short_names
+from .results import ResultsTable
+from .config import ConfigError, leaf_paths, get_path
+from .grid import short_names
 
 # %% auto #0
 __all__ = ['RUN_COLUMNS', 'PLOTS', 'results_frame', 'swept_keys', 'quantities', 'summarize', 'mean_std', 'summary_markdown',
@@ -86,15 +88,16 @@ def _show(v): return str(list(v)) if isinstance(v, tuple) else str(v)
 def summary_markdown(summary:pd.DataFrame, # from `summarize`
                      title:str|None=None # a heading, e.g. the experiment's name
                     ) -> str:
-    "The summary as a markdown table: config, swept keys, seeds, then `mean ± std` of each quantity."
+    "The summary as a markdown table: each config by the settings that differ between the configs, its seeds, `mean ± std` of each quantity, its hash."
     cols = [c for c in summary.columns if f'{c}_std' in summary.columns]
     keys = [c for c in summary.columns if c not in ('config', 'n') and c not in cols and not c.endswith('_std')]
     names = short_names(keys)
-    head = ['config', *[names[k] for k in keys], 'n', *cols]
+    head = ['config', 'n', *cols, 'hash']
     lines = [f'## {title}', ''] if title else []
-    lines += ['| ' + ' | '.join(head) + ' |', '|' + '|'.join(['---'] * (len(keys) + 2) + ['---:'] * len(cols)) + '|']
+    lines += ['| ' + ' | '.join(head) + ' |', '|' + '|'.join(['---'] * 2 + ['---:'] * len(cols) + ['---']) + '|']
     for _, r in summary.iterrows():
-        cells = [f"`{r['config']}`", *[_show(r[k]) for k in keys], str(r['n']), *[mean_std(r[c], r[f'{c}_std']) for c in cols]]
+        settings = ', '.join(f'{names[k]}={_show(r[k])}' for k in keys) or '(one config)'
+        cells = [settings, str(r['n']), *[mean_std(r[c], r[f'{c}_std']) for c in cols], f"`{r['config']}`"]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -227,8 +230,8 @@ def plot_curves(rows:list, # results-table rows of `byte_lm` or `translation` ru
 # %% ../../nbs/experiments/03_report.ipynb #02470e96
 def _load_task(name:str):
     "Import the module that registers task `name` (and its report plots), if it can be found."
-    from reformer_rigl.experiments.runner import get_task  # the runner imports the task modules; imported late, it is heavy
-    try: get_task(name)
+    from reformer_rigl.experiments.runner import find_task  # the runner imports the task modules; imported late, it is heavy
+    try: find_task(name)
     except ConfigError: pass  # a table from a task this installation does not have: the generic plots still come
 
 # %% ../../nbs/experiments/03_report.ipynb #488370c3
@@ -264,15 +267,15 @@ def report(experiment:str, # the experiment's name: its table is `<results>/<exp
 @call_parse
 def main(*experiments:str, # the experiments to summarise (default: every table in the results folder)
          results:str='results', # the folder of the results tables
-         plots:bool=True): # write PNG plots (--no-plots skips them)
+         no_plots:bool=False): # write the markdown summaries only, no PNG plots
     """Summarise results tables: for each config, mean ± sample std over seeds of every metric, training FLOPs, wall time and
-    peak memory, with the swept keys as columns. Prints the markdown and writes it to <results>/<experiment>.md, and draws
+    peak memory, each config named by the settings that differ between them. Prints the markdown and writes it to <results>/<experiment>.md, and draws
     each metric against the swept key into <results>/<experiment>/metrics.png (plus the task's own plots).
     Examples: `rr-report` (every experiment) · `rr-report sparse_digits` · `rr-report digits --results runs/results --no-plots`"""
     names = list(experiments) or sorted(p.stem for p in Path(results).glob('*.jsonl'))
     if not names: raise CliError(f'rr-report: no results tables in {results}/ (rr-run <experiment> writes them)')
     for name in names:
-        try: md, paths = report(name, results, plots)
+        try: md, paths = report(name, results, not no_plots)
         except ConfigError as e: raise CliError(f'rr-report: {e}') from None
         print(md + '\n')
         if paths: print('plots: ' + ', '.join(map(str, paths)) + '\n')

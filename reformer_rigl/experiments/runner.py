@@ -1,4 +1,4 @@
-"""The experiment runner: a registry of tasks, and one command, `rr-run`, that runs a grid of configs × seeds with progress bars, records every finished run in the results table, resumes, stops cleanly on Ctrl-C, and logs to W&B offline.
+"""The experiment runner: one command, `rr-run`, that runs a grid of configs × seeds with progress bars, records every finished run in the results table, resumes, stops cleanly on Ctrl-C, and logs to W&B offline.
 
 Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/runner.html.md"""
 
@@ -6,60 +6,38 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/runner.html.md""
 
 # %% ../../nbs/experiments/02_runner.ipynb #b09ae285
 from __future__ import annotations
-import os, sys, gc, copy, time, json, warnings, importlib, importlib.util, datetime
+import os, sys, gc, copy, time, json, warnings, importlib.util, datetime
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-import torch
 from fastcore.basics import noop
 from fastcore.script import call_parse, CliError
-from fastprogress.fastprogress import master_bar, IN_NOTEBOOK
-from fastai.torch_core import default_device
-from ..core import seed_everything, describe_device, synchronize
-from .config import *
-from .training import RunContext, start_wandb, finish_wandb
-from .environment import PeakMemory, run_environment
+from .config import ConfigError, UNLOADABLE, find_config, load_config, list_experiments
+from .grid import Run, expand_grid, short_names
+from .results import ResultsTable
+from .tasks import TASKS, task, get_task
 
 # %% auto #0
-__all__ = ['TASKS', 'TASK_MODULES', 'task', 'get_task', 'check_run', 'split_result', 'check_device', 'check_writable', 'execute',
-           'GridResult', 'run_grid', 'format_grid', 'main']
+__all__ = ['load_tasks', 'find_task', 'check_run', 'split_result', 'check_device', 'check_writable', 'execute', 'GridResult',
+           'run_grid', 'format_grid', 'main']
 
-# %% ../../nbs/experiments/02_runner.ipynb #66113885
-TASKS = {}  # name -> task function
-TASK_MODULES = ['reformer_rigl.experiments.' + m for m in ('copy_task', 'sparse_images', 'lm', 'translation', 'profiling')]  # imported to find a task that is not registered yet (missing ones are skipped)
+# %% ../../nbs/experiments/02_runner.ipynb #0ee4ff4c
+def load_tasks():
+    "Import the library's experiment modules, each of which registers its tasks (and report plots) as it is imported."
+    from reformer_rigl.experiments import copy_task, sparse_images, lm, translation, profiling  # registering is importing
 
-def task(name:str|None=None, # the name configs use (default: the function's name)
-         check=None): # `check(cfg, device)`: raise a `ConfigError` for a config the task cannot run (keys and values), without training
-    "Register a function `fn(cfg, seed, ctx) -> dict` as a task."
-    if callable(name): return task()(name)
-    def register(fn):
-        fn.check_config = check
-        TASKS[name or fn.__name__] = fn
-        return fn
-    return register
-
-# %% ../../nbs/experiments/02_runner.ipynb #6aaa2b57
-def get_task(name:str): # a registered name, or 'package.module:function'
-    "The task called `name`, importing `TASK_MODULES` to find it if needed."
-    if name in TASKS: return TASKS[name]
-    if ':' in name:
-        mod, fn = name.split(':', 1)
-        try: return getattr(importlib.import_module(mod), fn)
-        except (ImportError, AttributeError) as e: raise ConfigError(f"task {name!r} cannot be imported: {e}") from None
-    for m in TASK_MODULES:
-        try: importlib.import_module(m)
-        except ModuleNotFoundError as e:
-            if not (e.name == m or m.startswith(f'{e.name}.')): raise  # a module that exists but fails to import
-        if name in TASKS: return TASKS[name]
-    raise ConfigError(f"no task {name!r} is registered (registered: {', '.join(sorted(TASKS)) or 'none'}). A task is a "
-                      f"function registered with @task({name!r}) in a module listed in TASK_MODULES, or named in the "
-                      f"config as 'package.module:function'")
+# %% ../../nbs/experiments/02_runner.ipynb #f3b2fe7b
+def find_task(name:str): # a registered name, or 'package.module:function'
+    "`get_task(name)`, after importing the library's tasks if `name` is not registered yet."
+    if name not in TASKS and ':' not in name: load_tasks()
+    return get_task(name)
 
 # %% ../../nbs/experiments/02_runner.ipynb #b18c18c3
 def check_run(run:Run, # a run of a grid
               device='cpu'): # where it will run
     "Check `run`'s config the way its task will read it; a `ConfigError` when the task could not run it."
-    check = getattr(get_task(run.cfg['task']), 'check_config', None)
+    import torch
+    check = getattr(find_task(run.cfg['task']), 'check_config', None)
     if check is not None: check(copy.deepcopy(run.cfg), torch.device(device))
 
 # %% ../../nbs/experiments/02_runner.ipynb #3ce0fdf6
@@ -78,6 +56,8 @@ def split_result(out:dict) -> tuple:
 def check_device(device=None # a device or its name; None: fastai's `default_device()`
                 ) -> torch.device:
     "`device` as a `torch.device`, after checking that this machine has it."
+    import torch
+    from fastai.torch_core import default_device
     if device is None: return default_device()
     try: d = torch.device(device)
     except (RuntimeError, TypeError) as e: raise ConfigError(f"device {str(device)!r} is not a device name (cpu, cuda, cuda:1): {e}") from None
@@ -108,7 +88,11 @@ def execute(run:Run, # the run: experiment, config, seed
             lines:bool=False # print a line per epoch (no bars: the output is not a terminal)
            ) -> dict:
     "Run `run`'s task and return its results-table row."
-    fn = get_task(run.cfg['task'])
+    from reformer_rigl.core import seed_everything, describe_device, synchronize
+    from reformer_rigl.experiments.run_context import RunContext
+    from reformer_rigl.experiments.wandb_log import start_wandb, finish_wandb
+    from reformer_rigl.experiments.environment import PeakMemory, run_environment
+    fn = find_task(run.cfg['task'])
     device = check_device(device)
     ctx = RunContext(run, Path(results), device, mb, position, lines=lines)
     if use_wandb: ctx.wandb_run = start_wandb(run)
@@ -158,6 +142,8 @@ def run_grid(experiment:str|Path, # an experiment's name or the path of its `.ya
              configs=None # extra config folders, searched first
             ) -> GridResult:
     "Run the grid of `experiment` under `overrides`, appending one row per finished run to `results/<experiment>.jsonl`."
+    from fastprogress.fastprogress import master_bar, IN_NOTEBOOK
+    from reformer_rigl.experiments.environment import run_environment
     path = find_config(experiment, configs)
     cfg = load_config(path, configs)
     runs = expand_grid(cfg, overrides, path.stem)
@@ -211,7 +197,7 @@ def format_grid(runs:list, # the runs, from `expand_grid`
 # %% ../../nbs/experiments/02_runner.ipynb #145e5aff
 def _describe_grid(name, cfg, runs, table, done) -> str:
     n_cfg = len({r.config_hash for r in runs})
-    try: get_task(cfg['task']); status = ''
+    try: find_task(cfg['task']); status = ''
     except ConfigError: status = ' (not registered yet)'
     return (f"{name}: task {cfg['task']}{status}; {len(runs)} runs = {n_cfg} config{'s' * (n_cfg > 1)} × {len(runs) // n_cfg} "
             f"seed{'s' * (len(runs) > n_cfg)}; {len([r for r in runs if r.key in done])} already in {table.path}")
@@ -228,17 +214,21 @@ def main(experiment:str=None, # an experiment's name (see --list) or the path of
          results:str='results', # the folder of the results tables (<results>/<experiment>.jsonl)
          configs:str=None, # a folder searched for configs first (also: $RR_CONFIGS)
          device:str=None, # where to train, e.g. cpu or cuda:1 (default: the GPU if there is one)
-         progress:bool=True): # show progress bars (--no-progress hides them)
+         no_progress:bool=False, # no progress bars and no per-epoch lines: one line per finished run
+         traceback:bool=False): # show a failed run's full traceback (without it: one line with the error)
     """Run an experiment's grid of configs × seeds, appending one row per finished run to <results>/<experiment>.jsonl.
     Overrides: a plain key names the one leaf of that name in the config (density), a dotted key the exact path
     (sparse.density); values are YAML (0.1, 1e-3, true, [32,64]); commas make sweeps, and the grid is the product of
     all sweeps × the seeds (seed=0,1,2 replaces the config's seeds). Ctrl-C stops cleanly; --resume continues.
     Examples: `rr-run --list` · `rr-run digits` · `rr-run sparse_digits method=static,set,rigl density=0.1,0.2 seed=0,1,2 --dry-run`
     · `rr-run copy_task model.n_hashes=1,2,4 --resume --wandb` · then `rr-report <experiment>` summarises the table."""
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # fastai's, at import; nothing the user can act on
     try:
         if List:
             exps = list_experiments(configs)
             print('\n'.join(f'{n:{max(map(len, exps))}}  {d}' for n, d in exps.items()))
+            broken = [d[len(UNLOADABLE):-1] for d in exps.values() if d.startswith(UNLOADABLE)]
+            if broken: raise ConfigError(f"{len(broken)} config{'s' * (len(broken) > 1)} cannot be loaded; the first: {broken[0]}")
             return 0
         if experiment is None: raise CliError('name an experiment (rr-run --list shows them), e.g. rr-run digits')
         path = find_config(experiment, configs)
@@ -256,10 +246,14 @@ def main(experiment:str=None, # an experiment's name (see --list) or the path of
                 done = table.done()
                 print(_describe_grid(path.stem, cfg, runs, table, done)); print(format_grid(runs, done))
             return 0
-        g = run_grid(path, overrides, results, resume, wandb or None, device, keep_going, progress, configs=configs)
+        g = run_grid(path, overrides, results, resume, wandb or None, device, keep_going, not no_progress, configs=configs)
     except ConfigError as e: raise CliError(f'rr-run: {e}') from None
     except FileNotFoundError as e: raise CliError(f'rr-run: {e}') from None  # absent data: its message says how to provide it
     except KeyboardInterrupt: return 130
+    except CliError: raise
+    except Exception as e:  # a run failed: `run_grid` has said which one and what is kept
+        if traceback: raise
+        raise CliError(f"rr-run: {type(e).__name__}: {e} (--traceback shows where)") from None
     print(f"{path.stem}: {len(g.rows)} run{'s' * (len(g.rows) != 1)} added to {g.table.path} ({len(g.table)} in all). "
           f"Summary and plots: rr-report {path.stem}" + (f" --results {results}" if str(results) != 'results' else ''))
     return 1 if g.failed else 0

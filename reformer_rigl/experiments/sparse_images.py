@@ -23,8 +23,9 @@ from contextlib import ExitStack
 from fastcore.foundation import L
 from fastai.losses import CrossEntropyLossFlat
 from ..sparse.distributions import sparse_weights
-from .config import ConfigError, task_config, check_positive
-from .runner import task
+from .config import ConfigError
+from .validation import task_config, check_positive
+from .tasks import task
 from .report import report_plot, swept_keys, short_names, config_summary, plot_lines
 
 # %% auto #0

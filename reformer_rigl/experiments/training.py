@@ -1,4 +1,4 @@
-"""The training every step-based task shares: a fit of exactly so many optimizer steps, the learning-rate schedules and optimizers a config names, a log of curves and evaluations that leaves training unchanged, mixed precision, and the FLOPs of a training step counted on the meta device.
+"""The training every step-based task shares: a fit of exactly so many optimizer steps, the learning-rate schedules and optimizers a config names, and a log of curves and evaluations that leaves training unchanged.
 
 Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/training.html.md"""
 
@@ -6,29 +6,24 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/training.html.md
 
 # %% ../../nbs/experiments/04_training.ipynb #909c0b52
 from __future__ import annotations
-import os, math, time
-from dataclasses import dataclass, field
-from pathlib import Path
+import math, time
 from functools import partial
-import torch, torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
+import torch
 from fastcore.basics import patch, store_attr
 from fastcore.foundation import L
-from fastcore.basics import noop
-from fastprogress.fastprogress import progress_bar
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
-from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import ParamScheduler, combined_cos
 from fastai.callback.training import GradientAccumulation
 from fastai.learner import Learner
 from fastai.optimizer import Adam, OptimWrapper
-from ..core import get_rng_state, set_rng_state, synchronize, param_count, fix_fastai_wandb
-from .config import Run, ConfigError, task_config, check_choice, check_positive
+from ..core import get_rng_state, set_rng_state, synchronize, param_count
+from .config import ConfigError
+from .validation import task_config, check_choice, check_positive
+from .precision import resolve_precision
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'OPTIMIZERS', 'PRECISIONS', 'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule', 'make_opt_func', 'fit_steps',
-           'TrainingLog', 'resolve_precision', 'train_learner', 'check_train', 'step_task_config', 'training_metrics',
-           'training_step_flops', 'forward_flops', 'RunContext', 'RunCallback', 'start_wandb', 'finish_wandb']
+__all__ = ['SCHEDULES', 'OPTIMIZERS', 'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule', 'make_opt_func', 'fit_steps', 'TrainingLog',
+           'train_learner', 'check_train', 'step_task_config', 'training_metrics']
 
 # %% ../../nbs/experiments/04_training.ipynb #0c29cefc
 class StepBudget(Callback):
@@ -154,17 +149,6 @@ def run_evaluation(self:TrainingLog) -> dict:
         self.eval_s += time.perf_counter() - t0
         set_rng_state(state)
 
-# %% ../../nbs/experiments/04_training.ipynb #54c1b12d
-PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
-
-def resolve_precision(precision:str, # 'auto', 'fp32', 'bf16' or 'fp16'
-                      device) -> str: # where training runs
-    "The precision to train in: `auto` is bf16 on a CUDA device that supports it, else fp32."
-    check_choice('train.precision', precision, PRECISIONS)
-    if precision != 'auto': return precision
-    device = torch.device(device)
-    return 'bf16' if device.type == 'cuda' and torch.cuda.is_bf16_supported() else 'fp32'
-
 # %% ../../nbs/experiments/04_training.ipynb #74c92523
 def train_learner(learn:Learner, # the learner, built with `ctx.cbs`
                   train:dict, # the config's `train` section
@@ -216,129 +200,3 @@ def training_metrics(learn:Learner, # the trained learner
     "What every task reports about its training: final smoothed `train_loss`, `steps`, `tokens`, `tokens_per_s`, `train_s`, `n_params`."
     return dict(train_loss=float(learn.smooth_loss), steps=learn.train_iter // log.accumulate, tokens=log.tokens,
                 tokens_per_s=log.tokens / train_s, train_s=train_s, n_params=param_count(learn.model, trainable=True))
-
-# %% ../../nbs/experiments/04_training.ipynb #865393c9
-def training_step_flops(build, # `build()` returns the model; it is called on the meta device
-                        seq_len:int, # tokens per sequence
-                        vocab_sz:int, # the token ids are drawn below this
-                        recompute:str|None=None # a submodule (e.g. 'layers') whose forward pass is run again in the backward pass
-                       ) -> float:
-    "FLOPs (2 per multiply-add) of one training step (forward, cross-entropy, backward) on one sequence, counted on the meta device."
-    with torch.device('meta'):
-        model, x = build(), torch.randint(0, vocab_sz, (1, seq_len))
-        with FlopCounterMode(display=False) as step: F.cross_entropy(model(x).flatten(0, 1), x.flatten()).backward()
-        if recompute is None: return float(step.get_total_flops())
-        with FlopCounterMode(display=False) as fwd: model(x)
-    counts = fwd.get_flop_counts()[f'{type(model).__name__}.{recompute}']
-    return float(step.get_total_flops() + sum(counts.values()))
-
-# %% ../../nbs/experiments/04_training.ipynb #926cdd6c
-def forward_flops(build, # `build()` returns the model; it is called on the meta device
-                  seq_len:int, # tokens per sequence
-                  vocab_sz:int # the token ids are drawn below this
-                 ) -> float:
-    "FLOPs (2 per multiply-add) of one forward pass on one sequence, counted on the meta device."
-    with torch.device('meta'):
-        model, x = build(), torch.randint(0, vocab_sz, (1, seq_len))
-        with FlopCounterMode(display=False) as fwd: model(x)
-    return float(fwd.get_total_flops())
-
-# %% ../../nbs/experiments/04_training.ipynb #9eba2ced
-@dataclass
-class RunContext:
-    "What a task gets besides its config and seed: its run, device, output folder, progress bar and loggers."
-    run:Run # the run: experiment, resolved config, seed
-    results:Path # the results folder
-    device:torch.device # where the task should train
-    mb:object=None # the grid's `master_bar`, or None when progress bars are off
-    position:str='' # e.g. '3/12': which run of the grid this is
-    wandb_run:object=None # the W&B run when W&B logging is on
-    history:list=field(default_factory=list) # what the task logged with `ctx.log`
-    lines:bool=False # print a line per epoch (progress wanted, but the output is not a terminal: no bars)
-
-    @property
-    def out_dir(self) -> Path:
-        "This run's own folder for files (checkpoints, curves, samples)."
-        d = Path(self.results)/self.run.experiment/'runs'/f'{self.run.config_hash}-s{self.run.seed}'
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-# %% ../../nbs/experiments/04_training.ipynb #44320509
-@patch
-def log(self:RunContext, step:int|None=None, # the training step or epoch these values belong to
-        **values): # numbers to record, e.g. `train_loss=0.3`
-    "Record intermediate values: in `ctx.history`, and in the W&B run's history when W&B is on."
-    self.history.append({'step': step, **values})
-    if self.wandb_run is not None: self.wandb_run.log(values, step=step)
-
-# %% ../../nbs/experiments/04_training.ipynb #398165eb
-@patch
-def bar(self:RunContext, total:int): # the number of steps the bar counts
-    "A progress bar of `total` steps under the grid's bar (call `.update(i)`), or None when bars are off."
-    if self.mb is None: return None
-    pb = progress_bar(range(total), parent=self.mb)
-    pb.prefix = f'run {self.position}'  # the console bar's label (fastprogress would say 'Epoch')
-    pb.update(0)
-    return pb
-
-# %% ../../nbs/experiments/04_training.ipynb #e4d7e400
-@patch
-def progress(self:RunContext, items, total:int|None=None):
-    "Iterate over `items` showing a progress bar under the grid's bar."
-    pb = self.bar(len(items) if total is None else total)
-    for i, o in enumerate(items):
-        yield o
-        if pb is not None: pb.update(i + 1)
-
-# %% ../../nbs/experiments/04_training.ipynb #14f56619
-@patch(as_prop=True)
-def cbs(self:RunContext) -> list:
-    "The fastai callbacks a task passes to its `Learner`: progress under the grid's bar, and the curves to W&B when it is on."
-    return [RunCallback(self)]
-
-# %% ../../nbs/experiments/04_training.ipynb #7182804a
-class RunCallback(Callback):
-    "The runner's callback in a task's `Learner`: the training under the grid's bar (or a line per epoch) in place of fastai's bar and table, and its curves to `ctx.log` when W&B is on."
-    order = ProgressCallback.order + 1  # after the Recorder, so its epoch log is ready
-    def __init__(self, ctx, # the run's `RunContext` (kept as `_ctx`, out of fastai's `gather_args`: the W&B config)
-                 every:int=10): # training steps between W&B records
-        self._ctx, self.every, self.pb = ctx, every, None
-    def after_create(self):
-        self.learn.remove_cb(ProgressCallback)
-        self.learn.logger = noop
-    def before_fit(self):  # `create_mbar` is False in `validate` and `get_preds`, which also send fit and epoch events
-        self.pb = self._ctx.bar(self.n_epoch * len(self.dls.train)) if self.create_mbar else None
-    def after_batch(self):
-        if not self.training: return
-        if self.pb is not None: self.pb.update(min(self.train_iter, self.pb.total))
-        if self._ctx.wandb_run is not None and self.train_iter % self.every == 0:
-            self._ctx.log(self.train_iter, train_loss=float(self.smooth_loss), lr=self.opt.hypers[-1]['lr'])
-    def after_epoch(self):
-        if not self.create_mbar: return
-        vals = {n: v for n, v in zip(self.recorder.metric_names[1:-1], self.recorder.log[1:-1]) if isinstance(v, float)}
-        text = f'epoch {self.epoch + 1}/{self.n_epoch} ' + ' '.join(f'{n} {v:.4g}' for n, v in vals.items())
-        if self.pb is not None: self.pb.comment = text
-        elif self._ctx.lines: print(f'  run {self._ctx.position} {text}', flush=True)
-        if self._ctx.wandb_run is not None:
-            self._ctx.log(self.train_iter, epoch=self.epoch + 1, **{n: v for n, v in vals.items() if n != 'train_loss'})
-
-# %% ../../nbs/experiments/04_training.ipynb #a4e87998
-def start_wandb(run:Run): # the run to log
-    "Start the W&B run of `run` (offline unless `WANDB_MODE` says otherwise), grouped by config."
-    os.environ.setdefault('WANDB_MODE', 'offline')
-    import wandb
-    fix_fastai_wandb()  # so that a task may add fastai's own `WandbCallback` to its `Learner`
-    w, group = run.cfg.get('wandb') or {}, f'{run.experiment}-{run.config_hash}'
-    return wandb.init(project=w.get('project', 'reformer-rigl'), entity=w.get('entity'), tags=w.get('tags'),
-                      group=group, name=f'{group}-s{run.seed}', job_type=run.experiment,
-                      config={**run.cfg, 'seed': run.seed, 'experiment': run.experiment, 'config_hash': run.config_hash},
-                      reinit='finish_previous', settings=wandb.Settings(console='off', silent=True))
-
-# %% ../../nbs/experiments/04_training.ipynb #afe5aa32
-def finish_wandb(wandb_run, # the run `start_wandb` started
-                 row:dict): # the finished run's results-table row
-    "Write a finished run's results into its W&B summary and close it."
-    summary = {**row['metrics'], **row['info'], 'flops': row['flops'], 'wall_s': row['wall_s'], 'peak_rss_mb': row['peak_rss_mb'],
-               'peak_cuda_mb': row['peak_cuda_mb'], 'git_commit': row['git']['commit'], 'git_dirty': row['git']['dirty']}
-    wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
-    wandb_run.finish()

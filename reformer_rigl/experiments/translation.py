@@ -14,8 +14,9 @@ from ..reformer.builders import ARCHS, build_encdec, arch_label
 from ..reformer.decoding import translate
 from ..data.byte_lm import ByteTokenizer
 from ..data.translation import SubwordTokenizer, load_wmt14, translation_dls, wmt14_dls, corpus_bleu, toy_translation_pairs
-from .config import ConfigError, check_choice, data_hint
-from .runner import task
+from .config import ConfigError
+from .validation import check_choice, data_hint, check_builds
+from .tasks import task
 from .report import report_plot, config_labels, bar_plot
 from .training import TRAIN_DEFAULTS, step_task_config, make_opt_func, train_learner, training_metrics
 
@@ -102,6 +103,7 @@ def check_translation(cfg:dict, device='cpu') -> dict:
     c = step_task_config(cfg, TRANSLATION_DEFAULTS, 'translation', device, ('model.arch', ARCHS), ('bs', 'max_len'))
     data, mc = c['data'], c['model']
     if data['max_len'] > mc['max_seq_len']: raise ConfigError(f"data.max_len={data['max_len']} is longer than model.max_seq_len={mc['max_seq_len']}")
+    check_builds(lambda: build_encdec(vocab_sz=data['vocab_sz'], pad_idx=0, **mc), 'model')   # the model's own checks, at no cost
     return c
 
 # %% ../../nbs/experiments/13_translation.ipynb #45b8bb48
