@@ -24,7 +24,7 @@ from fastcore.foundation import L
 from fastai.losses import CrossEntropyLossFlat
 from ..sparse.distributions import sparse_weights
 from .config import ConfigError
-from .validation import task_config, check_positive
+from .validation import task_config, check_positive, check_builds
 from .tasks import task
 from .report import report_plot, swept_keys, short_names, config_summary, plot_lines
 
@@ -140,6 +140,7 @@ def check_sparse_image(cfg:dict, device=None) -> dict:
     check_positive(c['train'], 'train', 'epochs')
     if c['data']['bs'] is not None: check_positive(c['data'], 'data', 'bs')
     if c['data']['name'] not in ('digits', *CIFAR_PICKLES): raise ConfigError(f"data.name must be digits, {' or '.join(CIFAR_PICKLES)}; got {c['data']['name']!r}")
+    if c['sparse']['method'] != 'dense': check_builds(lambda: SparseTraining(**c['sparse']), 'sparse')  # what SparseTraining refuses, refused here
     return c
 
 @task('sparse_image', check=check_sparse_image)
