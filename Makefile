@@ -39,8 +39,11 @@ sync-check: install
 import-check: install
 	$(BIN)/python tools/check_imports.py
 
+# without a GPU, Triton's kernels run in its interpreter; it must be on before any notebook imports triton, since
+# notebooks share worker processes (a GPU machine leaves it off, or sets TRITON_INTERPRET itself)
 nbtest: install
-	$(BIN)/nbdev-test --n-workers 2 --timing
+	TRITON_INTERPRET=$${TRITON_INTERPRET:-$$($(BIN)/python -c 'import torch; print(int(not torch.cuda.is_available()))')} \
+	  $(BIN)/nbdev-test --n-workers 2 --timing
 
 test: sync-check import-check nbtest docs-check
 	$(BIN)/python tools/readme_blocks.py   # the README's code, run as a user pastes it
