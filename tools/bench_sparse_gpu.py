@@ -132,7 +132,7 @@ def bench_linear():
                 for fan_in in fan_ins:
                     g = torch.Generator().manual_seed(0)
                     mask = random_block_mask((d, d), block, density, constant_fan_in=fan_in == 'constant', generator=g).to(DEV)
-                    sparse = BlockSparseLinear(dense, mask, block, impl='triton')
+                    sparse = BlockSparseLinear(dense, mask, block, impl='fused')
                     rec = dict(base, density=density, block=block, fan_in=fan_in, density_kept=sparse.layout.density)
                     try:
                         t0 = time.perf_counter()
@@ -244,7 +244,7 @@ def bench_step():
         rec = dict(base, density=s['density'], block=block, fan_in='constant')
         try:
             masked = to_block_sparse(copy.deepcopy(model), masks, block, impl='plain')       # dense layers on masked weights
-            to_block_sparse(model, masks, block, impl='triton')
+            to_block_sparse(model, masks, block, impl='fused')
             losses, grads = [], []
             for m in (masked, model):
                 loss = lm_loss(m, tokens, targets); loss.backward()

@@ -16,7 +16,7 @@ from .blocks import block_shape, blocks_of
 # %% auto #0
 __all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'IMPLS', 'BlockLayout', 'block_layout',
            'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_weight', 'BlockSparseLinearFn',
-           'triton_unsupported', 'block_sparse_linear']
+           'block_impl', 'triton_unsupported', 'block_sparse_linear']
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #693a0251
 @dataclass
@@ -264,7 +264,13 @@ class BlockSparseLinearFn(torch.autograd.Function):
         return dx, dw, db, None, None
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #3309d8f2
-IMPLS = ('auto', 'plain', 'triton')
+IMPLS = ('auto', 'plain', 'fused')   # the words of the attention's `impl`; 'triton', the older name of 'fused', is accepted
+
+def block_impl(impl:str) -> str: # 'auto', 'plain' or 'fused' ('triton': 'fused')
+    "`impl` checked and named as everywhere in the library: 'triton' becomes 'fused'."
+    impl = 'fused' if impl == 'triton' else impl
+    if impl not in IMPLS: raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
+    return impl
 
 def triton_unsupported(x:torch.Tensor, weight:torch.Tensor, layout:BlockLayout):
     "Why the kernels cannot run on these inputs, or None when they can."
@@ -281,13 +287,13 @@ def block_sparse_linear(x:torch.Tensor, # `[..., in]`
                         bias:torch.Tensor|None, # `[out]`
                         layout:BlockLayout, # from `block_layout(mask, block)`
                         dense_grad:bool=False, # dense weight gradient (RigL's update steps)
-                        impl:str='auto'): # 'auto', 'plain' (masked dense) or 'triton'
+                        impl:str='auto'): # 'auto', 'plain' (masked dense) or 'fused' (the kernels)
     "`F.linear(x, weight * mask, bias)` computed on the kept tiles only: `[..., out]`."
-    if impl not in IMPLS: raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
+    impl = block_impl(impl)
     if tuple(weight.shape) != layout.shape: raise ValueError(f"the weight is {list(weight.shape)} but the layout is for {list(layout.shape)}")
     if x.shape[-1] != layout.shape[1]: raise ValueError(f"x has {x.shape[-1]} features in its last dimension, the layer takes {layout.shape[1]}")
     reason = None if impl == 'plain' else triton_unsupported(x, weight, layout)
-    if impl == 'triton' and reason: raise ValueError(f"impl='triton' cannot run here: {reason}; use impl='plain' or 'auto'")
+    if impl == 'fused' and reason: raise ValueError(f"impl='fused' cannot run here: {reason}; use impl='plain' or 'auto'")
     if impl == 'plain' or (impl == 'auto' and (reason or not x.is_cuda)): return masked_linear(x, weight, bias, layout.mask, dense_grad)
     if torch.is_autocast_enabled(x.device.type): x = x.to(torch.get_autocast_dtype(x.device.type))
     elif x.dtype != weight.dtype: raise ValueError(f"x is {x.dtype} but the weight is {weight.dtype} (outside autocast both must match, as for nn.Linear)")

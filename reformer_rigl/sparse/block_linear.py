@@ -24,14 +24,14 @@ class BlockSparseLinear(nn.Module):
     def __init__(self, linear:nn.Linear, # the layer to take over; its Parameters are shared, not copied
                  mask:torch.Tensor|None=None, # bool like the weight, constant on `block` tiles (None: all kept)
                  block:int|tuple=64, # tile side, or `(b_out, b_in)`
-                 impl:str='auto'): # 'auto', 'plain' (masked dense) or 'triton'
+                 impl:str='auto'): # 'auto', 'plain' (masked dense) or 'fused' (the kernels; 'triton' is its older name)
         super().__init__()
         if not isinstance(linear, nn.Linear): raise TypeError(f"BlockSparseLinear replaces an nn.Linear, got {type(linear).__name__}")
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.weight = linear.weight
         self.register_parameter('bias', linear.bias)
         self.__dict__['_linear'] = linear    # the original module, outside the module tree, for `to_dense`
-        self.block, self.impl, self.dense_grad = block_shape(block), impl, False
+        self.block, self.impl, self.dense_grad = block_shape(block), block_impl(impl), False
         self.set_mask(torch.ones_like(linear.weight, dtype=torch.bool) if mask is None else mask)
 
     def set_mask(self, mask:torch.Tensor): # bool like the weight
@@ -113,9 +113,8 @@ class BlockSparseKernels(Callback):
     "Run the masked `nn.Linear` layers of `SparseTraining(block=...)` as `BlockSparseLinear` during `fit`."
     order = SparseTraining.order + 1  # after SparseTraining made, loaded and bound its masks
     run_valid = False  # `before_batch` in training only
-    def __init__(self, impl:str='auto'): # 'auto' (the kernels on CUDA, masked dense elsewhere), 'triton' or 'plain'
-        if impl not in IMPLS: raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
-        self.impl, self.swapped, self._st = impl, {}, None
+    def __init__(self, impl:str='auto'): # 'auto' (the kernels on CUDA, masked dense elsewhere), 'fused' or 'plain'
+        self.impl, self.swapped, self._st = block_impl(impl), {}, None
     def _place(self, plain:bool, model=None):
         "Put the swapped layers in the model: the `nn.Linear` ones (`plain`) or the `BlockSparseLinear` ones."
         model = get_model(self.model) if model is None else model
