@@ -14,7 +14,6 @@ from fastcore.basics import patch
 from .attention import (MultiHeadAttention, LSHSelfAttention, MASK_VALUE, SELF_MASK_VALUE, unit,
                                               gather_positions, merge_rounds, lsh_attention, pad_for_lsh, resolve_impl)
 from .hashing import lsh_rotations, lsh_buckets
-from .positional import AbsolutePositionalEmbedding, FixedPositionalEncoding, AxialPositionalEncoding
 
 # %% auto #0
 __all__ = ['DECODE_CACHES', 'encoding_at', 'LayerCache', 'causal_bias', 'static_bias', 'KVCache', 'SharedQKCache',
@@ -26,14 +25,7 @@ def encoding_at(pos:nn.Module|None, # the model's position encoding (`model.embe
                 positions:torch.Tensor): # positions `[n]` (long)
     "The encoding `pos` gives `positions`, `[n, d_model]`, computed for those rows only (None without an encoding)."
     if pos is None: return None
-    if isinstance(pos, AbsolutePositionalEmbedding): return pos.weight[positions]
-    if isinstance(pos, FixedPositionalEncoding):
-        angles = positions.to(torch.float64)[:, None] * pos.inv_freq
-        return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)[:, :pos.d_model].to(torch.get_default_dtype())
-    if isinstance(pos, AxialPositionalEncoding):          # p = i1*(n2*...*nk) + ... + ik: one row of each axis' table
-        shape = pos.axial_shape
-        strides = [math.prod(shape[a + 1:]) for a in range(len(shape))]
-        return torch.cat([w[(positions // s) % n] for w, s, n in zip(pos.weights, strides, shape)], dim=-1)
+    if hasattr(pos, 'at'): return pos.at(positions)      # the library's encodings compute just these rows
     table = pos(torch.zeros(1, int(positions.max()) + 1, dtype=torch.long, device=positions.device))  # another kind: its table
     return table[positions]
 

@@ -27,11 +27,15 @@ class FixedPositionalEncoding(nn.Module):
         self.d_model = d_model
         self.register_buffer('inv_freq', base ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model), persistent=False)
 
-    def forward(self, x): # `x`: `[batch, seq, ...]`; returns `[seq, d_model]`
-        dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
-        angles = torch.arange(_seq_len(x), device=x.device, dtype=torch.float64)[:, None] * self.inv_freq
+    def at(self, positions:torch.Tensor, # positions `[n]` (long)
+           dtype=None): # the result's dtype (default: torch's default)
+        "The encodings of `positions` only, `[n, d_model]`."
+        angles = positions.to(torch.float64)[:, None] * self.inv_freq
         enc = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)   # interleaved: [sin, cos, sin, cos, ...]
-        return enc[:, :self.d_model].to(dtype)
+        return enc[:, :self.d_model].to(dtype or torch.get_default_dtype())
+
+    def forward(self, x): # `x`: `[batch, seq, ...]`; returns `[seq, d_model]`
+        return self.at(torch.arange(_seq_len(x), device=x.device), x.dtype if x.is_floating_point() else None)
 
 # %% ../../nbs/reformer/04_positional.ipynb #630b88e9
 def check_max_seq_len(max_seq_len:int): # the longest sequence a model accepts
@@ -53,6 +57,10 @@ class AbsolutePositionalEmbedding(nn.Module):
         n = _seq_len(x)
         if n > self.max_seq_len: raise ValueError(f"sequence length {n} is longer than max_seq_len={self.max_seq_len}")
         return self.weight[:n]
+
+    def at(self, positions:torch.Tensor): # positions `[n]` (long), each below `max_seq_len`
+        "The embeddings of `positions` only, `[n, d_model]`."
+        return self.weight[positions]
 
 # %% ../../nbs/reformer/04_positional.ipynb #e220b97b
 def default_axial_shape(max_seq_len:int) -> tuple: # the length to cover
@@ -85,6 +93,9 @@ class AxialPositionalEncoding(nn.Module):
         n = _seq_len(x)
         if n > self.max_seq_len:
             raise ValueError(f"sequence length {n} is longer than the {self.max_seq_len} positions of axial_shape {self.axial_shape}")
-        parts = [w.view(*[s if a == i else 1 for a, s in enumerate(self.axial_shape)], -1).expand(*self.axial_shape, -1)
-                 for i, w in enumerate(self.weights)]   # each: [n1, ..., nk, d_i], varying along its own axis
-        return torch.cat(parts, dim=-1).reshape(self.max_seq_len, -1)[:n]
+        return self.at(torch.arange(n, device=self.weights[0].device))
+
+    def at(self, positions:torch.Tensor): # positions `[n]` (long), each below `max_seq_len`
+        "The encodings of `positions` only, `[n, d_model]`: `p = i1*(n2*...*nk) + ... + ik` takes one row of each axis' table."
+        strides = [math.prod(self.axial_shape[a + 1:]) for a in range(len(self.axial_shape))]
+        return torch.cat([w[(positions // s) % n] for w, s, n in zip(self.weights, strides, self.axial_shape)], dim=-1)
