@@ -74,7 +74,6 @@ def lm_bpc(model:nn.Module, # a language model, tokens -> logits
     return nats_to_bits(float(total) / count)
 
 # %% ../../nbs/experiments/12_lm.ipynb #00782d4e
-@torch.no_grad()
 def window_bpc(model:nn.Module, # a language model, tokens -> logits
                stream:torch.Tensor, # a 1-D token stream (e.g. `dls.valid.dataset`)
                seq_len:int, # window length
@@ -85,15 +84,11 @@ def window_bpc(model:nn.Module, # a language model, tokens -> logits
     if n_bytes % seq_len: raise ConfigError(f"eval.bytes={n_bytes:,} must be a multiple of data.seq_len={seq_len:,}, so that every window length scores the same bytes")
     if len(stream) < n_bytes + 1: raise ConfigError(f"eval.bytes={n_bytes:,} is more than the split's {len(stream) - 1:,} targets")
     dev = next(model.parameters()).device
-    starts = torch.arange(0, n_bytes, seq_len)
-    total = torch.zeros((), dtype=torch.float64, device=dev)
-    with evaluating(model):
-        for b in starts.split(bs):
+    def batches():  # `(x, y)` of `bs` consecutive windows at a time
+        for b in torch.arange(0, n_bytes, seq_len).split(bs):
             w = stream[b[:, None] + torch.arange(seq_len + 1)].long().to(dev)
-            with torch.autocast(dev.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-                logits = model(w[:, :-1])
-            total += F.cross_entropy(logits.flatten(0, 1).float(), w[:, 1:].flatten(), reduction='sum').double()
-    return nats_to_bits(float(total) / n_bytes)
+            yield w[:, :-1], w[:, 1:]
+    return lm_bpc(model, batches(), autocast_dtype=autocast_dtype)
 
 # %% ../../nbs/experiments/12_lm.ipynb #4c700e58
 @torch.no_grad()

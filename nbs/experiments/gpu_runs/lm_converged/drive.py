@@ -63,27 +63,26 @@ def sweep(a, deadline):
     units = sum(r['metrics']['steps'] * k[1] / 65536 for k, r in found.items())   # Transformer steps of 64K bytes
     return best, units / took
 
-def ablations(a, lr, bt, steps, deadline):
-    "The seven variants x three seeds, `steps` steps each."
+def variant_runs(a, seeds, lr, bt, steps, deadline):
+    "Start the seven variants for each of `seeds`, `steps` steps each; returns the processes."
     procs, every = [], max(1, steps // 10)
-    for seed in (0, 1, 2):
+    for seed in seeds:
         for v in ('transformer', 'shared_qk', 'reversible'):
             procs.append(launch(f'abl_{v}_s{seed}', [f'variant={v}', 'hashes=[]', f'seed={seed}'] + common(a, lr, bt, steps, every), a, deadline))
         for r in (1, 2, 4, 8):
             procs.append(launch(f'abl_lsh{r}_s{seed}', ['variant=lsh', f'n_hashes={r}', f'seed={seed}'] + common(a, lr, bt, steps, every), a, deadline))
-    wait_all(procs)
+    return procs
+
+def ablations(a, lr, bt, steps, deadline):
+    "The seven variants x three seeds, `steps` steps each."
+    wait_all(variant_runs(a, (0, 1, 2), lr, bt, steps, deadline))
 
 def common(a, lr, bt, steps, every):
     return [f'lr={lr}', f'steps={steps}', f'every={every}'] + ([] if a.smoke else [f'batch_tokens={bt}'])
 
 def long_runs(a, deadline):
     "The seven variants for `--seeds` at `--steps`, beside LSH-4 at 4K and 64K windows (buckets growing, and fixed at 16 at 64K)."
-    procs, every = [], max(1, a.steps // 10)
-    for seed in a.seeds:
-        for v in ('transformer', 'shared_qk', 'reversible'):
-            procs.append(launch(f'abl_{v}_s{seed}', [f'variant={v}', 'hashes=[]', f'seed={seed}'] + common(a, a.lr, a.batch_tokens, a.steps, every), a, deadline))
-        for r in (1, 2, 4, 8):
-            procs.append(launch(f'abl_lsh{r}_s{seed}', ['variant=lsh', f'n_hashes={r}', f'seed={seed}'] + common(a, a.lr, a.batch_tokens, a.steps, every), a, deadline))
+    procs, every = variant_runs(a, a.seeds, a.lr, a.batch_tokens, a.steps, deadline), max(1, a.steps // 10)
     seed = a.seeds[0]
     for n, fixed in () if a.no_ctx else ((256, False), (512, False), (512, True)) if a.smoke else ((4096, False), (65536, False), (65536, True)):
         ctx = ([f'context=[{n // 16},{n // 4},{n - n // 16 - 64}]', 'context_target=64', 'context_windows=4'] if a.smoke else
