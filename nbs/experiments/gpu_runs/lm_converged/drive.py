@@ -63,14 +63,15 @@ def sweep(a, deadline):
     units = sum(r['metrics']['steps'] * k[1] / 65536 for k, r in found.items())   # Transformer steps of 64K bytes
     return best, units / took
 
+VARIANTS = ('transformer', 'shared_qk', 'reversible', 'lsh1', 'lsh2', 'lsh4', 'lsh8')
+
 def variant_runs(a, seeds, lr, bt, steps, deadline):
-    "Start the seven variants for each of `seeds`, `steps` steps each; returns the processes."
+    "Start the variants (`--variants`, default all seven) for each of `seeds`, `steps` steps each; returns the processes."
     procs, every = [], max(1, steps // 10)
     for seed in seeds:
-        for v in ('transformer', 'shared_qk', 'reversible'):
-            procs.append(launch(f'abl_{v}_s{seed}', [f'variant={v}', 'hashes=[]', f'seed={seed}'] + common(a, lr, bt, steps, every), a, deadline))
-        for r in (1, 2, 4, 8):
-            procs.append(launch(f'abl_lsh{r}_s{seed}', ['variant=lsh', f'n_hashes={r}', f'seed={seed}'] + common(a, lr, bt, steps, every), a, deadline))
+        for v in getattr(a, 'variants', None) or VARIANTS:
+            ov = ['variant=lsh', f'n_hashes={v[3:]}'] if v.startswith('lsh') else [f'variant={v}', 'hashes=[]']
+            procs.append(launch(f'abl_{v}_s{seed}', ov + [f'seed={seed}'] + common(a, lr, bt, steps, every), a, deadline))
     return procs
 
 def ablations(a, lr, bt, steps, deadline):
@@ -81,14 +82,19 @@ def common(a, lr, bt, steps, every):
     return [f'lr={lr}', f'steps={steps}', f'every={every}'] + ([] if a.smoke else [f'batch_tokens={bt}'])
 
 def long_runs(a, deadline):
-    "The seven variants for `--seeds` at `--steps`, beside LSH-4 at 4K and 64K windows (buckets growing, and fixed at 16 at 64K)."
-    procs, every = variant_runs(a, a.seeds, a.lr, a.batch_tokens, a.steps, deadline), max(1, a.steps // 10)
-    seed = a.seeds[0]
-    for n, fixed in () if a.no_ctx else ((256, False), (512, False), (512, True)) if a.smoke else ((4096, False), (65536, False), (65536, True)):
+    """The variants for `--seeds` at `--steps`, beside the context runs of `--ctx` (default: LSH-4 at 4K and 64K windows, buckets
+    growing, and fixed at 16 at 64K) at `--ctx-steps` (default `--steps`); 64K runs also score the same-target context evaluation."""
+    procs = variant_runs(a, a.seeds, a.lr, a.batch_tokens, a.steps, deadline)
+    seed, steps = a.seeds[0], a.ctx_steps or a.steps
+    specs = [] if a.no_ctx else a.ctx or (['lsh4:256', 'lsh4:512', 'lsh4:512:fix16'] if a.smoke else ['lsh4:4096', 'lsh4:65536', 'lsh4:65536:fix16'])
+    for spec in specs:
+        kind, n, *fix = spec.split(':'); n = int(n); fixed = fix == ['fix16']
         ctx = ([f'context=[{n // 16},{n // 4},{n - n // 16 - 64}]', 'context_target=64', 'context_windows=4'] if a.smoke else
                ['context=[1024,4096,16384,64512]', 'context_target=1024', 'context_windows=16']) if n == (512 if a.smoke else 65536) else []
-        ov = ['variant=lsh', 'n_hashes=4', 'hashes=[4]', 'full_attention=false', f'seq_len={n}', f'seed={seed}'] + (['n_buckets=16'] if fixed else [])
-        procs.append(launch(f"ctx_lsh4_n{n}_{'fix16' if fixed else 'grow'}_s{seed}", ov + ctx + common(a, a.lr, a.batch_tokens, a.steps, every), a, deadline))
+        ov = (['variant=transformer', 'hashes=[]'] if kind == 'full' else
+              ['variant=lsh', f'n_hashes={kind[3:]}', f'hashes=[{kind[3:]}]', 'full_attention=false'] + (['n_buckets=16'] if fixed else []))
+        name = f"ctx_{kind}_n{n}" + ('' if kind == 'full' else '_fix16' if fixed else '_grow') + f"_s{seed}"
+        procs.append(launch(name, ov + [f'seq_len={n}', f'seed={seed}'] + ctx + common(a, a.lr, a.batch_tokens, steps, max(1, steps // 10)), a, deadline))
     wait_all(procs)
 
 def context(a, deadline):
@@ -116,6 +122,9 @@ def main():
     p.add_argument('--lr', type=float); p.add_argument('--batch-tokens', type=int); p.add_argument('--steps', type=int)
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
     p.add_argument('--no-ctx', action='store_true', help="long: only the ablation variants")
+    p.add_argument('--variants', nargs='+', choices=VARIANTS, help="long: these variants only (default: all seven)")
+    p.add_argument('--ctx', nargs='+', help="long: context runs as KIND:N[:fix16], KIND lsh<r> or full (e.g. lsh4:4096 full:4096 lsh4:65536:fix16)")
+    p.add_argument('--ctx-steps', type=int, help="long: steps of the context runs (default --steps)")
     a = p.parse_args()
     start = time.time(); deadline = start + a.limit
     a.work.mkdir(parents=True, exist_ok=True)
