@@ -41,25 +41,35 @@ def _work_dtype(dtype:torch.dtype): # the inputs' dtype
     "The dtype the kernels compute in: bfloat16 becomes float32 under the interpreter, whose bfloat16 `tl.dot` is wrong."
     return torch.float32 if INTERPRET and dtype == torch.bfloat16 else dtype
 
-def _buffer(b, h, n, e, device): # float32 `[b, h, n, e]` stored as `[b, n, h, e]`
-    return torch.empty(b, n, h, e, dtype=torch.float32, device=device).permute(0, 2, 1, 3)
+def _buffer(b, h, n, e, device, dtype=torch.float32): # `[b, h, n, e]` stored as `[b, n, h, e]`
+    return torch.empty(b, n, h, e, dtype=dtype, device=device).permute(0, 2, 1, 3)
+
+@triton.jit
+def _slots(idx_ptr, order_ptr, ch_ptr, n, S: tl.constexpr, BN: tl.constexpr, DEDUP: tl.constexpr):
+    "BN slots of one sorted row: the position in each slot as int32 and, for the count, each position's chunk (its slot // S)."
+    row = tl.program_id(1)
+    t = tl.program_id(0) * BN + tl.arange(0, BN)
+    inside = t < n
+    pos = tl.load(idx_ptr + row * n + t, mask=inside, other=0)
+    tl.store(order_ptr + row * n + t, pos.to(tl.int32), mask=inside)
+    if DEDUP: tl.store(ch_ptr + row * n + pos, (t // S).to(tl.int32), mask=inside)
 
 def _sort_info(buckets:torch.Tensor, # `[b, h, r, n]`; padding in the last bucket
                bucket_size:int, # chunk size `s`
                mask:torch.Tensor|None=None, # bool `[b, n]`, True for real tokens
                dedup:bool=True): # count a key found in several rounds once
     "The kernels' view of the buckets: sort orders `[b, h, r, n]`, chunk numbers (or None), key mask (or None) and real chunks (or None)."
-    n = buckets.shape[-1]
-    order = buckets.sort(dim=-1, stable=True).indices.contiguous()          # b h r n: sorted by (bucket, position)
-    chunk_of = None
-    if dedup and order.shape[2] > 1:
-        ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(n, device=buckets.device).expand_as(order))
-        chunk_of = (ranks // bucket_size).int()
+    b, h, r, n = buckets.shape
+    idx = buckets.sort(dim=-1, stable=True).indices.contiguous()            # b h r n: sorted by (bucket, position), all rounds at once
+    order = torch.empty(b, h, r, n, dtype=torch.int32, device=buckets.device)
+    chunk_of = torch.empty_like(order) if dedup and r > 1 else None
+    _slots[(triton.cdiv(n, 1024), b * h * r)](idx, order, order if chunk_of is None else chunk_of, n, S=bucket_size, BN=1024,
+                                              DEDUP=chunk_of is not None)    # one launch: int32 orders and chunk numbers
     key_ok = n_real = None
     if mask is not None:
         key_ok = mask.to(torch.int8).contiguous()
         n_real = ((mask.sum(1) + bucket_size - 1) // bucket_size).int()
-    return order.int(), chunk_of, key_ok, n_real
+    return order, chunk_of, key_ok, n_real
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #0f293a82
 @triton.jit
@@ -130,7 +140,7 @@ def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup,
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3e2f2450
 @triton.jit
-def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, mx_ptr, den_ptr,
+def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, mx_ptr, den_ptr,
          sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son,
          H, n, C, r, scale,
          S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
@@ -159,7 +169,8 @@ def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, mx_
     p = tl.exp(s - m2[:, None])
     l = l * alpha + _row_sum(p)
     acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PREC)
-    optr = out_ptr + b * sob + h * soh + qpos[:, None] * son + oe[None, :]
+    rows = b * sob + h * soh + qpos[:, None] * son + oe[None, :]
+    optr = out_ptr + rows
     mptr = mx_ptr + bh * n + qpos
     lptr = den_ptr + bh * n + qpos
     if not FIRST:                                     # merge with the earlier rounds, relative to the larger max
@@ -170,31 +181,53 @@ def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, mx_
         l = tl.load(lptr) * a_old + l * a_new
         acc = tl.load(optr) * a_old[:, None] + acc * a_new[:, None]
         m2 = top
-    if LAST: acc = acc / l[:, None]
-    tl.store(optr, acc)
+    if LAST: tl.store(fin_ptr + rows, (acc / l[:, None]).to(fin_ptr.dtype.element_ty))   # the output, in the inputs' dtype
+    else: tl.store(optr, acc)                         # float32 partial sums between rounds
     tl.store(mptr, m2)
     tl.store(lptr, l)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a725eb9c
 def _forward(q, k, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool):
-    "`_fwd` for every round: the float32 output `[b, h, n, e]` (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
+    "`_fwd` for every round: the output `[b, h, n, e]` in `q`'s dtype (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
     b, h, n, d = q.shape
     e, r, n_chunks = v.shape[-1], order.shape[2], n // bucket_size
-    acc, (mx, den) = _buffer(b, h, n, e, q.device), torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
+    out = _buffer(b, h, n, e, q.device, q.dtype)
+    acc = _buffer(b, h, n, e, q.device) if r > 1 else out    # float32 partial sums, only between rounds
+    mx, den = torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
     for i in range(r):
         _fwd[(n_chunks, b * h)](q, k, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
-                                order if n_real is None else n_real, acc, mx, den,
+                                order if n_real is None else n_real, acc, out, mx, den,
                                 *_strides(q), *_strides(k), *_strides(v), *_strides(acc), h, n, n_chunks, i, d ** -0.5,
                                 S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
                                 DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
                                 MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
-    return acc, mx, den
+    return out, mx, den
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3d548437
 @triton.jit
 def _row_stats(mx_ptr, den_ptr, delta_ptr, base, pos):
     "The forward pass's maximum, inverse denominator and `dO·O` of the rows `pos`."
     return tl.load(mx_ptr + base + pos), 1. / tl.load(den_ptr + base + pos), tl.load(delta_ptr + base + pos)
+
+@triton.jit
+def _row_dots(a_ptr, b_ptr, out_ptr, sab, sah, san, sbb, sbh, sbn, H, n, E: tl.constexpr, BN: tl.constexpr):
+    "`sum(a * b, -1)` in float32 of BN rows of one (batch, head) of two `[b, h, n, E]` tensors: the backward's `dO·O`."
+    bh = tl.program_id(1)
+    b = bh // H
+    h = bh % H
+    rows = tl.program_id(0) * BN + tl.arange(0, BN)
+    oe = tl.arange(0, E)
+    inside = (rows < n)[:, None]
+    x = tl.load(a_ptr + b * sab + h * sah + rows[:, None] * san + oe[None, :], mask=inside, other=0.).to(tl.float32)
+    y = tl.load(b_ptr + b * sbb + h * sbh + rows[:, None] * sbn + oe[None, :], mask=inside, other=0.).to(tl.float32)
+    tl.store(out_ptr + bh * n + rows, _row_sum(x * y), mask=rows < n)
+
+@triton.jit
+def _add_store(acc_ptr, fin_ptr, offs, x, FIRST: tl.constexpr, LAST: tl.constexpr):
+    "Add a round's gradient `x` to the float32 sums at `offs`; the last round writes the total to `fin_ptr` in its dtype instead."
+    if not FIRST: x = tl.load(acc_ptr + offs) + x
+    if LAST: tl.store(fin_ptr + offs, x.to(fin_ptr.dtype.element_ty))
+    else: tl.store(acc_ptr + offs, x)
 
 @triton.jit
 def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, dup,
@@ -208,11 +241,11 @@ def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, d
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #182dc497
 @triton.jit
-def _bwd_dq(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr,
+def _bwd_dq(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, fq_ptr,
             sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sdb, sdh, sdn, sgb, sgh, sgn,
             H, n, C, r, scale,
             S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
-            HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
+            HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr, LAST: tl.constexpr,
             MASK: tl.constexpr, SELF: tl.constexpr):
     "Query gradients of one chunk in one round: its own tile and its look-back tile."
     c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R, HAS_MASK)
@@ -234,16 +267,15 @@ def _bwd_dq(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, m
         p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (kc == c),
                            R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
         dq += tl.dot(ds, k, input_precision=PREC)
-    gq = dq_ptr + b * sgb + h * sgh + pos[:, None] * sgn + od[None, :]
-    if FIRST: tl.store(gq, dq * scale)
-    else: tl.store(gq, tl.load(gq) + dq * scale)
+    _add_store(dq_ptr, fq_ptr, b * sgb + h * sgh + pos[:, None] * sgn + od[None, :], dq * scale, FIRST, LAST)
 
 @triton.jit
 def _bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dk_ptr, dv_ptr,
+              fk_ptr, fv_ptr,
               sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sdb, sdh, sdn, sgb, sgh, sgn,
               H, n, C, r, scale,
               S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
-              HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
+              HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr, LAST: tl.constexpr,
               MASK: tl.constexpr, SELF: tl.constexpr):
     "Key and value gradients of one chunk in one round: its own tile and the tile of the chunk that looks back at it."
     c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R, HAS_MASK)
@@ -267,31 +299,29 @@ def _bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr,
                            R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
         dk += tl.dot(tl.trans(ds), q, input_precision=PREC)
         dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PREC)
-    gk = dk_ptr + b * sgb + h * sgh + kpos[:, None] * sgn + od[None, :]
-    gv = dv_ptr + b * sgb + h * sgh + kpos[:, None] * sgn + oe[None, :]
-    if FIRST:
-        tl.store(gk, dk * scale)
-        tl.store(gv, dv)
-    else:
-        tl.store(gk, tl.load(gk) + dk * scale)
-        tl.store(gv, tl.load(gv) + dv)
+    _add_store(dk_ptr, fk_ptr, b * sgb + h * sgh + kpos[:, None] * sgn + od[None, :], dk * scale, FIRST, LAST)
+    _add_store(dv_ptr, fv_ptr, b * sgb + h * sgh + kpos[:, None] * sgn + oe[None, :], dv, FIRST, LAST)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #fe4dfab1
 def _backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool):
-    "`_bwd_dq` and `_bwd_dkdv` for every round: float32 gradients of `q`, `k` and `v` from the forward's output, maxima and denominators."
+    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of `q`, `k` and `v` in their dtype (summed in float32 between rounds)."
     b, h, n, d = q.shape
     e, r, s = v.shape[-1], order.shape[2], bucket_size
-    delta = (dout.float() * out.float()).sum(-1).contiguous()              # b h n
+    delta = torch.empty(b, h, n, dtype=torch.float32, device=q.device)   # dO·O of every row, one launch
+    _row_dots[(triton.cdiv(n, 64), b * h)](dout, out, delta, *_strides(dout), *_strides(out), h, n, E=e, BN=64)
     w = max(d, e)                                   # one row width, so the three gradients share the strides the kernels take
-    dq, dk, dv = (_buffer(b, h, n, w, q.device)[..., :width] for width in (d, d, e))
+    dq, dk, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (k, d), (v, e)))
+    sums = (dq, dk, dv) if r == 1 else (_buffer(b, h, n, w, q.device)[..., :width] for width in (d, d, e))
+    sq, sk, sv = sums                               # float32 sums between rounds (one round: written once, in place)
     args = (q, k, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
             order if n_real is None else n_real, mx, den, delta)
     strides = (*_strides(q), *_strides(k), *_strides(v), *_strides(dout), *_strides(dq))
     for i in range(r):
         opts = dict(S=s, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None, DEDUP=chunk_of is not None,
-                    PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
-        _bwd_dq[(n // s, b * h)](*args, dq, *strides, h, n, n // s, i, d ** -0.5, **opts)
-        _bwd_dkdv[(n // s, b * h)](*args, dk, dv, *strides, h, n, n // s, i, d ** -0.5, **opts)
+                    PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE,
+                    num_warps=_warps('bwd', s))
+        _bwd_dq[(n // s, b * h)](*args, sq, dq, *strides, h, n, n // s, i, d ** -0.5, **opts)
+        _bwd_dkdv[(n // s, b * h)](*args, sk, sv, dk, dv, *strides, h, n, n // s, i, d ** -0.5, **opts)
     return dq, dk, dv
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #6ebbf172
@@ -302,8 +332,7 @@ class FusedLSHAttention(torch.autograd.Function):
         ctx.dtypes = q.dtype, k.dtype, v.dtype
         work = _work_dtype(q.dtype)
         q, k, v = (_rows_contiguous(t.to(work)) for t in (q, k, v))
-        acc, mx, den = _forward(q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal)
-        out = acc.to(work)
+        out, mx, den = _forward(q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal)
         ctx.save_for_backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den)
         ctx.bucket_size, ctx.causal = bucket_size, causal
         return out.to(ctx.dtypes[0])
@@ -388,7 +417,7 @@ def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
         up = blo > best_lo
         best_lo = tl.where(up, blo, best_lo)
         arg_lo = tl.where(up, alo, arg_lo)
-    tl.store(out_ptr + bhr * n + rows, tl.where(best_hi >= best_lo, arg_hi, arg_lo + K2), mask=rows < n)
+    tl.store(out_ptr + bhr * n + rows, tl.where(best_hi >= best_lo, arg_hi, arg_lo + K2).to(out_ptr.dtype.element_ty), mask=rows < n)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #bc692a91
 def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
@@ -400,11 +429,11 @@ def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
     r, half = rotations.shape[1], rotations.shape[-1]
     x = x.detach()
     if x.stride(-1) != 1: x = x.contiguous()
-    out = torch.empty(b, h, r, n, dtype=torch.int32, device=x.device)
+    out = torch.empty(b, h, r, n, dtype=bucket_dtype(2 * half), device=x.device)   # written in its final type: no conversion
     block_k = min(block_k, max(16, triton.next_power_of_2(half)))
     _hash[(triton.cdiv(n, block_n), b * h * r)](x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half,
                                                 D=d, BN=block_n, BK=block_k, PREC='ieee' if INTERPRET else HASH_PRECISION)
-    return out.to(bucket_dtype(2 * half))
+    return out
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a8f68e80
 register_attention('lsh', 'fused', unsupported=fused_unsupported, hash_fn=hash_fused)(_fused_lsh)
