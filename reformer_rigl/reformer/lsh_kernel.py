@@ -10,7 +10,7 @@ import torch
 import triton
 import triton.language as tl
 from triton import knobs
-from .contract import MASK_VALUE, SELF_MASK_VALUE, unit, check_lsh_inputs, register_attention
+from .contract import MASK_VALUE, SELF_MASK_VALUE, check_lsh_inputs, register_attention
 from .hashing import bucket_dtype
 
 # %% auto #0
@@ -98,6 +98,22 @@ def _rows(ptr, base, stride_n, pos, cols):
     "Rows `pos` (original positions) of one head's `[n, d]` slice starting at `ptr + base`."
     return tl.load(ptr + base + pos[:, None] * stride_n + cols[None, :])
 
+@triton.jit
+def _unit_rows(x):
+    "The keys of queries `x` (a tile): `unit`, each row divided by its length (at least 1e-12) in float32, in `x`'s dtype."
+    xf = x.to(tl.float32)
+    norm = tl.sqrt(tl.sum(xf * xf, 1))
+    return (xf / tl.maximum(norm, 1e-12)[:, None]).to(x.dtype)
+
+@triton.jit
+def _unit_grad(x, g):
+    "The gradient, with respect to the queries `x` (a tile), of keys `unit(x)` whose gradient is `g` (float32): `unit`'s backward."
+    xf = x.to(tl.float32)
+    norm = tl.sqrt(tl.sum(xf * xf, 1))
+    u = xf / tl.maximum(norm, 1e-12)[:, None]
+    along = tl.sum(u * g, 1)
+    return tl.where((norm > 1e-12)[:, None], (g - u * along[:, None]) / norm[:, None], g / 1e-12)
+
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #82914e5c
 @triton.jit
 def _row_max(x):
@@ -140,8 +156,8 @@ def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup,
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3e2f2450
 @triton.jit
-def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, mx_ptr, den_ptr,
-         sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son,
+def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, mx_ptr, den_ptr,
+         sqb, sqh, sqn, svb, svh, svn, sob, soh, son,
          H, n, C, r, scale,
          S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
          HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
@@ -152,7 +168,7 @@ def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin
     oe = tl.arange(0, E)
     qpos = tl.load(orow + c * S + os_)
     q = _rows(q_ptr, b * sqb + h * sqh, sqn, qpos, od)
-    k = _rows(k_ptr, b * skb + h * skh, skn, qpos, od)
+    k = _unit_rows(q)                                 # shared QK: the keys are the unit queries
     v = _rows(v_ptr, b * svb + h * svh, svn, qpos, oe)
     s, _ = _scores(q, k, qpos, qpos, ch, ok, n, c_real, C, scale, False, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
     m = _row_max(s)
@@ -161,7 +177,7 @@ def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin
     acc = tl.dot(p.to(v.dtype), v, input_precision=PREC)
     pc = _prev_chunk(c, c_real, C)
     kpos = tl.load(orow + pc * S + os_)
-    k = _rows(k_ptr, b * skb + h * skh, skn, kpos, od)
+    k = _unit_rows(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od))
     v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
     s, _ = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, pc == c, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
     m2 = tl.maximum(m, _row_max(s))
@@ -187,7 +203,7 @@ def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin
     tl.store(lptr, l)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a725eb9c
-def _forward(q, k, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool):
+def _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool):
     "`_fwd` for every round: the output `[b, h, n, e]` in `q`'s dtype (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
     b, h, n, d = q.shape
     e, r, n_chunks = v.shape[-1], order.shape[2], n // bucket_size
@@ -195,9 +211,9 @@ def _forward(q, k, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:b
     acc = _buffer(b, h, n, e, q.device) if r > 1 else out    # float32 partial sums, only between rounds
     mx, den = torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
     for i in range(r):
-        _fwd[(n_chunks, b * h)](q, k, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
+        _fwd[(n_chunks, b * h)](q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
                                 order if n_real is None else n_real, acc, out, mx, den,
-                                *_strides(q), *_strides(k), *_strides(v), *_strides(acc), h, n, n_chunks, i, d ** -0.5,
+                                *_strides(q), *_strides(v), *_strides(acc), h, n, n_chunks, i, d ** -0.5,
                                 S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
                                 DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
                                 MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
@@ -241,13 +257,13 @@ def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, d
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #182dc497
 @triton.jit
-def _bwd_dq(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, fq_ptr,
-            sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sdb, sdh, sdn, sgb, sgh, sgn,
+def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr,
+            sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sgb, sgh, sgn,
             H, n, C, r, scale,
             S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
-            HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr, LAST: tl.constexpr,
+            HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
             MASK: tl.constexpr, SELF: tl.constexpr):
-    "Query gradients of one chunk in one round: its own tile and its look-back tile."
+    "Query gradients of one chunk in one round (its own tile and its look-back tile), added to the float32 sums `dq`."
     c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
@@ -262,28 +278,28 @@ def _bwd_dq(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, m
         if t == 0: kc = c
         else: kc = pc
         kpos = tl.load(orow + kc * S + os_)
-        k = _rows(k_ptr, b * skb + h * skh, skn, kpos, od)
+        k = _unit_rows(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od))
         v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
         p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (kc == c),
                            R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
         dq += tl.dot(ds, k, input_precision=PREC)
-    _add_store(dq_ptr, fq_ptr, b * sgb + h * sgh + pos[:, None] * sgn + od[None, :], dq * scale, FIRST, LAST)
+    _add_store(dq_ptr, dq_ptr, b * sgb + h * sgh + pos[:, None] * sgn + od[None, :], dq * scale, FIRST, False)
 
 @triton.jit
-def _bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dk_ptr, dv_ptr,
-              fk_ptr, fv_ptr,
-              sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sdb, sdh, sdn, sgb, sgh, sgn,
+def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, dv_ptr,
+              fq_ptr, fv_ptr,
+              sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sgb, sgh, sgn,
               H, n, C, r, scale,
               S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
               HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr, LAST: tl.constexpr,
               MASK: tl.constexpr, SELF: tl.constexpr):
-    "Key and value gradients of one chunk in one round: its own tile and the tile of the chunk that looks back at it."
+    "Key and value gradients of one chunk in one round (its own tile and the tile of the chunk that looks back at it); the keys' part goes through `unit` into the queries' sums."
     c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
     oe = tl.arange(0, E)
     kpos = tl.load(orow + c * S + os_)
-    k = _rows(k_ptr, b * skb + h * skh, skn, kpos, od)
+    k = _unit_rows(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od))
     v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
     dk = tl.full([S, D], 0., tl.float32)
     dv = tl.full([S, E], 0., tl.float32)
@@ -299,49 +315,49 @@ def _bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr,
                            R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
         dk += tl.dot(tl.trans(ds), q, input_precision=PREC)
         dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PREC)
-    _add_store(dk_ptr, fk_ptr, b * sgb + h * sgh + kpos[:, None] * sgn + od[None, :], dk * scale, FIRST, LAST)
+    dx = _unit_grad(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od), dk * scale)   # the keys' rows again: fewer live registers
+    _add_store(dq_ptr, fq_ptr, b * sgb + h * sgh + kpos[:, None] * sgn + od[None, :], dx, False, LAST)
     _add_store(dv_ptr, fv_ptr, b * sgb + h * sgh + kpos[:, None] * sgn + oe[None, :], dv, FIRST, LAST)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #fe4dfab1
-def _backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool):
-    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of `q`, `k` and `v` in their dtype (summed in float32 between rounds)."
+def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool):
+    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype."
     b, h, n, d = q.shape
     e, r, s = v.shape[-1], order.shape[2], bucket_size
     delta = torch.empty(b, h, n, dtype=torch.float32, device=q.device)   # dO·O of every row, one launch
     _row_dots[(triton.cdiv(n, 64), b * h)](dout, out, delta, *_strides(dout), *_strides(out), h, n, E=e, BN=64)
-    w = max(d, e)                                   # one row width, so the three gradients share the strides the kernels take
-    dq, dk, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (k, d), (v, e)))
-    sums = (dq, dk, dv) if r == 1 else (_buffer(b, h, n, w, q.device)[..., :width] for width in (d, d, e))
-    sq, sk, sv = sums                               # float32 sums between rounds (one round: written once, in place)
-    args = (q, k, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
+    w = max(d, e)                                   # one row width, so the gradients share the strides the kernels take
+    dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
+    sq = _buffer(b, h, n, w, q.device)[..., :d]     # float32 sums of the query and key parts, over the rounds
+    sv = _buffer(b, h, n, w, q.device)[..., :e] if r > 1 else dv   # one round: written once, in `v`'s dtype
+    args = (q, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
             order if n_real is None else n_real, mx, den, delta)
-    strides = (*_strides(q), *_strides(k), *_strides(v), *_strides(dout), *_strides(dq))
+    strides = (*_strides(q), *_strides(v), *_strides(dout), *_strides(dq))
     for i in range(r):
         opts = dict(S=s, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None, DEDUP=chunk_of is not None,
-                    PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE,
-                    num_warps=_warps('bwd', s))
-        _bwd_dq[(n // s, b * h)](*args, sq, dq, *strides, h, n, n // s, i, d ** -0.5, **opts)
-        _bwd_dkdv[(n // s, b * h)](*args, sk, sv, dk, dv, *strides, h, n, n // s, i, d ** -0.5, **opts)
-    return dq, dk, dv
+                    PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
+        _bwd_dq[(n // s, b * h)](*args, sq, *strides, h, n, n // s, i, d ** -0.5, **opts)
+        _bwd_dkdv[(n // s, b * h)](*args, sq, sv, dq, dv, *strides, h, n, n // s, i, d ** -0.5, LAST=i == r - 1, **opts)
+    return dq, dv
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #6ebbf172
 class FusedLSHAttention(torch.autograd.Function):
-    "LSH attention on given sort orders with Triton kernels; `apply(q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal)`."
+    "LSH attention on given sort orders with Triton kernels (keys `unit(qk)` made inside them); `apply(qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal)`."
     @staticmethod
-    def forward(ctx, q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal):
-        ctx.dtypes = q.dtype, k.dtype, v.dtype
-        work = _work_dtype(q.dtype)
-        q, k, v = (_rows_contiguous(t.to(work)) for t in (q, k, v))
-        out, mx, den = _forward(q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal)
-        ctx.save_for_backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den)
+    def forward(ctx, qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal):
+        ctx.dtypes = qk.dtype, v.dtype
+        work = _work_dtype(qk.dtype)
+        q, v = (_rows_contiguous(t.to(work)) for t in (qk, v))
+        out, mx, den = _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size, causal)
+        ctx.save_for_backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den)
         ctx.bucket_size, ctx.causal = bucket_size, causal
         return out.to(ctx.dtypes[0])
 
     @staticmethod
     def backward(ctx, dout):
-        q, k, v, order, chunk_of, key_ok, n_real, out, mx, den = ctx.saved_tensors
+        q, v, order, chunk_of, key_ok, n_real, out, mx, den = ctx.saved_tensors
         dout = _rows_contiguous(dout.to(q.dtype))
-        grads = _backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal)
+        grads = _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal)
         return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #e2ae499c
@@ -364,7 +380,7 @@ def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
 
 def _fused_lsh(qk, v, buckets, bucket_size, causal=False, mask=None, dedup=True, dropout=0., training=False):
     "The fused path, inputs already checked: sort orders, chunk numbers and padding information, then `FusedLSHAttention`."
-    return FusedLSHAttention.apply(qk, unit(qk), v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal)
+    return FusedLSHAttention.apply(qk, v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal)
 
 def fused_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                         v:torch.Tensor, # values `[b, h, n, e]`
