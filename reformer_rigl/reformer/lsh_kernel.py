@@ -14,8 +14,8 @@ from .contract import MASK_VALUE, SELF_MASK_VALUE, check_lsh_inputs, register_at
 from .hashing import bucket_dtype
 
 # %% auto #0
-__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'FusedLSHAttention', 'fused_unsupported', 'fused_lsh_attention',
-           'hash_fused']
+__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'FusedLSHAttention', 'fused_unsupported',
+           'fused_lsh_attention', 'hash_fused']
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #7abfdde4
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
@@ -67,8 +67,8 @@ def _sort_info(buckets:torch.Tensor, # `[b, h, r, n]`; padding in the last bucke
                                               DEDUP=chunk_of is not None)    # one launch: int32 orders and chunk numbers
     key_ok = n_real = None
     if mask is not None:
-        key_ok = mask.to(torch.int8).contiguous()
-        n_real = ((mask.sum(1) + bucket_size - 1) // bucket_size).int()
+        key_ok = mask.contiguous().view(torch.int8)                        # the same bytes: no copy
+        n_real = (mask.sum(1, dtype=torch.int32) + bucket_size - 1).div_(bucket_size, rounding_mode='floor')
     return order, chunk_of, key_ok, n_real
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #0f293a82
@@ -84,14 +84,16 @@ def _next_chunk(c, c_real, C):
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #ccd93513
 @triton.jit
-def _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R: tl.constexpr, HAS_MASK: tl.constexpr):
-    "This program's chunk, (batch, head) index, batch, head and real-chunk count, and its rows of the order, chunk and mask tensors."
+def _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R: tl.constexpr, HAS_MASK: tl.constexpr):
+    "This program's chunk, (batch, head) index, batch, head and real-chunk count, and its rows of the order, chunk and mask tensors; the grid's second axis runs over `G` of the `H` heads from head `h0`."
     c = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // H
+    pid = tl.program_id(1)
+    b = pid // G
+    h = h0 + pid % G
+    bh = b * H + h
     if HAS_MASK: c_real = tl.load(nreal_ptr + b)
     else: c_real = C
-    return c, bh, b, bh % H, c_real, order_ptr + (bh * R + r) * n, ch_ptr + bh * R * n, ok_ptr + b * n
+    return c, bh, b, h, c_real, order_ptr + (bh * R + r) * n, ch_ptr + bh * R * n, ok_ptr + b * n
 
 @triton.jit
 def _rows(ptr, base, stride_n, pos, cols):
@@ -162,7 +164,7 @@ def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, m
          S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
          HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
          LAST: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
-    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R, HAS_MASK)
+    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, H, 0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
     oe = tl.arange(0, E)
@@ -239,11 +241,11 @@ def _row_dots(a_ptr, b_ptr, out_ptr, sab, sah, san, sbb, sbh, sbn, H, n, E: tl.c
     tl.store(out_ptr + bh * n + rows, _row_sum(x * y), mask=rows < n)
 
 @triton.jit
-def _add_store(acc_ptr, fin_ptr, offs, x, FIRST: tl.constexpr, LAST: tl.constexpr):
-    "Add a round's gradient `x` to the float32 sums at `offs`; the last round writes the total to `fin_ptr` in its dtype instead."
-    if not FIRST: x = tl.load(acc_ptr + offs) + x
-    if LAST: tl.store(fin_ptr + offs, x.to(fin_ptr.dtype.element_ty))
-    else: tl.store(acc_ptr + offs, x)
+def _add_store(acc_ptr, fin_ptr, acc_offs, fin_offs, x, FIRST: tl.constexpr, LAST: tl.constexpr):
+    "Add a round's gradient `x` to the float32 sums at `acc_offs`; the last round writes the total to `fin_ptr + fin_offs` in its dtype instead."
+    if not FIRST: x = tl.load(acc_ptr + acc_offs) + x
+    if LAST: tl.store(fin_ptr + fin_offs, x.to(fin_ptr.dtype.element_ty))
+    else: tl.store(acc_ptr + acc_offs, x)
 
 @triton.jit
 def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, dup,
@@ -258,13 +260,13 @@ def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, d
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #182dc497
 @triton.jit
 def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr,
-            sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sgb, sgh, sgn,
-            H, n, C, r, scale,
+            sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sab, sah, san,
+            H, G, h0, n, C, r, scale,
             S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
             HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
             MASK: tl.constexpr, SELF: tl.constexpr):
     "Query gradients of one chunk in one round (its own tile and its look-back tile), added to the float32 sums `dq`."
-    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R, HAS_MASK)
+    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
     oe = tl.arange(0, E)
@@ -283,18 +285,19 @@ def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, 
         p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (kc == c),
                            R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
         dq += tl.dot(ds, k, input_precision=PREC)
-    _add_store(dq_ptr, dq_ptr, b * sgb + h * sgh + pos[:, None] * sgn + od[None, :], dq * scale, FIRST, False)
+    acc = b * sab + (h - h0) * sah + pos[:, None] * san + od[None, :]
+    _add_store(dq_ptr, dq_ptr, acc, acc, dq * scale, FIRST, False)
 
 @triton.jit
 def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, dv_ptr,
               fq_ptr, fv_ptr,
-              sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sgb, sgh, sgn,
-              H, n, C, r, scale,
+              sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sab, sah, san, sfb, sfh, sfn,
+              H, G, h0, n, C, r, scale,
               S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
               HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr, LAST: tl.constexpr,
               MASK: tl.constexpr, SELF: tl.constexpr):
     "Key and value gradients of one chunk in one round (its own tile and the tile of the chunk that looks back at it); the keys' part goes through `unit` into the queries' sums."
-    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R, HAS_MASK)
+    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
     oe = tl.arange(0, E)
@@ -316,28 +319,41 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
         dk += tl.dot(tl.trans(ds), q, input_precision=PREC)
         dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PREC)
     dx = _unit_grad(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od), dk * scale)   # the keys' rows again: fewer live registers
-    _add_store(dq_ptr, fq_ptr, b * sgb + h * sgh + kpos[:, None] * sgn + od[None, :], dx, False, LAST)
-    _add_store(dv_ptr, fv_ptr, b * sgb + h * sgh + kpos[:, None] * sgn + oe[None, :], dv, FIRST, LAST)
+    acc = b * sab + (h - h0) * sah + kpos[:, None] * san    # rows of the group's sums
+    fin = b * sfb + h * sfh + kpos[:, None] * sfn           # rows of the gradients
+    _add_store(dq_ptr, fq_ptr, acc + od[None, :], fin + od[None, :], dx, False, LAST)
+    _add_store(dv_ptr, fv_ptr, acc + oe[None, :], fin + oe[None, :], dv, FIRST, LAST)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #fe4dfab1
+SUMS_BYTES = 2**29   # the backward's float32 sums, per buffer, at most (512 MiB): longer inputs run a group of heads at a time
+
+def _head_group(b, h, n, w): # batch, heads, length, row width of the sums
+    "Heads per backward group: one float32 `[b, g, n, w]` buffer stays within `SUMS_BYTES` (at least one head)."
+    return max(1, min(h, SUMS_BYTES // (b * n * w * 4)))
+
 def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool):
     "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype."
     b, h, n, d = q.shape
     e, r, s = v.shape[-1], order.shape[2], bucket_size
     delta = torch.empty(b, h, n, dtype=torch.float32, device=q.device)   # dO·O of every row, one launch
     _row_dots[(triton.cdiv(n, 64), b * h)](dout, out, delta, *_strides(dout), *_strides(out), h, n, E=e, BN=64)
-    w = max(d, e)                                   # one row width, so the gradients share the strides the kernels take
+    w = max(d, e)                                   # one row width, so the gradients (and the sums) share their strides
     dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
-    sq = _buffer(b, h, n, w, q.device)[..., :d]     # float32 sums of the query and key parts, over the rounds
-    sv = _buffer(b, h, n, w, q.device)[..., :e] if r > 1 else dv   # one round: written once, in `v`'s dtype
     args = (q, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
             order if n_real is None else n_real, mx, den, delta)
-    strides = (*_strides(q), *_strides(v), *_strides(dout), *_strides(dq))
-    for i in range(r):
-        opts = dict(S=s, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None, DEDUP=chunk_of is not None,
-                    PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
-        _bwd_dq[(n // s, b * h)](*args, sq, *strides, h, n, n // s, i, d ** -0.5, **opts)
-        _bwd_dkdv[(n // s, b * h)](*args, sq, sv, dq, dv, *strides, h, n, n // s, i, d ** -0.5, LAST=i == r - 1, **opts)
+    strides = (*_strides(q), *_strides(v), *_strides(dout))
+    g = _head_group(b, h, n, w)
+    for h0 in range(0, h, g):
+        sums = _buffer(b, g, n, w, q.device)        # float32 sums of the query and key parts over the rounds
+        sq, sv = sums[..., :d], (_buffer(b, g, n, w, q.device)[..., :e] if r > 1 else dv)   # one round: `dv` written once
+        grid, group = (n // s, b * min(g, h - h0)), (h, min(g, h - h0), h0, n, n // s)
+        for i in range(r):
+            opts = dict(S=s, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None, DEDUP=chunk_of is not None,
+                        PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
+            _bwd_dq[grid](*args, sq, *strides, *_strides(sq), *group, i, d ** -0.5, **opts)
+            _bwd_dkdv[grid](*args, sq, sv, dq, dv, *strides, *_strides(sq), *_strides(dq), *group, i, d ** -0.5,
+                            LAST=i == r - 1, **opts)
+        del sums, sq, sv                            # freed before the next group's
     return dq, dv
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #6ebbf172
