@@ -12,7 +12,9 @@ layer at each length and writes one `kind: 'profile'` record per length: GPU mil
 (hashing, sort, gather/scatter, attention forward, attention backward, merge of rounds, projections, other; classified
 by kernel name, see `KERNEL_CATEGORIES`), the launches per call, the host milliseconds per call (the time the Python
 call takes to return, kernels queued but not waited for) and the wall milliseconds per call; the 20 kernels with the
-most GPU time are printed and kept in the record, so the classification can be checked. `--dry-run` prints the plan
+most GPU time are printed and kept in the record, so the classification can be checked. `--check 4096,16384` first
+compares the compiled fused path with the plain one on identical buckets (bf16, causal, 4 rounds, 8 heads of 64;
+also with one head per backward group) and writes a `kind: 'check'` record per length. `--dry-run` prints the plan
 and exits without a GPU.
 
     python tools/bench_attention.py [--attn 4096,8192,16384,...] [--model 16384,...] [--reps 5] [--profile 65536] [--out FILE]
@@ -151,6 +153,27 @@ def profile_fused(n, calls=5):
                 wall_ms=round(statistics.median(wall), 3), calls=calls,
                 top20=[[name[:200], round(ms, 4), round(cnt, 1), kernel_category(name)] for name, ms, cnt in kernels[:20]])
 
+def check_fused(n):
+    "Fused against plain LSH-4 attention on identical buckets: largest differences (output, qk and v gradients) relative to the plain path's largest value."
+    from reformer_rigl.reformer.attention import lsh_attention
+    from reformer_rigl.reformer import lsh_kernel
+    torch.manual_seed(0)
+    qk = torch.randn(1, 8, n, 64, device='cuda', dtype=torch.bfloat16)
+    v, grad = torch.randn_like(qk), torch.randn_like(qk)
+    buckets = torch.randint(0, n // 64, (1, 8, 4, n), device='cuda', dtype=torch.int16)
+    def run(impl):
+        q1, v1 = qk.clone().requires_grad_(), v.clone().requires_grad_()
+        out = lsh_attention(q1, v1, 64, causal=True, buckets=buckets, impl=impl)
+        out.backward(grad)
+        return out.float(), q1.grad.float(), v1.grad.float()
+    ref, errors = run('plain'), {}
+    for name, sums in (('fused', lsh_kernel.SUMS_BYTES), ('fused_one_head_per_group', 1)):
+        saved, lsh_kernel.SUMS_BYTES = lsh_kernel.SUMS_BYTES, sums
+        try: got = run('fused')
+        finally: lsh_kernel.SUMS_BYTES = saved
+        errors[name] = [round(((a - b).abs().max() / b.abs().max()).item(), 5) for a, b in zip(got, ref)]
+    return dict(rel_err=errors, passed=all(max(e) < 0.05 for e in errors.values()))
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--attn', default='4096,8192,16384,65536,262144,1048576')
@@ -168,11 +191,14 @@ def main():
     p.add_argument('--profile', nargs='?', const='65536', default='',
                    help='lengths (comma-separated; 65536 when given alone) at which to profile the fused LSH-4 layer')
     p.add_argument('--profile-calls', type=int, default=5, help='forward + backward calls under the profiler')
+    p.add_argument('--check', nargs='?', const='4096,16384', default='',
+                   help='lengths at which to compare the fused path with the plain one first (4096,16384 when given alone)')
     p.add_argument('--dry-run', action='store_true', help='print the plan (cases, lengths, skips) and exit; needs no GPU')
     p.add_argument('--out', default='nbs/experiments/gpu_runs/attention_bench/records.jsonl')
     a = p.parse_args()
     skip = set(a.skip.split(',')) if a.skip else set()
-    plan = [('attn', c, int(n)) for n in a.attn.split(',') if n for c in a.attn_cases.split(',')]
+    plan = [('check', 'lsh4_fused_vs_plain_bf16', int(n)) for n in a.check.split(',') if n]
+    plan += [('attn', c, int(n)) for n in a.attn.split(',') if n for c in a.attn_cases.split(',')]
     plan += [('model', c, int(n)) for n in a.model.split(',') if n for c in a.model_cases.split(',')]
     plan += [('profile', 'lsh4_fused_bf16', int(n)) for n in a.profile.split(',') if n]
     if a.dry_run:
@@ -187,6 +213,7 @@ def main():
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
             try:
                 if kind == 'profile': rec.update(status='ok', **profile_fused(n, a.profile_calls))
+                elif kind == 'check': rec.update(status='ok', **check_fused(n))
                 else:
                     ms, peak = (bench_attention if kind == 'attn' else bench_model)(case, n, reps)
                     rec.update(status='ok', ms=round(ms, 3), peak_gib=round(peak, 3), reps=reps)
