@@ -104,7 +104,7 @@ def bench_model(case, n, reps):
     return measure(step, reps)
 
 KERNEL_CATEGORIES = [   # (category, substrings of a kernel's name, lower case): the first match wins
-    ('attention backward', ('_bwd_dq', '_bwd_dkdv', '_row_dots')),
+    ('attention backward', ('_bwd_dq', '_bwd_dkdv')),
     ('attention forward', ('_fwd',)),
     ('hashing', ('_hash', 'normal', 'distribution')),          # the kernel and the rotations' randn
     ('sort', ('sort', '_slots')),                               # torch.sort (cub radix / segmented / bitonic) and the int32 orders

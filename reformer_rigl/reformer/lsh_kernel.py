@@ -223,22 +223,9 @@ def _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3d548437
 @triton.jit
-def _row_stats(mx_ptr, den_ptr, delta_ptr, base, pos):
-    "The forward pass's maximum, inverse denominator and `dO·O` of the rows `pos`."
-    return tl.load(mx_ptr + base + pos), 1. / tl.load(den_ptr + base + pos), tl.load(delta_ptr + base + pos)
-
-@triton.jit
-def _row_dots(a_ptr, b_ptr, out_ptr, sab, sah, san, sbb, sbh, sbn, H, n, E: tl.constexpr, BN: tl.constexpr):
-    "`sum(a * b, -1)` in float32 of BN rows of one (batch, head) of two `[b, h, n, E]` tensors: the backward's `dO·O`."
-    bh = tl.program_id(1)
-    b = bh // H
-    h = bh % H
-    rows = tl.program_id(0) * BN + tl.arange(0, BN)
-    oe = tl.arange(0, E)
-    inside = (rows < n)[:, None]
-    x = tl.load(a_ptr + b * sab + h * sah + rows[:, None] * san + oe[None, :], mask=inside, other=0.).to(tl.float32)
-    y = tl.load(b_ptr + b * sbb + h * sbh + rows[:, None] * sbn + oe[None, :], mask=inside, other=0.).to(tl.float32)
-    tl.store(out_ptr + bh * n + rows, _row_sum(x * y), mask=rows < n)
+def _row_stats(mx_ptr, den_ptr, base, pos):
+    "The forward pass's maximum and inverse denominator of the rows `pos`."
+    return tl.load(mx_ptr + base + pos), 1. / tl.load(den_ptr + base + pos)
 
 @triton.jit
 def _add_store(acc_ptr, fin_ptr, acc_offs, fin_offs, x, FIRST: tl.constexpr, LAST: tl.constexpr):
@@ -259,13 +246,13 @@ def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, d
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #182dc497
 @triton.jit
-def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr,
-            sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sab, sah, san,
+def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, out_ptr,
+            sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sab, sah, san, sob, soh, son,
             H, G, h0, n, C, r, scale,
             S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
             HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
             MASK: tl.constexpr, SELF: tl.constexpr):
-    "Query gradients of one chunk in one round (its own tile and its look-back tile), added to the float32 sums `dq`."
+    "Query gradients of one chunk in one round (its own tile and its look-back tile), added to the float32 sums `dq`; the first round also writes its rows' `dO·O`."
     c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
@@ -273,7 +260,11 @@ def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, 
     pos = tl.load(orow + c * S + os_)
     q = _rows(q_ptr, b * sqb + h * sqh, sqn, pos, od)
     do = _rows(do_ptr, b * sdb + h * sdh, sdn, pos, oe)
-    M, Z, Dl = _row_stats(mx_ptr, den_ptr, delta_ptr, bh * n, pos)
+    M, Z = _row_stats(mx_ptr, den_ptr, bh * n, pos)
+    if FIRST:                                         # every row is in one chunk per round: the first round makes dO·O
+        Dl = _row_sum(do.to(tl.float32) * _rows(out_ptr, b * sob + h * soh, son, pos, oe).to(tl.float32))
+        tl.store(delta_ptr + bh * n + pos, Dl)
+    else: Dl = tl.load(delta_ptr + bh * n + pos)
     dq = tl.full([S, D], 0., tl.float32)
     pc = _prev_chunk(c, c_real, C)
     for t in tl.static_range(2):                      # own tile, then the look-back tile
@@ -313,7 +304,8 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
         pos = tl.load(orow + qc * S + os_)
         q = _rows(q_ptr, b * sqb + h * sqh, sqn, pos, od)
         do = _rows(do_ptr, b * sdb + h * sdh, sdn, pos, oe)
-        M, Z, Dl = _row_stats(mx_ptr, den_ptr, delta_ptr, bh * n, pos)
+        M, Z = _row_stats(mx_ptr, den_ptr, bh * n, pos)
+        Dl = tl.load(delta_ptr + bh * n + pos)       # written by this round's `_bwd_dq` (the launch before)
         p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (qc == c),
                            R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
         dk += tl.dot(tl.trans(ds), q, input_precision=PREC)
@@ -335,8 +327,7 @@ def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_
     "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype."
     b, h, n, d = q.shape
     e, r, s = v.shape[-1], order.shape[2], bucket_size
-    delta = torch.empty(b, h, n, dtype=torch.float32, device=q.device)   # dO·O of every row, one launch
-    _row_dots[(triton.cdiv(n, 64), b * h)](dout, out, delta, *_strides(dout), *_strides(out), h, n, E=e, BN=64)
+    delta = torch.empty(b, h, n, dtype=torch.float32, device=q.device)   # dO·O of every row: the first `_bwd_dq` writes it
     w = max(d, e)                                   # one row width, so the gradients (and the sums) share their strides
     dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
     args = (q, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
@@ -350,7 +341,7 @@ def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_
         for i in range(r):
             opts = dict(S=s, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None, DEDUP=chunk_of is not None,
                         PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
-            _bwd_dq[grid](*args, sq, *strides, *_strides(sq), *group, i, d ** -0.5, **opts)
+            _bwd_dq[grid](*args, sq, out, *strides, *_strides(sq), *_strides(out), *group, i, d ** -0.5, **opts)
             _bwd_dkdv[grid](*args, sq, sv, dq, dv, *strides, *_strides(sq), *_strides(dq), *group, i, d ** -0.5,
                             LAST=i == r - 1, **opts)
         del sums, sq, sv                            # freed before the next group's
