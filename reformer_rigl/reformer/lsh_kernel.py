@@ -157,7 +157,7 @@ def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup,
     return s, is_self | blocked
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3e2f2450
-@triton.jit
+@triton.jit(do_not_specialize=['r'])   # one compiled kernel for round 0, 1 and the others: fewer compilations
 def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, mx_ptr, den_ptr,
          sqb, sqh, sqn, svb, svh, svn, sob, soh, son,
          H, n, C, r, scale,
@@ -245,7 +245,7 @@ def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, d
     return p, tl.where(rep, 0., p * (dp - Dl[:, None])).to(q.dtype)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #182dc497
-@triton.jit
+@triton.jit(do_not_specialize=['G', 'h0', 'r'])   # the round and the head group: no compilation each
 def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, out_ptr,
             sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sab, sah, san, sob, soh, son,
             H, G, h0, n, C, r, scale,
@@ -279,7 +279,7 @@ def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, 
     acc = b * sab + (h - h0) * sah + pos[:, None] * san + od[None, :]
     _add_store(dq_ptr, dq_ptr, acc, acc, dq * scale, FIRST, False)
 
-@triton.jit
+@triton.jit(do_not_specialize=['G', 'h0', 'r'])
 def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, dv_ptr,
               fq_ptr, fv_ptr,
               sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sab, sah, san, sfb, sfh, sfn,
