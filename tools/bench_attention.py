@@ -7,7 +7,17 @@ use factorised buckets (two near-equal factors of n/64), a different hash family
 `--out` (default nbs/experiments/gpu_runs/attention_bench/records.jsonl) with kind, case, n, ms, peak_gib,
 device, torch (plus status and, for a case that could not run, why).
 
-    python tools/bench_attention.py [--attn 4096,16384,...] [--model 16384,...] [--reps 5] [--out FILE]
+`--profile 8192,65536` also runs torch.profiler (CUDA kernels) over a few forward + backward calls of the fused LSH-4
+layer at each length and writes one `kind: 'profile'` record per length: GPU milliseconds per call in each category
+(hashing, sort, gather/scatter, attention forward, attention backward, merge of rounds, projections, other; classified
+by kernel name, see `KERNEL_CATEGORIES`), the launches per call, the host milliseconds per call (the time the Python
+call takes to return, kernels queued but not waited for) and the wall milliseconds per call; the 20 kernels with the
+most GPU time are printed and kept in the record, so the classification can be checked. `--check 4096,16384` first
+compares the compiled fused path with the plain one on identical buckets (bf16, causal, 4 rounds, 8 heads of 64;
+also with one head per backward group) and writes a `kind: 'check'` record per length. `--dry-run` prints the plan
+and exits without a GPU.
+
+    python tools/bench_attention.py [--attn 4096,8192,16384,...] [--model 16384,...] [--reps 5] [--profile 65536] [--out FILE]
 """
 import argparse, gc, json, math, os, statistics, time, traceback
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -93,32 +103,120 @@ def bench_model(case, n, reps):
         opt.step(); opt.zero_grad(set_to_none=True)
     return measure(step, reps)
 
+KERNEL_CATEGORIES = [   # (category, substrings of a kernel's name, lower case): the first match wins
+    ('attention backward', ('_bwd_dq', '_bwd_dkdv')),
+    ('attention forward', ('_fwd',)),
+    ('hashing', ('_hash', 'normal', 'distribution')),          # the kernel and the rotations' randn
+    ('sort', ('sort', '_slots')),                               # torch.sort (cub radix / segmented / bitonic) and the int32 orders
+    ('gather/scatter', ('gather', 'scatter', 'index')),
+    ('merge of rounds', ('merge', 'logsumexp', 'softmax')),     # the fused path merges inside `_fwd`: expected empty
+    ('projections', ('gemm', 'nvjet', 'cutlass', 'xmma', 'sm90', 'sm80', 'cublas', 'splitk')),
+]
+
+def kernel_category(name:str):
+    "The category of one CUDA kernel, from its name (see `KERNEL_CATEGORIES`); 'other' when nothing matches."
+    low = name.lower()
+    return next((cat for cat, keys in KERNEL_CATEGORIES if any(k in low for k in keys)), 'other')
+
+def profile_fused(n, calls=5):
+    "torch.profiler over `calls` forward + backward calls of the fused LSH-4 layer at length `n`: one 'profile' record."
+    from torch.profiler import profile, ProfilerActivity
+    layer, run = attention_case('lsh4_fused_bf16', n)
+    layer = layer.cuda()
+    x = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16, requires_grad=True)
+    grad = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16)
+    def step():
+        with torch.autocast('cuda', dtype=torch.bfloat16): y = run(x)
+        y.backward(grad.to(y.dtype))
+        x.grad = None; layer.zero_grad(set_to_none=True)
+    for _ in range(2): step()                                   # compiled and warm
+    host, wall = [], []
+    for _ in range(calls):                                      # without the profiler: host (queueing) and wall time
+        torch.cuda.synchronize(); start = time.perf_counter(); step(); mid = time.perf_counter(); torch.cuda.synchronize()
+        host.append((mid - start) * 1e3); wall.append((time.perf_counter() - start) * 1e3)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls): step()
+        torch.cuda.synchronize()
+    kernels = []                                                # (name, GPU ms per call, launches per call)
+    for e in prof.key_averages():
+        if e.device_type != torch.autograd.DeviceType.CUDA: continue
+        us = getattr(e, 'self_device_time_total', None) or getattr(e, 'self_cuda_time_total', 0)
+        kernels.append((e.key, us / 1e3 / calls, e.count / calls))
+    kernels.sort(key=lambda k: -k[1])
+    gpu = {cat: 0. for cat, _ in KERNEL_CATEGORIES}; gpu['other'] = 0.
+    for name, ms, _ in kernels: gpu[kernel_category(name)] += ms
+    print(f'profile n={n}: top 20 kernels (GPU ms per call, launches per call, category)')
+    for name, ms, cnt in kernels[:20]: print(f'  {ms:9.3f} {cnt:5.1f}  {kernel_category(name):20s} {name[:150]}')
+    return dict(gpu_ms={k: round(v, 4) for k, v in gpu.items()}, gpu_ms_total=round(sum(gpu.values()), 4),
+                launches=round(sum(k[2] for k in kernels), 1), host_ms=round(statistics.median(host), 3),
+                wall_ms=round(statistics.median(wall), 3), calls=calls,
+                top20=[[name[:200], round(ms, 4), round(cnt, 1), kernel_category(name)] for name, ms, cnt in kernels[:20]])
+
+def check_fused(n):
+    "Fused against plain LSH-4 attention on identical buckets: largest differences (output, qk and v gradients) relative to the plain path's largest value."
+    from reformer_rigl.reformer.attention import lsh_attention
+    from reformer_rigl.reformer import lsh_kernel
+    torch.manual_seed(0)
+    qk = torch.randn(1, 8, n, 64, device='cuda', dtype=torch.bfloat16)
+    v, grad = torch.randn_like(qk), torch.randn_like(qk)
+    buckets = torch.randint(0, n // 64, (1, 8, 4, n), device='cuda', dtype=torch.int16)
+    def run(impl):
+        q1, v1 = qk.clone().requires_grad_(), v.clone().requires_grad_()
+        out = lsh_attention(q1, v1, 64, causal=True, buckets=buckets, impl=impl)
+        out.backward(grad)
+        return out.float(), q1.grad.float(), v1.grad.float()
+    ref, errors = run('plain'), {}
+    for name, sums in (('fused', lsh_kernel.SUMS_BYTES), ('fused_one_head_per_group', 1)):
+        saved, lsh_kernel.SUMS_BYTES = lsh_kernel.SUMS_BYTES, sums
+        try: got = run('fused')
+        finally: lsh_kernel.SUMS_BYTES = saved
+        errors[name] = [round(((a - b).abs().max() / b.abs().max()).item(), 5) for a, b in zip(got, ref)]
+    return dict(rel_err=errors, passed=all(max(e) < 0.05 for e in errors.values()))
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--attn', default='4096,16384,65536,262144,1048576')
+    p.add_argument('--attn', default='4096,8192,16384,65536,262144,1048576')
     p.add_argument('--attn-cases', default='sdpa_bf16,hf_lsh4,lsh4_plain_bf16,lsh4_fused_bf16,lsh4_fused_fact_bf16')
     p.add_argument('--model', default='16384,65536,262144,1048576')
     p.add_argument('--model-cases', default='gpt_sdpa_bf16,reformerlm_fused_bf16,reformerlm24_fused_bf16,reformerlm_fused_fact_bf16')
     p.add_argument('--reps', type=int, default=5)
     p.add_argument('--skip', default='gpt_sdpa_bf16@1048576,reformerlm24_fused_bf16@16384,reformerlm24_fused_bf16@262144,'
                    'reformerlm24_fused_bf16@1048576,lsh4_fused_fact_bf16@4096,lsh4_fused_fact_bf16@16384,'
-                   'reformerlm_fused_fact_bf16@16384,reformerlm_fused_fact_bf16@65536',
-                   help='case@n pairs not run (the GPT at 2^20 needs about a minute a step)')
+                   'reformerlm_fused_fact_bf16@16384,reformerlm_fused_fact_bf16@65536,lsh4_fused_fact_bf16@8192,'
+                   'sdpa_bf16@1048576,hf_lsh4@1048576,lsh4_plain_bf16@1048576',
+                   help="case@n pairs not run ('' runs all): the GPT at 2^20 needs about a minute a step, flash attention "
+                        "at 2^20 about 10 s a call (9.7 s in the records), HF's layer and the plain path at 2^20 more "
+                        "than an 80 GB card")
+    p.add_argument('--profile', nargs='?', const='65536', default='',
+                   help='lengths (comma-separated; 65536 when given alone) at which to profile the fused LSH-4 layer')
+    p.add_argument('--profile-calls', type=int, default=5, help='forward + backward calls under the profiler')
+    p.add_argument('--check', nargs='?', const='4096,16384', default='',
+                   help='lengths at which to compare the fused path with the plain one first (4096,16384 when given alone)')
+    p.add_argument('--dry-run', action='store_true', help='print the plan (cases, lengths, skips) and exit; needs no GPU')
     p.add_argument('--out', default='nbs/experiments/gpu_runs/attention_bench/records.jsonl')
     a = p.parse_args()
+    skip = set(a.skip.split(',')) if a.skip else set()
+    plan = [('check', 'lsh4_fused_vs_plain_bf16', int(n)) for n in a.check.split(',') if n]
+    plan += [('attn', c, int(n)) for n in a.attn.split(',') if n for c in a.attn_cases.split(',')]
+    plan += [('model', c, int(n)) for n in a.model.split(',') if n for c in a.model_cases.split(',')]
+    plan += [('profile', 'lsh4_fused_bf16', int(n)) for n in a.profile.split(',') if n]
+    if a.dry_run:
+        for kind, case, n in plan: print(kind, case, n, 'skipped' if f'{case}@{n}' in skip else '')
+        return
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     base = dict(device=torch.cuda.get_device_name(), torch=torch.__version__)
-    skip = set(a.skip.split(',')) if a.skip else set()
-    plan = [('attn', c, int(n)) for n in a.attn.split(',') if n for c in a.attn_cases.split(',')]
-    plan += [('model', c, int(n)) for n in a.model.split(',') if n for c in a.model_cases.split(',')]
     for kind, case, n in plan:
         rec = dict(kind=kind, case=case, n=n, **base)
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
         else:
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
             try:
-                ms, peak = (bench_attention if kind == 'attn' else bench_model)(case, n, reps)
-                rec.update(status='ok', ms=round(ms, 3), peak_gib=round(peak, 3), reps=reps)
+                if kind == 'profile': rec.update(status='ok', **profile_fused(n, a.profile_calls))
+                elif kind == 'check': rec.update(status='ok', **check_fused(n))
+                else:
+                    ms, peak = (bench_attention if kind == 'attn' else bench_model)(case, n, reps)
+                    rec.update(status='ok', ms=round(ms, 3), peak_gib=round(peak, 3), reps=reps)
             except torch.OutOfMemoryError as e:
                 rec.update(status='oom', why=str(e).split('\n')[0][:200])
             except Exception as e:

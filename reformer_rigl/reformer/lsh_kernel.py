@@ -10,12 +10,12 @@ import torch
 import triton
 import triton.language as tl
 from triton import knobs
-from .contract import MASK_VALUE, SELF_MASK_VALUE, unit, check_lsh_inputs, register_attention
+from .contract import MASK_VALUE, SELF_MASK_VALUE, check_lsh_inputs, register_attention
 from .hashing import bucket_dtype
 
 # %% auto #0
-__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'FusedLSHAttention', 'fused_unsupported', 'fused_lsh_attention',
-           'hash_fused']
+__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'FusedLSHAttention', 'fused_unsupported',
+           'fused_lsh_attention', 'hash_fused']
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #7abfdde4
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
@@ -41,25 +41,35 @@ def _work_dtype(dtype:torch.dtype): # the inputs' dtype
     "The dtype the kernels compute in: bfloat16 becomes float32 under the interpreter, whose bfloat16 `tl.dot` is wrong."
     return torch.float32 if INTERPRET and dtype == torch.bfloat16 else dtype
 
-def _buffer(b, h, n, e, device): # float32 `[b, h, n, e]` stored as `[b, n, h, e]`
-    return torch.empty(b, n, h, e, dtype=torch.float32, device=device).permute(0, 2, 1, 3)
+def _buffer(b, h, n, e, device, dtype=torch.float32): # `[b, h, n, e]` stored as `[b, n, h, e]`
+    return torch.empty(b, n, h, e, dtype=dtype, device=device).permute(0, 2, 1, 3)
+
+@triton.jit
+def _slots(idx_ptr, order_ptr, ch_ptr, n, S: tl.constexpr, BN: tl.constexpr, DEDUP: tl.constexpr):
+    "BN slots of one sorted row: the position in each slot as int32 and, for the count, each position's chunk (its slot // S)."
+    row = tl.program_id(1)
+    t = tl.program_id(0) * BN + tl.arange(0, BN)
+    inside = t < n
+    pos = tl.load(idx_ptr + row * n + t, mask=inside, other=0)
+    tl.store(order_ptr + row * n + t, pos.to(tl.int32), mask=inside)
+    if DEDUP: tl.store(ch_ptr + row * n + pos, (t // S).to(tl.int32), mask=inside)
 
 def _sort_info(buckets:torch.Tensor, # `[b, h, r, n]`; padding in the last bucket
                bucket_size:int, # chunk size `s`
                mask:torch.Tensor|None=None, # bool `[b, n]`, True for real tokens
                dedup:bool=True): # count a key found in several rounds once
     "The kernels' view of the buckets: sort orders `[b, h, r, n]`, chunk numbers (or None), key mask (or None) and real chunks (or None)."
-    n = buckets.shape[-1]
-    order = buckets.sort(dim=-1, stable=True).indices.contiguous()          # b h r n: sorted by (bucket, position)
-    chunk_of = None
-    if dedup and order.shape[2] > 1:
-        ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(n, device=buckets.device).expand_as(order))
-        chunk_of = (ranks // bucket_size).int()
+    b, h, r, n = buckets.shape
+    idx = buckets.sort(dim=-1, stable=True).indices.contiguous()            # b h r n: sorted by (bucket, position), all rounds at once
+    order = torch.empty(b, h, r, n, dtype=torch.int32, device=buckets.device)
+    chunk_of = torch.empty_like(order) if dedup and r > 1 else None
+    _slots[(triton.cdiv(n, 1024), b * h * r)](idx, order, order if chunk_of is None else chunk_of, n, S=bucket_size, BN=1024,
+                                              DEDUP=chunk_of is not None)    # one launch: int32 orders and chunk numbers
     key_ok = n_real = None
     if mask is not None:
-        key_ok = mask.to(torch.int8).contiguous()
-        n_real = ((mask.sum(1) + bucket_size - 1) // bucket_size).int()
-    return order.int(), chunk_of, key_ok, n_real
+        key_ok = mask.contiguous().view(torch.int8)                        # the same bytes: no copy
+        n_real = (mask.sum(1, dtype=torch.int32) + bucket_size - 1).div_(bucket_size, rounding_mode='floor')
+    return order, chunk_of, key_ok, n_real
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #0f293a82
 @triton.jit
@@ -74,19 +84,37 @@ def _next_chunk(c, c_real, C):
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #ccd93513
 @triton.jit
-def _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R: tl.constexpr, HAS_MASK: tl.constexpr):
-    "This program's chunk, (batch, head) index, batch, head and real-chunk count, and its rows of the order, chunk and mask tensors."
+def _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R: tl.constexpr, HAS_MASK: tl.constexpr):
+    "This program's chunk, (batch, head) index, batch, head and real-chunk count, and its rows of the order, chunk and mask tensors; the grid's second axis runs over `G` of the `H` heads from head `h0`."
     c = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // H
+    pid = tl.program_id(1)
+    b = pid // G
+    h = h0 + pid % G
+    bh = b * H + h
     if HAS_MASK: c_real = tl.load(nreal_ptr + b)
     else: c_real = C
-    return c, bh, b, bh % H, c_real, order_ptr + (bh * R + r) * n, ch_ptr + bh * R * n, ok_ptr + b * n
+    return c, bh, b, h, c_real, order_ptr + (bh * R + r) * n, ch_ptr + bh * R * n, ok_ptr + b * n
 
 @triton.jit
 def _rows(ptr, base, stride_n, pos, cols):
     "Rows `pos` (original positions) of one head's `[n, d]` slice starting at `ptr + base`."
     return tl.load(ptr + base + pos[:, None] * stride_n + cols[None, :])
+
+@triton.jit
+def _unit_rows(x):
+    "The keys of queries `x` (a tile): `unit`, each row divided by its length (at least 1e-12) in float32, in `x`'s dtype."
+    xf = x.to(tl.float32)
+    norm = tl.sqrt(tl.sum(xf * xf, 1))
+    return (xf / tl.maximum(norm, 1e-12)[:, None]).to(x.dtype)
+
+@triton.jit
+def _unit_grad(x, g):
+    "The gradient, with respect to the queries `x` (a tile), of keys `unit(x)` whose gradient is `g` (float32): `unit`'s backward."
+    xf = x.to(tl.float32)
+    norm = tl.sqrt(tl.sum(xf * xf, 1))
+    u = xf / tl.maximum(norm, 1e-12)[:, None]
+    along = tl.sum(u * g, 1)
+    return tl.where((norm > 1e-12)[:, None], (g - u * along[:, None]) / norm[:, None], g / 1e-12)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #82914e5c
 @triton.jit
@@ -129,20 +157,20 @@ def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup,
     return s, is_self | blocked
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3e2f2450
-@triton.jit
-def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, mx_ptr, den_ptr,
-         sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son,
+@triton.jit(do_not_specialize=['r'])   # one compiled kernel for round 0, 1 and the others: fewer compilations
+def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, mx_ptr, den_ptr,
+         sqb, sqh, sqn, svb, svh, svn, sob, soh, son,
          H, n, C, r, scale,
          S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
          HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
          LAST: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
-    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R, HAS_MASK)
+    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, H, 0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
     oe = tl.arange(0, E)
     qpos = tl.load(orow + c * S + os_)
     q = _rows(q_ptr, b * sqb + h * sqh, sqn, qpos, od)
-    k = _rows(k_ptr, b * skb + h * skh, skn, qpos, od)
+    k = _unit_rows(q)                                 # shared QK: the keys are the unit queries
     v = _rows(v_ptr, b * svb + h * svh, svn, qpos, oe)
     s, _ = _scores(q, k, qpos, qpos, ch, ok, n, c_real, C, scale, False, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
     m = _row_max(s)
@@ -151,7 +179,7 @@ def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, mx_
     acc = tl.dot(p.to(v.dtype), v, input_precision=PREC)
     pc = _prev_chunk(c, c_real, C)
     kpos = tl.load(orow + pc * S + os_)
-    k = _rows(k_ptr, b * skb + h * skh, skn, kpos, od)
+    k = _unit_rows(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od))
     v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
     s, _ = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, pc == c, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
     m2 = tl.maximum(m, _row_max(s))
@@ -159,7 +187,8 @@ def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, mx_
     p = tl.exp(s - m2[:, None])
     l = l * alpha + _row_sum(p)
     acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PREC)
-    optr = out_ptr + b * sob + h * soh + qpos[:, None] * son + oe[None, :]
+    rows = b * sob + h * soh + qpos[:, None] * son + oe[None, :]
+    optr = out_ptr + rows
     mptr = mx_ptr + bh * n + qpos
     lptr = den_ptr + bh * n + qpos
     if not FIRST:                                     # merge with the earlier rounds, relative to the larger max
@@ -170,31 +199,40 @@ def _fwd(q_ptr, k_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, mx_
         l = tl.load(lptr) * a_old + l * a_new
         acc = tl.load(optr) * a_old[:, None] + acc * a_new[:, None]
         m2 = top
-    if LAST: acc = acc / l[:, None]
-    tl.store(optr, acc)
+    if LAST: tl.store(fin_ptr + rows, (acc / l[:, None]).to(fin_ptr.dtype.element_ty))   # the output, in the inputs' dtype
+    else: tl.store(optr, acc)                         # float32 partial sums between rounds
     tl.store(mptr, m2)
     tl.store(lptr, l)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a725eb9c
-def _forward(q, k, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool):
-    "`_fwd` for every round: the float32 output `[b, h, n, e]` (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
+def _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool):
+    "`_fwd` for every round: the output `[b, h, n, e]` in `q`'s dtype (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
     b, h, n, d = q.shape
     e, r, n_chunks = v.shape[-1], order.shape[2], n // bucket_size
-    acc, (mx, den) = _buffer(b, h, n, e, q.device), torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
+    out = _buffer(b, h, n, e, q.device, q.dtype)
+    acc = _buffer(b, h, n, e, q.device) if r > 1 else out    # float32 partial sums, only between rounds
+    mx, den = torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
     for i in range(r):
-        _fwd[(n_chunks, b * h)](q, k, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
-                                order if n_real is None else n_real, acc, mx, den,
-                                *_strides(q), *_strides(k), *_strides(v), *_strides(acc), h, n, n_chunks, i, d ** -0.5,
+        _fwd[(n_chunks, b * h)](q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
+                                order if n_real is None else n_real, acc, out, mx, den,
+                                *_strides(q), *_strides(v), *_strides(acc), h, n, n_chunks, i, d ** -0.5,
                                 S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
                                 DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
                                 MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
-    return acc, mx, den
+    return out, mx, den
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3d548437
 @triton.jit
-def _row_stats(mx_ptr, den_ptr, delta_ptr, base, pos):
-    "The forward pass's maximum, inverse denominator and `dO·O` of the rows `pos`."
-    return tl.load(mx_ptr + base + pos), 1. / tl.load(den_ptr + base + pos), tl.load(delta_ptr + base + pos)
+def _row_stats(mx_ptr, den_ptr, base, pos):
+    "The forward pass's maximum and inverse denominator of the rows `pos`."
+    return tl.load(mx_ptr + base + pos), 1. / tl.load(den_ptr + base + pos)
+
+@triton.jit
+def _add_store(acc_ptr, fin_ptr, acc_offs, fin_offs, x, FIRST: tl.constexpr, LAST: tl.constexpr):
+    "Add a round's gradient `x` to the float32 sums at `acc_offs`; the last round writes the total to `fin_ptr + fin_offs` in its dtype instead."
+    if not FIRST: x = tl.load(acc_ptr + acc_offs) + x
+    if LAST: tl.store(fin_ptr + fin_offs, x.to(fin_ptr.dtype.element_ty))
+    else: tl.store(acc_ptr + acc_offs, x)
 
 @triton.jit
 def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, dup,
@@ -207,51 +245,55 @@ def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, d
     return p, tl.where(rep, 0., p * (dp - Dl[:, None])).to(q.dtype)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #182dc497
-@triton.jit
-def _bwd_dq(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr,
-            sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sdb, sdh, sdn, sgb, sgh, sgn,
-            H, n, C, r, scale,
+@triton.jit(do_not_specialize=['G', 'h0', 'r'])   # the round and the head group: no compilation each
+def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, out_ptr,
+            sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sab, sah, san, sob, soh, son,
+            H, G, h0, n, C, r, scale,
             S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
             HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
             MASK: tl.constexpr, SELF: tl.constexpr):
-    "Query gradients of one chunk in one round: its own tile and its look-back tile."
-    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R, HAS_MASK)
+    "Query gradients of one chunk in one round (its own tile and its look-back tile), added to the float32 sums `dq`; the first round also writes its rows' `dO·O`."
+    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
     oe = tl.arange(0, E)
     pos = tl.load(orow + c * S + os_)
     q = _rows(q_ptr, b * sqb + h * sqh, sqn, pos, od)
     do = _rows(do_ptr, b * sdb + h * sdh, sdn, pos, oe)
-    M, Z, Dl = _row_stats(mx_ptr, den_ptr, delta_ptr, bh * n, pos)
+    M, Z = _row_stats(mx_ptr, den_ptr, bh * n, pos)
+    if FIRST:                                         # every row is in one chunk per round: the first round makes dO·O
+        Dl = _row_sum(do.to(tl.float32) * _rows(out_ptr, b * sob + h * soh, son, pos, oe).to(tl.float32))
+        tl.store(delta_ptr + bh * n + pos, Dl)
+    else: Dl = tl.load(delta_ptr + bh * n + pos)
     dq = tl.full([S, D], 0., tl.float32)
     pc = _prev_chunk(c, c_real, C)
     for t in tl.static_range(2):                      # own tile, then the look-back tile
         if t == 0: kc = c
         else: kc = pc
         kpos = tl.load(orow + kc * S + os_)
-        k = _rows(k_ptr, b * skb + h * skh, skn, kpos, od)
+        k = _unit_rows(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od))
         v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
         p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (kc == c),
                            R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
         dq += tl.dot(ds, k, input_precision=PREC)
-    gq = dq_ptr + b * sgb + h * sgh + pos[:, None] * sgn + od[None, :]
-    if FIRST: tl.store(gq, dq * scale)
-    else: tl.store(gq, tl.load(gq) + dq * scale)
+    acc = b * sab + (h - h0) * sah + pos[:, None] * san + od[None, :]
+    _add_store(dq_ptr, dq_ptr, acc, acc, dq * scale, FIRST, False)
 
-@triton.jit
-def _bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dk_ptr, dv_ptr,
-              sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sdb, sdh, sdn, sgb, sgh, sgn,
-              H, n, C, r, scale,
+@triton.jit(do_not_specialize=['G', 'h0', 'r'])
+def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, dv_ptr,
+              fq_ptr, fv_ptr,
+              sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sab, sah, san, sfb, sfh, sfn,
+              H, G, h0, n, C, r, scale,
               S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
-              HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
+              HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr, LAST: tl.constexpr,
               MASK: tl.constexpr, SELF: tl.constexpr):
-    "Key and value gradients of one chunk in one round: its own tile and the tile of the chunk that looks back at it."
-    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, n, C, r, R, HAS_MASK)
+    "Key and value gradients of one chunk in one round (its own tile and the tile of the chunk that looks back at it); the keys' part goes through `unit` into the queries' sums."
+    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
     oe = tl.arange(0, E)
     kpos = tl.load(orow + c * S + os_)
-    k = _rows(k_ptr, b * skb + h * skh, skn, kpos, od)
+    k = _unit_rows(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od))
     v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
     dk = tl.full([S, D], 0., tl.float32)
     dv = tl.full([S, E], 0., tl.float32)
@@ -262,57 +304,67 @@ def _bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr,
         pos = tl.load(orow + qc * S + os_)
         q = _rows(q_ptr, b * sqb + h * sqh, sqn, pos, od)
         do = _rows(do_ptr, b * sdb + h * sdh, sdn, pos, oe)
-        M, Z, Dl = _row_stats(mx_ptr, den_ptr, delta_ptr, bh * n, pos)
+        M, Z = _row_stats(mx_ptr, den_ptr, bh * n, pos)
+        Dl = tl.load(delta_ptr + bh * n + pos)       # written by this round's `_bwd_dq` (the launch before)
         p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (qc == c),
                            R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
         dk += tl.dot(tl.trans(ds), q, input_precision=PREC)
         dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PREC)
-    gk = dk_ptr + b * sgb + h * sgh + kpos[:, None] * sgn + od[None, :]
-    gv = dv_ptr + b * sgb + h * sgh + kpos[:, None] * sgn + oe[None, :]
-    if FIRST:
-        tl.store(gk, dk * scale)
-        tl.store(gv, dv)
-    else:
-        tl.store(gk, tl.load(gk) + dk * scale)
-        tl.store(gv, tl.load(gv) + dv)
+    dx = _unit_grad(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od), dk * scale)   # the keys' rows again: fewer live registers
+    acc = b * sab + (h - h0) * sah + kpos[:, None] * san    # rows of the group's sums
+    fin = b * sfb + h * sfh + kpos[:, None] * sfn           # rows of the gradients
+    _add_store(dq_ptr, fq_ptr, acc + od[None, :], fin + od[None, :], dx, False, LAST)
+    _add_store(dv_ptr, fv_ptr, acc + oe[None, :], fin + oe[None, :], dv, FIRST, LAST)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #fe4dfab1
-def _backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool):
-    "`_bwd_dq` and `_bwd_dkdv` for every round: float32 gradients of `q`, `k` and `v` from the forward's output, maxima and denominators."
+SUMS_BYTES = 2**29   # the backward's float32 sums, per buffer, at most (512 MiB): longer inputs run a group of heads at a time
+
+def _head_group(b, h, n, w): # batch, heads, length, row width of the sums
+    "Heads per backward group: one float32 `[b, g, n, w]` buffer stays within `SUMS_BYTES` (at least one head)."
+    return max(1, min(h, SUMS_BYTES // (b * n * w * 4)))
+
+def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool):
+    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype."
     b, h, n, d = q.shape
     e, r, s = v.shape[-1], order.shape[2], bucket_size
-    delta = (dout.float() * out.float()).sum(-1).contiguous()              # b h n
-    w = max(d, e)                                   # one row width, so the three gradients share the strides the kernels take
-    dq, dk, dv = (_buffer(b, h, n, w, q.device)[..., :width] for width in (d, d, e))
-    args = (q, k, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
+    delta = torch.empty(b, h, n, dtype=torch.float32, device=q.device)   # dO·O of every row: the first `_bwd_dq` writes it
+    w = max(d, e)                                   # one row width, so the gradients (and the sums) share their strides
+    dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
+    args = (q, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
             order if n_real is None else n_real, mx, den, delta)
-    strides = (*_strides(q), *_strides(k), *_strides(v), *_strides(dout), *_strides(dq))
-    for i in range(r):
-        opts = dict(S=s, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None, DEDUP=chunk_of is not None,
-                    PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
-        _bwd_dq[(n // s, b * h)](*args, dq, *strides, h, n, n // s, i, d ** -0.5, **opts)
-        _bwd_dkdv[(n // s, b * h)](*args, dk, dv, *strides, h, n, n // s, i, d ** -0.5, **opts)
-    return dq, dk, dv
+    strides = (*_strides(q), *_strides(v), *_strides(dout))
+    g = _head_group(b, h, n, w)
+    for h0 in range(0, h, g):
+        sums = _buffer(b, g, n, w, q.device)        # float32 sums of the query and key parts over the rounds
+        sq, sv = sums[..., :d], (_buffer(b, g, n, w, q.device)[..., :e] if r > 1 else dv)   # one round: `dv` written once
+        grid, group = (n // s, b * min(g, h - h0)), (h, min(g, h - h0), h0, n, n // s)
+        for i in range(r):
+            opts = dict(S=s, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None, DEDUP=chunk_of is not None,
+                        PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
+            _bwd_dq[grid](*args, sq, out, *strides, *_strides(sq), *_strides(out), *group, i, d ** -0.5, **opts)
+            _bwd_dkdv[grid](*args, sq, sv, dq, dv, *strides, *_strides(sq), *_strides(dq), *group, i, d ** -0.5,
+                            LAST=i == r - 1, **opts)
+        del sums, sq, sv                            # freed before the next group's
+    return dq, dv
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #6ebbf172
 class FusedLSHAttention(torch.autograd.Function):
-    "LSH attention on given sort orders with Triton kernels; `apply(q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal)`."
+    "LSH attention on given sort orders with Triton kernels (keys `unit(qk)` made inside them); `apply(qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal)`."
     @staticmethod
-    def forward(ctx, q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal):
-        ctx.dtypes = q.dtype, k.dtype, v.dtype
-        work = _work_dtype(q.dtype)
-        q, k, v = (_rows_contiguous(t.to(work)) for t in (q, k, v))
-        acc, mx, den = _forward(q, k, v, order, chunk_of, key_ok, n_real, bucket_size, causal)
-        out = acc.to(work)
-        ctx.save_for_backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den)
+    def forward(ctx, qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal):
+        ctx.dtypes = qk.dtype, v.dtype
+        work = _work_dtype(qk.dtype)
+        q, v = (_rows_contiguous(t.to(work)) for t in (qk, v))
+        out, mx, den = _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size, causal)
+        ctx.save_for_backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den)
         ctx.bucket_size, ctx.causal = bucket_size, causal
         return out.to(ctx.dtypes[0])
 
     @staticmethod
     def backward(ctx, dout):
-        q, k, v, order, chunk_of, key_ok, n_real, out, mx, den = ctx.saved_tensors
+        q, v, order, chunk_of, key_ok, n_real, out, mx, den = ctx.saved_tensors
         dout = _rows_contiguous(dout.to(q.dtype))
-        grads = _backward(q, k, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal)
+        grads = _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal)
         return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #e2ae499c
@@ -335,7 +387,7 @@ def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
 
 def _fused_lsh(qk, v, buckets, bucket_size, causal=False, mask=None, dedup=True, dropout=0., training=False):
     "The fused path, inputs already checked: sort orders, chunk numbers and padding information, then `FusedLSHAttention`."
-    return FusedLSHAttention.apply(qk, unit(qk), v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal)
+    return FusedLSHAttention.apply(qk, v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal)
 
 def fused_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                         v:torch.Tensor, # values `[b, h, n, e]`
@@ -388,7 +440,7 @@ def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
         up = blo > best_lo
         best_lo = tl.where(up, blo, best_lo)
         arg_lo = tl.where(up, alo, arg_lo)
-    tl.store(out_ptr + bhr * n + rows, tl.where(best_hi >= best_lo, arg_hi, arg_lo + K2), mask=rows < n)
+    tl.store(out_ptr + bhr * n + rows, tl.where(best_hi >= best_lo, arg_hi, arg_lo + K2).to(out_ptr.dtype.element_ty), mask=rows < n)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #bc692a91
 def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
@@ -400,11 +452,11 @@ def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
     r, half = rotations.shape[1], rotations.shape[-1]
     x = x.detach()
     if x.stride(-1) != 1: x = x.contiguous()
-    out = torch.empty(b, h, r, n, dtype=torch.int32, device=x.device)
+    out = torch.empty(b, h, r, n, dtype=bucket_dtype(2 * half), device=x.device)   # written in its final type: no conversion
     block_k = min(block_k, max(16, triton.next_power_of_2(half)))
     _hash[(triton.cdiv(n, block_n), b * h * r)](x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half,
                                                 D=d, BN=block_n, BK=block_k, PREC='ieee' if INTERPRET else HASH_PRECISION)
-    return out.to(bucket_dtype(2 * half))
+    return out
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a8f68e80
 register_attention('lsh', 'fused', unsupported=fused_unsupported, hash_fn=hash_fused)(_fused_lsh)
