@@ -149,6 +149,7 @@ def main(argv=None):
     p.add_argument('--density', type=float, default=0.1)
     p.add_argument('--opt', default='sgd', help="comma-separated optimizers, interleaved in every round: sgd, adam (e.g. sgd,adam)")
     p.add_argument('--cases', default=','.join(CASES))
+    p.add_argument('--budget-s', type=float, default=None, help="seconds for the timed rounds: no round is started that the last one's length says would end later (at least one runs)")
     p.add_argument('--label', default=None, help='a note stored with the records (e.g. "before", "after")')
     p.add_argument('--out', default=str(OUT), help='records file (JSON lines, appended); "-" to write none')
     p.add_argument('--clock', choices=('wall', 'thread'), default=None,
@@ -184,8 +185,10 @@ def main(argv=None):
     per_round = {k: [] for k in keys}   # per (optimizer, case): per round, the normal step times (ms) after warm-up
     cb_ms, updates, update_steps = {k: [] for k in keys}, {k: [] for k in keys}, {k: [] for k in keys}
     rotate = lambda seq, r: seq[r % len(seq):] + seq[:r % len(seq)]
-    start = time.time()
+    start, done = time.time(), 0
     for r in range(args.rounds):
+        if done and args.budget_s is not None and (time.time() - start) * (done + 1) / done > args.budget_s:
+            print(f"stopping after {done} rounds: another would pass --budget-s {args.budget_s:.0f}", flush=True); break
         for opt in rotate(opts, r):
             for case in rotate(cases, r):
                 timer, k = fit_case(case, base, batches, args, device, opt), (opt, case)
@@ -194,11 +197,12 @@ def main(argv=None):
                 cb_ms[k] += [c for _, upd, c in kept if not upd]
                 updates[k] += timer.updates
                 update_steps[k] += [ms for ms, upd, _ in kept if upd]
+        done += 1
         print(f"round {r + 1}/{args.rounds} done ({time.time() - start:.0f} s)", flush=True)
 
     med = statistics.median
     common = dict(kind='overhead', n=args.bs, d_in=None, d_out=None, block=None, device=device_name(device),
-                  model=model_name, rounds=args.rounds, steps=args.steps, warmup=args.warmup, opts=opts,
+                  model=model_name, rounds=done, steps=args.steps, warmup=args.warmup, opts=opts,
                   delta_t=max(args.steps // 4, 1), distribution='erk', torch=torch.__version__, git=git_rev(), label=args.label, date=time.strftime('%Y-%m-%d %H:%M'),
                   timer=('thread_time, 1 torch thread' if args.clock == 'thread' else
                          'perf_counter, cuda-synchronized per step' if device.type == 'cuda' else 'perf_counter'))
