@@ -13,7 +13,8 @@ CUDA allocator's peak memory over the timed calls:
   and the block-sparse fwd+bwd are also timed `--repeats` times, interleaved (dense, sparse, dense, ...): the
   records `dense_bf16` and `block_sparse_bf16` with `repeats` hold every repeat's ms (`ms_repeats`), the median
   (`ms`), the dense-vs-dense spread (`dense_spread`: each dense repeat over their median, min and max), the
-  per-repeat speedups and the settings the autotuner kept for each kernel (`config`). `--linear headline` times
+  per-repeat speedups. Every block-sparse record holds the settings the autotuner kept for each kernel (`tuned`;
+  for kind step those of the first block's two feed-forward layers). `--linear headline` times
   only that size (d 2048, density 0.1, 16K tokens, the tiles of `--blocks`).
 - `step`: one training step (bf16 autocast, AdamW, fp32 weights) of a small pre-norm transformer LM written here
   (d_model 1024, d_ff 4096, 6 layers, 16 heads, byte vocabulary, 8 x 2048 = 16384 tokens) with dense feed-forward
@@ -161,7 +162,7 @@ def bench_linear():
                             for pas in (('fwd+bwd', 'fwd') if not dense_grad else ('fwd+bwd',)):
                                 ms, peak = measure(linear_runner(sparse, x, dy, pas == 'fwd+bwd'))
                                 write(dict(rec, case=case, **{'pass': pas}, ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms[pas],
-                                           speedup=dense_ms[pas] / ms, config=tuned_configs(sparse.layout, x.dtype, x.shape[0])))
+                                           speedup=dense_ms[pas] / ms, tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0])))
                         sparse.dense_grad = False
                         if fan_in == 'constant': kernel_breakdown(sparse, dense, x, dy, rec)
                         if headline and fan_in == 'constant': repeated(dense, sparse, x, dy, rec)
@@ -190,7 +191,7 @@ def repeated(dense, sparse, x, dy, rec):
     ratios = [a / b for a, b in zip(ms['dense'], ms['sparse'])]
     write(dict(common, case='block_sparse_bf16', ms=sparse_med, ms_repeats=ms['sparse'], dense_ms=dense_med, speedup=dense_med / sparse_med,
                speedup_repeats=ratios, speedup_min=min(ratios), speedup_max=max(ratios),
-               config=tuned_configs(sparse.layout, x.dtype, x.shape[0])))
+               tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0])))
 
 def kernel_breakdown(sparse, dense, x, dy, rec):
     "Each kernel alone (the settings autotuning kept, or the defaults) against the cuBLAS product it replaces, both timed by do_bench."
@@ -297,8 +298,8 @@ def bench_step():
             opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
             ms, peak = measure(train_step(model, opt, tokens, targets))
             layers = {n: m for n, m in model.named_modules() if isinstance(m, BlockSparseLinear)}
-            config = {n: tuned_configs(m.layout, torch.bfloat16, n_tok) for n, m in list(layers.items())[:2]}   # ff1 and ff2 of the first block: the others have the same shapes
-            write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, config=config))
+            tuned = {n: tuned_configs(m.layout, torch.bfloat16, n_tok) for n, m in list(layers.items())[:2]}   # ff1 and ff2 of the first block: the others have the same shapes
+            write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, tuned=tuned))
             del opt
         except Exception as e:
             traceback.print_exc()

@@ -30,7 +30,7 @@ for line in open(sys.argv[1]):
     cols = [r['kind'], r['case'], f"block {r.get('block')}", r.get('pass') or '', f"{r['ms']:.3f} ms" if 'ms' in r else r.get('error', '')]
     if 'speedup' in r: cols.append(f"speedup {r['speedup']:.2f}" + (f" ({r['speedup_min']:.2f}-{r['speedup_max']:.2f})" if 'speedup_min' in r else ''))
     if 'dense_spread' in r: cols.append(f"dense spread {r['dense_spread'][0]:.3f}-{r['dense_spread'][1]:.3f}")
-    if r.get('config'): cols.append(json.dumps(r['config']))
+    if r.get('tuned') or r.get('config'): cols.append(json.dumps(r.get('tuned') or r['config']))
     print(' | '.join(cols))
 PY
 mid=$(date +%s)

@@ -279,7 +279,7 @@ def bsl_grad_params(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
         _grad_weight[(nnz, splits)](dy, x, part, grad, pb, *idx, M, nnz, rows_per_split, dy.stride(0), x.stride(0), grad.stride(0), out,
                                     BM=BM, BO=b_out, BI=b_in, DIRECT=direct, HAS_BIAS=fuse_b, **_types(x.dtype), **cfg)
         if not direct: _sum_splits[(nnz,)](part, pb, grad, grad if db is None else db, *idx, nnz, splits, grad.stride(0), out,
-                                           BO=b_out, BI=b_in, HAS_BIAS=fuse_b)
+                                           BO=b_out, BI=b_in, HAS_BIAS=fuse_b, num_warps=8 if b_out * b_in >= 128 * 128 else 4)
         return grad, db
     return launch(_settings('grad_weight', layout, x.dtype, M, launch))
 
