@@ -257,6 +257,20 @@ def _masks_changed(self:MaskedTraining, old:dict|None=None): # the masks before 
     if opt is not None: mask_optimizer_state(opt, self.weights, kept)
     self._active, self._f_sparse, self._keep = {n: int(m.sum()) for n, m in self.masks.items()}, None, {}
 
+# %% ../../nbs/sparse/03b_masked.ipynb #6b2e4c10
+@patch
+def _drop_grads_plan(self:MaskedTraining):
+    "Let go of the gradients' grouped views (`zero_masked_`'s plan 'grads'), which would keep gradients the optimizer has dropped in memory."
+    self._keep.pop(('plan', 'grads'), None)
+
+@patch
+def before_batch(self:MaskedTraining):
+    "Drop the gradients' plan when the optimizer dropped the gradients (`zero_grad(set_to_none=True)`, as torch optimizers do)."
+    if ('plan', 'grads') in self._keep and any(w.grad is None for w in self.weights.values()): self._drop_grads_plan()
+
+@patch
+def after_epoch(self:MaskedTraining): "Drop the gradients' plan at the end of each epoch."; self._drop_grads_plan()
+
 # %% ../../nbs/sparse/03b_masked.ipynb #8dd9d1a1
 def _state_keys(cls=MaskedTraining) -> dict:
     "`{state_key: class name}` of every mask-based callback class defined so far."
