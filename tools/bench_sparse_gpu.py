@@ -18,7 +18,9 @@ CUDA allocator's peak memory over the timed calls:
   only that size (d 2048, density 0.1, 16K tokens, the tiles of `--blocks`).
 - `step`: one training step (bf16 autocast, AdamW, fp32 weights) of a small pre-norm transformer LM written here
   (d_model 1024, d_ff 4096, 6 layers, 16 heads, byte vocabulary, 8 x 2048 = 16384 tokens) with dense feed-forward
-  layers, with the same layers masked dense (what mask-based training costs), and block-sparse at density 0.1.
+  layers, with the same layers masked dense (what mask-based training costs), and block-sparse at density 0.1;
+  the dense step and each block-sparse one are then also timed `--repeats` times interleaved, as at the headline
+  linear case.
 
 Before timing, each sparse case is checked against the masked dense layer (outputs and gradients; `rel_err`).
 One JSON line per measurement is appended to `--out` (default nbs/sparse/gpu_runs/sparse_speed/records.jsonl) with
@@ -177,21 +179,24 @@ def tuned_configs(layout, dtype, n):
     "The settings the autotuner kept for each kernel of `layout` at `n` tokens (None: not tuned, e.g. TILE_CONFIG or the interpreter)."
     return {k: TUNED.get(tune_key(k, layout, dtype, n), (None,))[0] for k in ('forward', 'grad_input', 'grad_weight')}
 
+def interleaved(dense_fn, sparse_fn, rec, dense_rec, **sparse_extra):
+    "Time `dense_fn` and `sparse_fn` `--repeats` times, interleaved (the order alternating), and write one record of each with every repeat and the dense-vs-dense spread."
+    med, ms = statistics.median, dict(dense=[], sparse=[])
+    for r in range(max(ARGS.repeats, 1)):
+        for k in (('dense', 'sparse') if r % 2 == 0 else ('sparse', 'dense')): ms[k].append(measure(dense_fn if k == 'dense' else sparse_fn)[0])
+    dense_med, sparse_med = med(ms['dense']), med(ms['sparse'])
+    spread = [m / dense_med for m in ms['dense']]   # each dense repeat over their median: what a ratio of 1 may read as
+    common = dict(repeats=len(ms['dense']), reps=ARGS.reps, dense_spread=[min(spread), max(spread)])
+    write(dict(dense_rec, **common, case='dense_bf16', density=1.0, block=None, fan_in=None, ms=dense_med, ms_repeats=ms['dense'], next_to_block=rec['block']))
+    ratios = [a / b for a, b in zip(ms['dense'], ms['sparse'])]
+    write(dict(rec, **common, case='block_sparse_bf16', ms=sparse_med, ms_repeats=ms['sparse'], dense_ms=dense_med, speedup=dense_med / sparse_med,
+               speedup_repeats=ratios, speedup_min=min(ratios), speedup_max=max(ratios), **sparse_extra))
+
 def repeated(dense, sparse, x, dy, rec):
     "Dense and block-sparse fwd+bwd timed `--repeats` times, interleaved: every ratio is read against the dense-vs-dense spread of the same run."
-    med, runs = statistics.median, dict(dense=linear_runner(dense, x, dy), sparse=linear_runner(sparse, x, dy))
-    ms = {k: [] for k in runs}
-    for r in range(max(ARGS.repeats, 1)):
-        for k in (('dense', 'sparse') if r % 2 == 0 else ('sparse', 'dense')): ms[k].append(measure(runs[k])[0])
-    dense_med, sparse_med = med(ms['dense']), med(ms['sparse'])
-    spread = [m / dense_med for m in ms['dense']]
-    common = dict(rec, **{'pass': 'fwd+bwd'}, repeats=len(ms['dense']), reps=ARGS.reps, dense_spread=[min(spread), max(spread)])
-    dense_rec = {k: v for k, v in common.items() if k not in ('density_kept', 'first_call_s')}
-    write(dict(dense_rec, case='dense_bf16', density=1.0, block=None, fan_in=None, ms=dense_med, ms_repeats=ms['dense'], next_to_block=rec['block']))
-    ratios = [a / b for a, b in zip(ms['dense'], ms['sparse'])]
-    write(dict(common, case='block_sparse_bf16', ms=sparse_med, ms_repeats=ms['sparse'], dense_ms=dense_med, speedup=dense_med / sparse_med,
-               speedup_repeats=ratios, speedup_min=min(ratios), speedup_max=max(ratios),
-               tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0])))
+    rec = dict(rec, **{'pass': 'fwd+bwd'})
+    interleaved(linear_runner(dense, x, dy), linear_runner(sparse, x, dy), rec, {k: v for k, v in rec.items() if k not in ('density_kept', 'first_call_s')},
+                tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0]))
 
 def kernel_breakdown(sparse, dense, x, dy, rec):
     "Each kernel alone (the settings autotuning kept, or the defaults) against the cuBLAS product it replaces, both timed by do_bench."
@@ -265,11 +270,11 @@ def bench_step():
     tokens, targets = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
     make = lambda: LM(s['vocab'], s['d_model'], s['n_layers'], s['n_heads'], s['d_ff'], s['seq']).to(DEV)
     fused = dict(fused=True) if DEV.type == 'cuda' else {}
-    model = make()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
-    dense_ms, peak = measure(train_step(model, opt, tokens, targets))
+    dense_model = make()
+    dense_opt = torch.optim.AdamW(dense_model.parameters(), lr=1e-4, **fused)
+    dense_step = train_step(dense_model, dense_opt, tokens, targets)   # kept: timed again next to each block-sparse step
+    dense_ms, peak = measure(dense_step)
     write(dict(base, case='dense_bf16', density=1.0, block=None, ms=dense_ms, peak_mib=peak))
-    del model, opt
     for block in s['blocks']:
         torch.manual_seed(0)
         model = make()
@@ -296,11 +301,13 @@ def bench_step():
                 del opt
             del masked
             opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
-            ms, peak = measure(train_step(model, opt, tokens, targets))
+            sparse_step = train_step(model, opt, tokens, targets)
+            ms, peak = measure(sparse_step)
             layers = {n: m for n, m in model.named_modules() if isinstance(m, BlockSparseLinear)}
             tuned = {n: tuned_configs(m.layout, torch.bfloat16, n_tok) for n, m in list(layers.items())[:2]}   # ff1 and ff2 of the first block: the others have the same shapes
             write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, tuned=tuned))
-            del opt
+            interleaved(dense_step, sparse_step, dict(rec, rel_err=err), dict(base), tuned=tuned)
+            del opt, sparse_step
         except Exception as e:
             traceback.print_exc()
             write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))

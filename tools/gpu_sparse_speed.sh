@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on the lent GPU machine for issue 24, about 3 minutes on an H100: install the carried wheels (.whl, if any), then
 # (a) tools/bench_sparse_gpu.py: the headline block-sparse linear case (d 2048, density 0.1, 16K tokens, 64 and 128
-#     tiles; dense and block-sparse repeated interleaved, with the spread and the autotuner's settings) and the LM step;
+#     tiles; dense and block-sparse repeated interleaved, with the spread and the autotuner's settings) and the LM step
+#     (64 tiles; also repeated interleaved with the dense step);
 # (b) tools/bench_sparse_overhead.py: the sparse callbacks' cost on a WRN-22-2, bs 128, SGD and Adam interleaved,
 #     with a second dense case (dense_repeat) for the dense-vs-dense spread.
 # Everything lands in $OUT: sparse_gpu.jsonl, sparse_overhead.jsonl and the two logs; append both .jsonl files to
