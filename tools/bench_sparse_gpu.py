@@ -9,10 +9,18 @@ CUDA allocator's peak memory over the timed calls:
   it computes y^T) as a peer; at the headline size also variable fan-in, the dense-gradient mode (RigL's update
   steps) and each of the three kernels alone against the cuBLAS product it replaces (`pass` 'forward',
   'grad_input', 'grad_weight'; Triton's `do_bench` for both), with the settings the kernels' autotuning kept
-  (`config`; `first_call_s` is the first forward and backward, tuning included).
+  (`config`; `first_call_s` is the first forward and backward, tuning included). At the headline size the dense
+  and the block-sparse fwd+bwd are also timed `--repeats` times, interleaved (dense, sparse, dense, ...): the
+  records `dense_bf16` and `block_sparse_bf16` with `repeats` hold every repeat's ms (`ms_repeats`), the median
+  (`ms`), the dense-vs-dense spread (`dense_spread`: each dense repeat over their median, min and max), the
+  per-repeat speedups. Every block-sparse record holds the settings the autotuner kept for each kernel (`tuned`;
+  for kind step those of the first block's two feed-forward layers). `--linear headline` times
+  only that size (d 2048, density 0.1, 16K tokens, the tiles of `--blocks`).
 - `step`: one training step (bf16 autocast, AdamW, fp32 weights) of a small pre-norm transformer LM written here
   (d_model 1024, d_ff 4096, 6 layers, 16 heads, byte vocabulary, 8 x 2048 = 16384 tokens) with dense feed-forward
-  layers, with the same layers masked dense (what mask-based training costs), and block-sparse at density 0.1.
+  layers, with the same layers masked dense (what mask-based training costs), and block-sparse at density 0.1;
+  the dense step and each block-sparse one are then also timed `--repeats` times interleaved, as at the headline
+  linear case.
 
 Before timing, each sparse case is checked against the masked dense layer (outputs and gradients; `rel_err`).
 One JSON line per measurement is appended to `--out` (default nbs/sparse/gpu_runs/sparse_speed/records.jsonl) with
@@ -20,6 +28,7 @@ kind, case, pass, n (tokens), d_in, d_out, density, block, fan_in, ms, peak_mib,
 sparse cases dense_ms and speedup (dense ms / this ms). Needs CUDA; about 3 minutes on an H200.
 
     python tools/bench_sparse_gpu.py [--kinds linear,step] [--reps 20] [--out FILE]
+    python tools/bench_sparse_gpu.py --linear headline --blocks 64,128 --repeats 7   # the headline case only, with its spread
     python tools/bench_sparse_gpu.py --dry-run   # no GPU: tiny sizes on the CPU with TRITON_INTERPRET=1 (checks the script, times nothing)
 """
 import argparse, copy, json, os, statistics, sys, time, traceback
@@ -29,6 +38,10 @@ def parse():
     p.add_argument('--kinds', default='linear,step', help="comma-separated: linear, step")
     p.add_argument('--reps', type=int, default=20, help="timed calls per measurement (median reported)")
     p.add_argument('--out', default='nbs/sparse/gpu_runs/sparse_speed/records.jsonl')
+    p.add_argument('--linear', choices=('all', 'headline'), default='all', help="kind linear: every size, density and tile, or the headline case only")
+    p.add_argument('--blocks', default=None, help="comma-separated tile sides of the headline case (default: 64; with --linear all: the headline's)")
+    p.add_argument('--step-blocks', default=None, help="comma-separated tile sides of kind step (default 64,128)")
+    p.add_argument('--repeats', type=int, default=5, help="interleaved dense / block-sparse repeats at the headline case (spread of the ratio)")
     p.add_argument('--dry-run', action='store_true', help="CPU smoke test at tiny sizes under Triton's interpreter; writes to --out only if given")
     return p.parse_args()
 
@@ -52,6 +65,12 @@ if DRY:   # tiny sizes: every code path, none of the timings mean anything
 else:
     LINEAR = dict(sizes=(2048, 4096), n=16384, densities=(0.05, 0.1, 0.2), blocks=(32, 64, 128), headline=(2048, 0.1, 64))
     STEP = dict(d_model=1024, d_ff=4096, n_layers=6, n_heads=16, vocab=256, batch=8, seq=2048, blocks=(64, 128), density=0.1)
+_blocks = lambda text: tuple(int(b) for b in text.split(','))
+HEADLINE_BLOCKS = _blocks(ARGS.blocks) if ARGS.blocks else (LINEAR['headline'][2],)
+if ARGS.linear == 'headline':   # the headline size, density and tiles only
+    d, density, _ = LINEAR['headline']
+    LINEAR = dict(LINEAR, sizes=(d,), densities=(density,), blocks=HEADLINE_BLOCKS)
+if ARGS.step_blocks: STEP = dict(STEP, blocks=_blocks(ARGS.step_blocks))
 
 def random_block_mask(shape, block, density, constant_fan_in=True, generator=None):
     "A bool mask of `shape` made of whole `block` x `block` tiles: round(density * cols) per block-row, or round(density * tiles) anywhere."
@@ -127,8 +146,8 @@ def bench_linear():
             write(dict(base, case='dense_bf16', density=1.0, block=None, fan_in=None, **{'pass': pas}, ms=ms, peak_mib=peak))
         for density in LINEAR['densities']:
             for block in LINEAR['blocks']:
-                headline = (d, density, block) == LINEAR['headline']
-                fan_ins = ('constant', 'variable') if headline else ('constant',)
+                headline = (d, density) == LINEAR['headline'][:2] and block in HEADLINE_BLOCKS
+                fan_ins = ('constant', 'variable') if headline and ARGS.linear == 'all' else ('constant',)
                 for fan_in in fan_ins:
                     g = torch.Generator().manual_seed(0)
                     mask = random_block_mask((d, d), block, density, constant_fan_in=fan_in == 'constant', generator=g).to(DEV)
@@ -145,15 +164,39 @@ def bench_linear():
                             for pas in (('fwd+bwd', 'fwd') if not dense_grad else ('fwd+bwd',)):
                                 ms, peak = measure(linear_runner(sparse, x, dy, pas == 'fwd+bwd'))
                                 write(dict(rec, case=case, **{'pass': pas}, ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms[pas],
-                                           speedup=dense_ms[pas] / ms))
+                                           speedup=dense_ms[pas] / ms, tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0])))
                         sparse.dense_grad = False
                         if fan_in == 'constant': kernel_breakdown(sparse, dense, x, dy, rec)
+                        if headline and fan_in == 'constant': repeated(dense, sparse, x, dy, rec)
                     except Exception as e:
                         traceback.print_exc()
                         write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
-                    if fan_in == 'constant': bench_bsr(dense.weight.detach() * mask, x.detach(), block, rec, dense_ms['fwd'])
+                    if fan_in == 'constant' and ARGS.linear == 'all': bench_bsr(dense.weight.detach() * mask, x.detach(), block, rec, dense_ms['fwd'])
         del dense, x, dy
         if DEV.type == 'cuda': torch.cuda.empty_cache()
+
+def tuned_configs(layout, dtype, n):
+    "The settings the autotuner kept for each kernel of `layout` at `n` tokens (None: not tuned, e.g. TILE_CONFIG or the interpreter)."
+    return {k: TUNED.get(tune_key(k, layout, dtype, n), (None,))[0] for k in ('forward', 'grad_input', 'grad_weight')}
+
+def interleaved(dense_fn, sparse_fn, rec, dense_rec, **sparse_extra):
+    "Time `dense_fn` and `sparse_fn` `--repeats` times, interleaved (the order alternating), and write one record of each with every repeat and the dense-vs-dense spread."
+    med, ms = statistics.median, dict(dense=[], sparse=[])
+    for r in range(max(ARGS.repeats, 1)):
+        for k in (('dense', 'sparse') if r % 2 == 0 else ('sparse', 'dense')): ms[k].append(measure(dense_fn if k == 'dense' else sparse_fn)[0])
+    dense_med, sparse_med = med(ms['dense']), med(ms['sparse'])
+    spread = [m / dense_med for m in ms['dense']]   # each dense repeat over their median: what a ratio of 1 may read as
+    common = dict(repeats=len(ms['dense']), reps=ARGS.reps, dense_spread=[min(spread), max(spread)])
+    write(dict(dense_rec, **common, case='dense_bf16', density=1.0, block=None, fan_in=None, ms=dense_med, ms_repeats=ms['dense'], next_to_block=rec['block']))
+    ratios = [a / b for a, b in zip(ms['dense'], ms['sparse'])]
+    write(dict(rec, **common, case='block_sparse_bf16', ms=sparse_med, ms_repeats=ms['sparse'], dense_ms=dense_med, speedup=dense_med / sparse_med,
+               speedup_repeats=ratios, speedup_min=min(ratios), speedup_max=max(ratios), **sparse_extra))
+
+def repeated(dense, sparse, x, dy, rec):
+    "Dense and block-sparse fwd+bwd timed `--repeats` times, interleaved: every ratio is read against the dense-vs-dense spread of the same run."
+    rec = dict(rec, **{'pass': 'fwd+bwd'})
+    interleaved(linear_runner(dense, x, dy), linear_runner(sparse, x, dy), rec, {k: v for k, v in rec.items() if k not in ('density_kept', 'first_call_s')},
+                tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0]))
 
 def kernel_breakdown(sparse, dense, x, dy, rec):
     "Each kernel alone (the settings autotuning kept, or the defaults) against the cuBLAS product it replaces, both timed by do_bench."
@@ -219,7 +262,7 @@ def train_step(model, opt, tokens, targets):
 
 def bench_step():
     s = STEP
-    n = s['batch'] * s['seq']
+    n = n_tok = s['batch'] * s['seq']
     base = dict(kind='step', n=n, d_in=s['d_model'], d_out=s['d_ff'], n_layers=s['n_layers'], n_heads=s['n_heads'], vocab=s['vocab'],
                 batch=s['batch'], seq=s['seq'])
     torch.manual_seed(0)
@@ -227,11 +270,11 @@ def bench_step():
     tokens, targets = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
     make = lambda: LM(s['vocab'], s['d_model'], s['n_layers'], s['n_heads'], s['d_ff'], s['seq']).to(DEV)
     fused = dict(fused=True) if DEV.type == 'cuda' else {}
-    model = make()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
-    dense_ms, peak = measure(train_step(model, opt, tokens, targets))
+    dense_model = make()
+    dense_opt = torch.optim.AdamW(dense_model.parameters(), lr=1e-4, **fused)
+    dense_step = train_step(dense_model, dense_opt, tokens, targets)   # kept: timed again next to each block-sparse step
+    dense_ms, peak = measure(dense_step)
     write(dict(base, case='dense_bf16', density=1.0, block=None, ms=dense_ms, peak_mib=peak))
-    del model, opt
     for block in s['blocks']:
         torch.manual_seed(0)
         model = make()
@@ -258,9 +301,13 @@ def bench_step():
                 del opt
             del masked
             opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
-            ms, peak = measure(train_step(model, opt, tokens, targets))
-            write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms))
-            del opt
+            sparse_step = train_step(model, opt, tokens, targets)
+            ms, peak = measure(sparse_step)
+            layers = {n: m for n, m in model.named_modules() if isinstance(m, BlockSparseLinear)}
+            tuned = {n: tuned_configs(m.layout, torch.bfloat16, n_tok) for n, m in list(layers.items())[:2]}   # ff1 and ff2 of the first block: the others have the same shapes
+            write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, tuned=tuned))
+            interleaved(dense_step, sparse_step, dict(rec, rel_err=err), dict(base), tuned=tuned)
+            del opt, sparse_step
         except Exception as e:
             traceback.print_exc()
             write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))

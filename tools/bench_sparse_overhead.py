@@ -1,10 +1,14 @@
 """The sparse-training callback's own cost: dense and sparse fits of one WRN-22-2, interleaved, step times compared.
 
-Issue 15, item 4. For each round and each case (dense, static, set, snfs, rigl; the order rotates from round to round)
-a fresh copy of one WRN-22-2 (CIFAR-sized input, 32x32) trains `--steps` optimizer steps in a fastai `Learner` on
-synthetic batches that already lie on the device, so the data pipeline is not what is timed. SGD with momentum 0.9 and
-weight decay 5e-4 (the RigL paper's CIFAR setting), or `--opt adam`. Sparse cases: `SparseTraining(0.1, 'erk', method)`
-with `delta_t = steps // 4` and `t_end = 1`, so a few mask updates happen inside every fit.
+Issue 15, item 4. For each round, each optimizer of `--opt` and each case (dense, dense_repeat, static, set, snfs, rigl; the orders
+rotate from round to round) a fresh copy of one WRN-22-2 (CIFAR-sized input, 32x32) trains `--steps` optimizer steps
+in a fastai `Learner` on synthetic batches that already lie on the device, so the data pipeline is not what is timed.
+`--opt sgd`: SGD with momentum 0.9 and weight decay 5e-4 (the RigL paper's CIFAR setting); `--opt adam`: Adam with
+weight decay 5e-4; `--opt sgd,adam` runs both, interleaved in every round. `dense_repeat` is the dense case again (an
+independent copy of the same model): its ratio to dense is the dense-vs-dense spread of the run, against which every
+sparse ratio is read (stored in every record as `dense_repeat_ratio`, `_min`, `_max`). Sparse cases:
+`SparseTraining(0.1, 'erk', method)` with `delta_t = steps // 4` and `t_end = 1`, so a few mask updates happen inside
+every fit.
 
 What is timed, per training batch: from `before_batch` to `after_batch` (forward, backward, optimizer step and every
 callback), `torch.cuda.synchronize()`d at both ends on a GPU. The first `--warmup` steps of every fit are dropped; mask
@@ -12,11 +16,11 @@ update steps (which skip the optimizer step and run `SparseTraining.update_masks
 time of `update_masks` itself (synchronized before and after) is the case `<method>_update`. Also recorded: `cb_ms`, the
 host time spent inside the callback's own per-step hooks (`after_backward`, `before_step`, `after_step`) on normal steps.
 
-Per case: `ms` is the median step time over all rounds; `ratio` the median over rounds of (case median / dense median
-of the same round), so slow drift of a shared machine cancels. One JSON line per case appended to `--out`:
+Per optimizer and case: `ms` is the median step time over all rounds; `ratio` the median over rounds of (case median /
+dense median of the same round and optimizer), so slow drift of a shared machine cancels. One JSON line per case and optimizer appended to `--out`:
 kind 'overhead', case, n (batch size), d_in/d_out/block null, density, ms, device, plus extras.
 
-    PYTHONPATH=. python tools/bench_sparse_overhead.py --device cuda --bs 128 --rounds 5 --steps 200   # the GPU run
+    PYTHONPATH=. python tools/bench_sparse_overhead.py --device cuda --bs 128 --rounds 5 --steps 200 --opt sgd,adam   # the GPU run
     PYTHONPATH=. python tools/bench_sparse_overhead.py --quick                                         # CPU smoke, < 1 min
 """
 import argparse, copy, json, os, platform, statistics, subprocess, time
@@ -29,7 +33,8 @@ from fastai.learner import Learner
 from fastai.optimizer import SGD, Adam
 from reformer_rigl.sparse import SparseTraining
 
-CASES = ('dense', 'static', 'set', 'snfs', 'rigl')
+CASES = ('dense', 'dense_repeat', 'static', 'set', 'snfs', 'rigl')   # dense_repeat: dense again, the spread of the ratios
+OPTS = ('sgd', 'adam')
 OUT = Path(__file__).resolve().parents[1] / 'nbs/sparse/gpu_runs/sparse_speed/records.jsonl'
 
 class WideBlock(nn.Module):
@@ -108,18 +113,18 @@ def make_batches(bs, n_batches, device, size=32, seed=0):
     ys = [torch.randint(0, 10, (bs,), generator=g).to(device) for _ in range(n_batches)]
     return xs, ys
 
-def fit_case(case, base_model, batches, args, device):
-    "One fit of `args.steps` steps of a fresh copy of `base_model`; returns the `Timer` with its records."
+def fit_case(case, base_model, batches, args, device, opt='sgd'):
+    "One fit of `args.steps` steps of a fresh copy of `base_model` with optimizer `opt`; returns the `Timer` with its records."
     timer = Timer(device, time.thread_time if args.clock == 'thread' else time.perf_counter)
     dls = DataLoaders(DeviceBatches(*batches, args.steps), DeviceBatches(*batches, 1))
     cbs = timer.cbs()
     sparse = None
-    if case != 'dense':
+    if not case.startswith('dense'):
         sparse = SparseTraining(args.density, 'erk', method=case, delta_t=max(args.steps // 4, 1), t_end=1., seed=0)
         timer.wrap_hooks(sparse); cbs.append(sparse)
-    opt_func = (lambda ps, lr: SGD(ps, lr, mom=0.9, wd=5e-4)) if args.opt == 'sgd' else (lambda ps, lr: Adam(ps, lr, wd=5e-4))
+    opt_func = (lambda ps, lr: SGD(ps, lr, mom=0.9, wd=5e-4)) if opt == 'sgd' else (lambda ps, lr: Adam(ps, lr, wd=5e-4))
     learn = Learner(dls, copy.deepcopy(base_model).to(device), loss_func=nn.CrossEntropyLoss(), opt_func=opt_func,
-                    lr=0.1 if args.opt == 'sgd' else 1e-3, cbs=cbs)
+                    lr=0.1 if opt == 'sgd' else 1e-3, cbs=cbs)
     with learn.no_bar(), learn.no_logging(): learn.fit(1)
     if sparse is not None: assert len(sparse.updates) == len(timer.updates), (len(sparse.updates), len(timer.updates))
     return timer
@@ -142,8 +147,9 @@ def main(argv=None):
     p.add_argument('--bs', type=int, default=None, help='batch size (default 128)')
     p.add_argument('--depth', type=int, default=22); p.add_argument('--width', type=int, default=2)
     p.add_argument('--density', type=float, default=0.1)
-    p.add_argument('--opt', choices=('sgd', 'adam'), default='sgd')
+    p.add_argument('--opt', default='sgd', help="comma-separated optimizers, interleaved in every round: sgd, adam (e.g. sgd,adam)")
     p.add_argument('--cases', default=','.join(CASES))
+    p.add_argument('--budget-s', type=float, default=None, help="seconds for the timed rounds: no round is started that the last one's length says would end later (at least one runs)")
     p.add_argument('--label', default=None, help='a note stored with the records (e.g. "before", "after")')
     p.add_argument('--out', default=str(OUT), help='records file (JSON lines, appended); "-" to write none')
     p.add_argument('--clock', choices=('wall', 'thread'), default=None,
@@ -160,54 +166,68 @@ def main(argv=None):
         if args.device != 'cpu': raise SystemExit("--clock thread measures CPU time: use it with --device cpu")
         torch.set_num_threads(1)  # every kernel runs in the timed thread
     if args.warmup is None: args.warmup = max(args.steps // 10, 2)
-    cases = args.cases.split(',')
+    cases, opts = args.cases.split(','), args.opt.split(',')
     if cases[0] != 'dense': raise SystemExit('the first case must be dense: ratios are taken to it')
+    if not opts or set(opts) - set(OPTS): raise SystemExit(f"--opt takes {', '.join(OPTS)} separated by commas, got {args.opt!r}")
     device = torch.device(args.device)
     if device.type == 'cuda': torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
     base = wide_resnet(args.depth, args.width)
     batches = make_batches(args.bs, 4, device)
     model_name = f"wrn-{args.depth}-{args.width}"
-    print(f"{model_name}, bs {args.bs}, {args.opt}, {args.rounds} rounds x {args.steps} steps, warm-up {args.warmup}, "
+    print(f"{model_name}, bs {args.bs}, {'+'.join(opts)}, {args.rounds} rounds x {args.steps} steps, warm-up {args.warmup}, "
           f"{device_name(device)}", flush=True)
 
-    for case in cases: fit_case(case, base, batches, argparse.Namespace(**{**vars(args), 'steps': max(args.steps // 4, 8)}), device)  # warm-up fits
-    per_round = {c: [] for c in cases}   # per case: per round, the normal step times (ms) after warm-up
-    cb_ms, updates, update_steps = {c: [] for c in cases}, {c: [] for c in cases}, {c: [] for c in cases}
-    start = time.time()
+    short = argparse.Namespace(**{**vars(args), 'steps': max(args.steps // 4, 8)})
+    for opt in opts:
+        for case in cases: fit_case(case, base, batches, short, device, opt)  # warm-up fits
+    keys = [(o, c) for o in opts for c in cases]
+    per_round = {k: [] for k in keys}   # per (optimizer, case): per round, the normal step times (ms) after warm-up
+    cb_ms, updates, update_steps = {k: [] for k in keys}, {k: [] for k in keys}, {k: [] for k in keys}
+    rotate = lambda seq, r: seq[r % len(seq):] + seq[:r % len(seq)]
+    start, done = time.time(), 0
     for r in range(args.rounds):
-        order = cases[r % len(cases):] + cases[:r % len(cases)]
-        for case in order:
-            timer = fit_case(case, base, batches, args, device)
-            kept = timer.steps[args.warmup:]
-            per_round[case].append([ms for ms, upd, _ in kept if not upd])
-            cb_ms[case] += [c for _, upd, c in kept if not upd]
-            updates[case] += timer.updates
-            update_steps[case] += [ms for ms, upd, _ in kept if upd]
+        if done and args.budget_s is not None and (time.time() - start) * (done + 1) / done > args.budget_s:
+            print(f"stopping after {done} rounds: another would pass --budget-s {args.budget_s:.0f}", flush=True); break
+        for opt in rotate(opts, r):
+            for case in rotate(cases, r):
+                timer, k = fit_case(case, base, batches, args, device, opt), (opt, case)
+                kept = timer.steps[args.warmup:]
+                per_round[k].append([ms for ms, upd, _ in kept if not upd])
+                cb_ms[k] += [c for _, upd, c in kept if not upd]
+                updates[k] += timer.updates
+                update_steps[k] += [ms for ms, upd, _ in kept if upd]
+        done += 1
         print(f"round {r + 1}/{args.rounds} done ({time.time() - start:.0f} s)", flush=True)
 
     med = statistics.median
-    dense_round = [med(t) for t in per_round['dense']]
     common = dict(kind='overhead', n=args.bs, d_in=None, d_out=None, block=None, device=device_name(device),
-                  model=model_name, opt=args.opt, rounds=args.rounds, steps=args.steps, warmup=args.warmup,
+                  model=model_name, rounds=done, steps=args.steps, warmup=args.warmup, opts=opts,
                   delta_t=max(args.steps // 4, 1), distribution='erk', torch=torch.__version__, git=git_rev(), label=args.label, date=time.strftime('%Y-%m-%d %H:%M'),
                   timer=('thread_time, 1 torch thread' if args.clock == 'thread' else
                          'perf_counter, cuda-synchronized per step' if device.type == 'cuda' else 'perf_counter'))
     records = []
-    print(f"\n| case | ms/step | ratio to dense | callback host ms/step | update ms | update step ms |")
-    print(f"|---|---|---|---|---|---|")
-    for case in cases:
-        all_ms = [ms for t in per_round[case] for ms in t]
-        ratios = [med(t) / d for t, d in zip(per_round[case], dense_round)]
-        rec = dict(common, case=case, density=1. if case == 'dense' else args.density, ms=med(all_ms), ratio=med(ratios),
-                   ratio_min=min(ratios), ratio_max=max(ratios), n_timed=len(all_ms),
-                   cb_ms=med(cb_ms[case]) if case != 'dense' else 0.)
-        records.append(rec)
-        if updates[case]:
-            records.append(dict(common, case=f'{case}_update', density=args.density, ms=med(updates[case]), n_updates=len(updates[case]),
-                                update_step_ms=med(update_steps[case]), update_step_minus_step_ms=med(update_steps[case]) - rec['ms']))
-        upd = f"{med(updates[case]):.2f} | {med(update_steps[case]):.2f}" if updates[case] else "- | -"
-        print(f"| {case} | {rec['ms']:.3f} | {rec['ratio']:.4f} ({rec['ratio_min']:.3f}-{rec['ratio_max']:.3f}) | {rec['cb_ms']:.3f} | {upd} |")
+    for opt in opts:
+        dense_round = [med(t) for t in per_round[opt, 'dense']]
+        ratios = {c: [med(t) / d for t, d in zip(per_round[opt, c], dense_round)] for c in cases}
+        spread = ratios.get('dense_repeat')
+        ref = dict(dense_repeat_ratio=med(spread), dense_repeat_min=min(spread), dense_repeat_max=max(spread)) if spread else {}
+        print(f"\n{opt}" + (f": dense_repeat / dense {ref['dense_repeat_ratio']:.4f} ({ref['dense_repeat_min']:.3f}-{ref['dense_repeat_max']:.3f}), "
+                             "the spread every ratio is read against" if spread else ''))
+        print(f"| case | ms/step | ratio to dense | callback host ms/step | update ms | update step ms |")
+        print(f"|---|---|---|---|---|---|")
+        for case in cases:
+            k = opt, case
+            all_ms = [ms for t in per_round[k] for ms in t]
+            rec = dict(common, opt=opt, case=case, density=1. if case.startswith('dense') else args.density, ms=med(all_ms), ratio=med(ratios[case]),
+                       ratio_min=min(ratios[case]), ratio_max=max(ratios[case]), ratios=ratios[case], n_timed=len(all_ms),
+                       cb_ms=med(cb_ms[k]) if not case.startswith('dense') else 0., **ref)
+            records.append(rec)
+            if updates[k]:
+                records.append(dict(common, opt=opt, case=f'{case}_update', density=args.density, ms=med(updates[k]), n_updates=len(updates[k]),
+                                    update_step_ms=med(update_steps[k]), update_step_minus_step_ms=med(update_steps[k]) - rec['ms']))
+            upd = f"{med(updates[k]):.2f} | {med(update_steps[k]):.2f}" if updates[k] else "- | -"
+            print(f"| {case} | {rec['ms']:.3f} | {rec['ratio']:.4f} ({rec['ratio_min']:.3f}-{rec['ratio_max']:.3f}) | {rec['cb_ms']:.3f} | {upd} |")
     if args.out != '-':
         out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
         with out.open('a') as f:

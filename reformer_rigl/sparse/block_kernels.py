@@ -15,8 +15,8 @@ from .blocks import block_shape, blocks_of
 
 # %% auto #0
 __all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'IMPLS', 'BlockLayout', 'block_layout',
-           'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_weight', 'BlockSparseLinearFn',
-           'block_impl', 'triton_unsupported', 'block_sparse_linear']
+           'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_params', 'bsl_grad_weight',
+           'BlockSparseLinearFn', 'block_impl', 'triton_unsupported', 'block_sparse_linear']
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #693a0251
 @dataclass
@@ -30,6 +30,10 @@ class BlockLayout:
     col_ptr:torch.Tensor # int32 `[in/b_in + 1]`: block-column `j` keeps block-rows `row_idx[col_ptr[j]:col_ptr[j+1]]`
     row_idx:torch.Tensor # int32 `[nnz]`
     mask:torch.Tensor # the bool `[out, in]` mask it was built from
+    all_rows:bool|None=None # every block-row keeps a tile (the weight-gradient kernel then sums the bias gradient too); None: found from `row_ptr`
+
+    def __post_init__(self):
+        if self.all_rows is None: self.all_rows = bool((self.row_ptr.diff() > 0).all())   # once per layout, not per call
 
     @property
     def nnz(self): return len(self.col_idx)
@@ -42,7 +46,7 @@ class BlockLayout:
     def to(self, device):
         "This layout with its tensors on `device`."
         return BlockLayout(self.shape, self.block, *(t.to(device) for t in (self.row_ptr, self.col_idx, self.tile_row,
-                                                                            self.col_ptr, self.row_idx, self.mask)))
+                                                                            self.col_ptr, self.row_idx, self.mask)), self.all_rows)
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #e69606c8
 def _ptr(counts): return F.pad(counts.cumsum(0), (1, 0)).int()
@@ -113,30 +117,58 @@ def _grad_input(dy_ptr, w_ptr, dx_ptr, col_ptr, row_idx, M, sdm, swo, sxm,
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #bf01be05
 @triton.jit
-def _grad_weight(dy_ptr, x_ptr, part_ptr, tile_row, col_idx, M, nnz, rows_per_split, sdm, sxm,
-                 BM: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr,
+def _grad_weight(dy_ptr, x_ptr, part_ptr, g_ptr, pb_ptr, tile_row, col_idx, row_ptr, M, nnz, rows_per_split, sdm, sxm, sgo, n_out,
+                 BM: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr, DIRECT: tl.constexpr, HAS_BIAS: tl.constexpr,
                  DOT: tl.constexpr, ACC: tl.constexpr, PREC: tl.constexpr):
-    "part[split s, tile t] = dy[rows of s, block-row i]^T @ x[rows of s, block-col j] for the kept tile t = (i, j)."
+    "part[split s, tile t] = dy[rows of s, block-row i]^T @ x[rows of s, block-col j] for the kept tile t = (i, j); `DIRECT` (one split): stored in the gradient `g` instead. `HAS_BIAS`: the first tile of block-row i also stores the sum of dy[rows of s, block-row i] in pb[s] (the bias gradient itself when `DIRECT`)."
     t = tl.program_id(0)
     s = tl.program_id(1)
     i = tl.load(tile_row + t)
     j = tl.load(col_idx + t)
+    first = t == tl.load(row_ptr + i)   # the tile that sums the bias gradient of block-row i
     om = tl.arange(0, BM)
     oo = tl.arange(0, BO)
     oi = tl.arange(0, BI)
+    o16 = tl.arange(0, 16)
     acc = tl.full([BO, BI], 0., ACC)
+    bacc = tl.full([BO, 16], 0., ACC)   # every column: the sum of dy over the rows
+    ones = tl.full([BM, 16], 1., DOT)
     for m0 in range(s * rows_per_split, (s + 1) * rows_per_split, BM):
         rows = m0 + om
         ok = rows < M
         dyt = tl.load(dy_ptr + rows[None, :] * sdm + (i * BO + oo)[:, None], mask=ok[None, :], other=0.)  # [BO, BM]
         x = tl.load(x_ptr + rows[:, None] * sxm + (j * BI + oi)[None, :], mask=ok[:, None], other=0.)     # [BM, BI]
         acc += tl.dot(dyt.to(DOT), x.to(DOT), input_precision=PREC, out_dtype=ACC)
-    tl.store(part_ptr + ((s * nnz + t) * BO + oo)[:, None] * BI + oi[None, :], acc)
+        if HAS_BIAS:
+            if first: bacc += tl.dot(dyt.to(DOT), ones, input_precision=PREC, out_dtype=ACC)
+    if DIRECT: tl.store(g_ptr + (i * BO + oo)[:, None] * sgo + (j * BI + oi)[None, :], acc.to(g_ptr.dtype.element_ty))
+    else: tl.store(part_ptr + ((s * nnz + t) * BO + oo)[:, None] * BI + oi[None, :], acc)
+    if HAS_BIAS:
+        if first: tl.store(pb_ptr + (s * n_out + i * BO + oo)[:, None] + 0 * o16[None, :], bacc.to(pb_ptr.dtype.element_ty),
+                           mask=(o16 == 0)[None, :])
+
+@triton.jit
+def _sum_splits(part_ptr, pb_ptr, g_ptr, db_ptr, tile_row, col_idx, row_ptr, nnz, splits, sgo, n_out,
+                BO: tl.constexpr, BI: tl.constexpr, HAS_BIAS: tl.constexpr):
+    "g[tile t] = the sum over splits s of part[s, t]; `HAS_BIAS`: db[block-row i] = the sum of pb[s, block-row i], by the first tile of row i."
+    t = tl.program_id(0)
+    i = tl.load(tile_row + t)
+    j = tl.load(col_idx + t)
+    oo = tl.arange(0, BO)
+    oi = tl.arange(0, BI)
+    acc = tl.load(part_ptr + (t * BO + oo)[:, None] * BI + oi[None, :])
+    for s in range(1, splits): acc += tl.load(part_ptr + ((s * nnz + t) * BO + oo)[:, None] * BI + oi[None, :])
+    tl.store(g_ptr + (i * BO + oo)[:, None] * sgo + (j * BI + oi)[None, :], acc.to(g_ptr.dtype.element_ty))
+    if HAS_BIAS:
+        if t == tl.load(row_ptr + i):
+            b = tl.load(pb_ptr + i * BO + oo)
+            for s in range(1, splits): b += tl.load(pb_ptr + s * n_out + i * BO + oo)
+            tl.store(db_ptr + i * BO + oo, b.to(db_ptr.dtype.element_ty))
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #5f416d48
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
 FLOAT32_PRECISION = 'tf32x3'                # float32 products on a GPU: three TF32 passes, close to float32 ('tf32': faster, ~1e-3)
-TILE_CONFIG = {}                            # ('forward' | 'grad_input' | 'grad_weight', b_out, b_in) -> dict(BM=, num_warps=, num_stages=[, PER_SM=, DENSE=])
+TILE_CONFIG = {}                            # ('forward' | 'grad_input' | 'grad_weight', b_out, b_in) -> dict(BM=, num_warps=, num_stages=[, PER_SM=, DENSE=]); PER_SM=0: one token slice
 AUTOTUNE = True                             # on CUDA, time a few settings at a kernel's first call for a new shape and keep the fastest
 TUNED = {}                                  # `tune_key(...)` -> (the settings kept, their milliseconds)
 _TL = {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32, torch.float64: tl.float64}
@@ -153,7 +185,7 @@ def _config(kind, block, dtype):
 def _candidates(kind, block, dtype):
     "The settings `AUTOTUNE` tries besides `_config`'s (those that do not fit in shared memory fail to compile and are skipped)."
     if kind == 'grad_weight':
-        return [dict(BM=bm, num_warps=w, num_stages=3, PER_SM=p) for bm in (64, 128) for w in (4, 8) for p in (1, 2, 4, 8)] + [dict(DENSE=True)]
+        return [dict(BM=bm, num_warps=w, num_stages=3, PER_SM=p) for bm in (64, 128) for w in (4, 8) for p in (0, 1, 2, 4, 8)] + [dict(DENSE=True)]
     return [dict(BM=bm, num_warps=w, num_stages=st) for bm in (64, 128, 256) for w, st in ((4, 3), (8, 3), (4, 4))]
 
 def tune_key(kind, layout, dtype, M):
@@ -179,12 +211,16 @@ def _time(fn):
     from triton.testing import do_bench
     return do_bench(fn, warmup=5, rep=20)
 
+_TYPES = {}
 def _types(dtype):
-    "The constexprs `DOT`, `ACC` and `PREC` for inputs of `dtype`."
-    acc = tl.float64 if dtype == torch.float64 else tl.float32
-    dot = tl.float32 if INTERPRET and dtype == torch.bfloat16 else _TL[dtype]
-    prec = 'ieee' if INTERPRET or dtype == torch.float64 else FLOAT32_PRECISION if dtype == torch.float32 else 'tf32'
-    return dict(DOT=dot, ACC=acc, PREC=prec)
+    "The constexprs `DOT`, `ACC` and `PREC` for inputs of `dtype` (made once per type and `FLOAT32_PRECISION`: a call's host work stays small)."
+    key = dtype, FLOAT32_PRECISION
+    if key not in _TYPES:
+        acc = tl.float64 if dtype == torch.float64 else tl.float32
+        dot = tl.float32 if INTERPRET and dtype == torch.bfloat16 else _TL[dtype]
+        prec = 'ieee' if INTERPRET or dtype == torch.float64 else FLOAT32_PRECISION if dtype == torch.float32 else 'tf32'
+        _TYPES[key] = dict(DOT=dot, ACC=acc, PREC=prec)
+    return _TYPES[key]
 
 _SMS = {}
 def _n_sms(device):
@@ -193,7 +229,7 @@ def _n_sms(device):
     return _SMS[device]
 
 def _splits(M, BM, nnz, device, per_sm=2):
-    "Rows per token slice of the weight gradient, and the slice count: about `per_sm` programs per SM in all."
+    "Rows per token slice of the weight gradient, and the slice count: about `per_sm` programs per SM in all (0: one slice)."
     chunks = triton.cdiv(M, BM)
     want = min(chunks, max(1, triton.cdiv(per_sm * _n_sms(device), max(nnz, 1))))
     rows = triton.cdiv(chunks, want) * BM
@@ -224,24 +260,33 @@ def bsl_grad_input(dy, # `[M, out]`, rows contiguous
         return dx
     return launch(_settings('grad_input', layout, dy.dtype, M, launch))
 
+def bsl_grad_params(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
+                    layout:BlockLayout, dtype:torch.dtype, # dtype of the weight gradient (the weight's)
+                    bias_dtype:torch.dtype|None=None): # dtype of the bias gradient; None: no bias
+    "`(dW, db)`: `dy^T x` on the kept tiles written into a zero dense-shaped `[out, in]` gradient, and `dy` summed over rows when the kernels can (every block-row keeps a tile), else None."
+    (b_out, b_in), M, nnz, out = layout.block, x.shape[0], layout.nnz, layout.shape[0]
+    if nnz == 0 or M == 0: return torch.zeros(layout.shape, dtype=dtype, device=x.device), None
+    acc, fuse_b = torch.float64 if x.dtype == torch.float64 else torch.float32, bias_dtype is not None and layout.all_rows
+    def launch(cfg):
+        if cfg.pop('DENSE', False): return torch.where(layout.mask, dy.t() @ x, 0).to(dtype), None   # one plain product, kept on the tiles
+        BM, per_sm = cfg.pop('BM'), cfg.pop('PER_SM', 2)
+        rows_per_split, splits = _splits(M, BM, nnz, x.device, per_sm)
+        grad, direct = torch.zeros(layout.shape, dtype=dtype, device=x.device), splits == 1
+        db = torch.empty(out, dtype=bias_dtype, device=x.device) if fuse_b else None
+        part = grad if direct else torch.empty(splits, nnz, b_out, b_in, dtype=acc, device=x.device)
+        pb = grad if db is None else db if direct else torch.empty(splits, out, dtype=acc, device=x.device)
+        idx = layout.tile_row, layout.col_idx, layout.row_ptr
+        _grad_weight[(nnz, splits)](dy, x, part, grad, pb, *idx, M, nnz, rows_per_split, dy.stride(0), x.stride(0), grad.stride(0), out,
+                                    BM=BM, BO=b_out, BI=b_in, DIRECT=direct, HAS_BIAS=fuse_b, **_types(x.dtype), **cfg)
+        if not direct: _sum_splits[(nnz,)](part, pb, grad, grad if db is None else db, *idx, nnz, splits, grad.stride(0), out,
+                                           BO=b_out, BI=b_in, HAS_BIAS=fuse_b, num_warps=8 if b_out * b_in >= 128 * 128 else 4)
+        return grad, db
+    return launch(_settings('grad_weight', layout, x.dtype, M, launch))
+
 def bsl_grad_weight(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
                     layout:BlockLayout, dtype:torch.dtype): # dtype of the result (the weight's)
     "`dy^T x` on the kept tiles only: a dense-shaped `[out, in]` gradient, zero outside them."
-    (b_out, b_in), (rows, cols), M, nnz = layout.block, layout.grid, x.shape[0], layout.nnz
-    if nnz == 0 or M == 0: return torch.zeros(layout.shape, dtype=dtype, device=x.device)
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-    def launch(cfg):
-        if cfg.pop('DENSE', False): return torch.where(layout.mask, dy.t() @ x, 0).to(dtype)   # one plain product, kept on the tiles
-        BM, per_sm = cfg.pop('BM'), cfg.pop('PER_SM', 2)
-        rows_per_split, splits = _splits(M, BM, nnz, x.device, per_sm)
-        part = torch.empty(splits, nnz, b_out, b_in, dtype=acc, device=x.device)
-        _grad_weight[(nnz, splits)](dy, x, part, layout.tile_row, layout.col_idx, M, nnz, rows_per_split, dy.stride(0),
-                                    x.stride(0), BM=BM, BO=b_out, BI=b_in, **_types(x.dtype), **cfg)
-        grad = torch.zeros(layout.shape, dtype=dtype, device=x.device)
-        tiles = grad.view(rows, b_out, cols, b_in).permute(0, 2, 1, 3)        # a view: writing it fills `grad`
-        tiles[layout.tile_row.long(), layout.col_idx.long()] = part.sum(0).to(dtype)
-        return grad
-    return launch(_settings('grad_weight', layout, x.dtype, M, launch))
+    return bsl_grad_params(dy, x, layout, dtype)[0]
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #fa3f8d10
 class BlockSparseLinearFn(torch.autograd.Function):
@@ -258,9 +303,10 @@ class BlockSparseLinearFn(torch.autograd.Function):
         dy = dy.contiguous()
         dx = dw = db = None
         if ctx.needs_input_grad[0]: dx = bsl_grad_input(dy, weight, ctx.layout)
-        if ctx.needs_input_grad[1]:
-            dw = (dy.t() @ x).to(weight.dtype) if ctx.dense_grad else bsl_grad_weight(dy, x, ctx.layout, weight.dtype)
-        if ctx.needs_input_grad[2]: db = dy.sum(0, dtype=torch.float64 if dy.dtype == torch.float64 else torch.float32).to(ctx.bias_dtype)
+        want_b = ctx.needs_input_grad[2]
+        if ctx.needs_input_grad[1] and ctx.dense_grad: dw = (dy.t() @ x).to(weight.dtype)
+        elif ctx.needs_input_grad[1]: dw, db = bsl_grad_params(dy, x, ctx.layout, weight.dtype, ctx.bias_dtype if want_b else None)
+        if want_b and db is None: db = dy.sum(0, dtype=torch.float64 if dy.dtype == torch.float64 else torch.float32).to(ctx.bias_dtype)
         return dx, dw, db, None, None
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #3309d8f2

@@ -224,10 +224,10 @@ def before_fit(self:MaskedTraining):
 
 # %% ../../nbs/sparse/03b_masked.ipynb #687f9ec1
 @patch
-def _zero_masked(self:MaskedTraining, tensors:list, masks:list):
-    "`zero_masked_` with the callback's cache of integer masks (emptied when it has outgrown the masks, e.g. after masks edited in place)."
+def _zero_masked(self:MaskedTraining, tensors:list, masks:list, plan:str|None=None):
+    "`zero_masked_` with the callback's cache of integer masks (emptied when it has outgrown the masks, e.g. after masks edited in place) and of its grouped views under `plan`."
     if len(self._keep) > 4 * len(self.masks) + 8: self._keep = {}
-    zero_masked_(tensors, masks, self._keep)
+    zero_masked_(tensors, masks, self._keep, plan)
 
 # %% ../../nbs/sparse/03b_masked.ipynb #3a32993e
 @patch
@@ -236,14 +236,14 @@ def before_step(self:MaskedTraining):
     self.n_steps += 1
     skip = self.change_masks()
     grads = [(self.weights[n].grad, m) for n, m in self.masks.items() if self.weights[n].grad is not None]
-    self._zero_masked([g for g, _ in grads], [m for _, m in grads])
+    self._zero_masked([g for g, _ in grads], [m for _, m in grads], 'grads')
     if skip: raise CancelStepException()
 
 @patch
 def after_step(self:MaskedTraining):
     "Re-apply the masks to the weights and to the optimizer state."
     state = masked_state(self.opt, self.weights, self.masks)
-    self._zero_masked([self.weights[n] for n in self.masks] + [v for v, _ in state], [*self.masks.values(), *(m for _, m in state)])
+    self._zero_masked([self.weights[n] for n in self.masks] + [v for v, _ in state], [*self.masks.values(), *(m for _, m in state)], 'after_step')
 
 # %% ../../nbs/sparse/03b_masked.ipynb #f491eda1
 @patch
@@ -256,6 +256,20 @@ def _masks_changed(self:MaskedTraining, old:dict|None=None): # the masks before 
     opt = getattr(self.learn, 'opt', None) if self.learn is not None else None
     if opt is not None: mask_optimizer_state(opt, self.weights, kept)
     self._active, self._f_sparse, self._keep = {n: int(m.sum()) for n, m in self.masks.items()}, None, {}
+
+# %% ../../nbs/sparse/03b_masked.ipynb #6b2e4c10
+@patch
+def _drop_grads_plan(self:MaskedTraining):
+    "Let go of the gradients' grouped views (`zero_masked_`'s plan 'grads'), which would keep gradients the optimizer has dropped in memory."
+    self._keep.pop(('plan', 'grads'), None)
+
+@patch
+def before_batch(self:MaskedTraining):
+    "Drop the gradients' plan when the optimizer dropped the gradients (`zero_grad(set_to_none=True)`, as torch optimizers do)."
+    if ('plan', 'grads') in self._keep and any(w.grad is None for w in self.weights.values()): self._drop_grads_plan()
+
+@patch
+def after_epoch(self:MaskedTraining): "Drop the gradients' plan at the end of each epoch."; self._drop_grads_plan()
 
 # %% ../../nbs/sparse/03b_masked.ipynb #8dd9d1a1
 def _state_keys(cls=MaskedTraining) -> dict:

@@ -98,18 +98,27 @@ _int_of_size = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}  
 @torch.no_grad()
 def zero_masked_(tensors:list, # tensors to zero in place: weights, gradients, optimizer state
                  masks:list, # the bool mask of each tensor, shaped like it: `False` where it is zeroed
-                 cache:dict|None=None): # kept between calls: the masks as 0/1 integers, made once per mask
+                 cache:dict|None=None, # kept between calls: the masks as 0/1 integers, made once per mask
+                 plan:str|None=None): # a name: the grouped integer views are kept in `cache` under it and reused while the tensors and masks are the same
     "Zero each tensor where its mask is `False`, bit for bit as `masked_fill_(~mask, 0.)`, in one grouped multiply per device and element size."
     cache = {} if cache is None else cache
-    groups = {}  # (integer dtype, device) -> (tensors viewed as integers, masks as integers)
+    if plan is not None:  # the same tensors (object and storage) and masks (object and version) as last time: no view to make again
+        same = tuple((id(t), t.data_ptr(), id(m), m._version) for t, m in zip(tensors, masks, strict=True))
+        kept = cache.get(('plan', plan))
+        if kept is not None and kept[0] == same:
+            for t, m in kept[2]: t.masked_fill_(~m, 0.)
+            for ints, keep in kept[1]: torch._foreach_mul_(ints, keep)
+            return
+    groups, plain = {}, []  # (integer dtype, device) -> (tensors viewed as integers, masks as integers); the rest
     for t, m in zip(tensors, masks, strict=True):
         dtype = _int_of_size.get(t.element_size())
-        if dtype is None or t.layout != torch.strided: t.masked_fill_(~m, 0.); continue  # complex128, sparse layouts: plain path
+        if dtype is None or t.layout != torch.strided: plain.append((t, m)); t.masked_fill_(~m, 0.); continue  # complex128, sparse layouts: plain path
         key = (id(m), m._version, m.data_ptr(), dtype, t.device, t.stride())
         if key not in cache: cache[key] = (m, torch.empty_like(t, dtype=dtype).copy_(m))  # `t`'s strides (channels_last too): a GPU's grouped kernel wants them
         ints, keep = groups.setdefault((dtype, t.device), ([], []))
         ints.append(t.view(dtype)); keep.append(cache[key][1])
     for ints, keep in groups.values(): torch._foreach_mul_(ints, keep)
+    if plan is not None: cache[('plan', plan)] = (same, list(groups.values()), plain)   # replaces the last one: its views go
 
 # %% ../../nbs/sparse/03_masks.ipynb #fae17f76
 def _drop_grow(mask:torch.Tensor, drop_score:torch.Tensor, grow_score:torch.Tensor, n_drop:int, n_grow:int):
