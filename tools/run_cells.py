@@ -2,15 +2,17 @@
 (the lent GPU machine). Lines that mention nbdev are dropped; `fastcore.test` comes from the carried wheels.
 
     python tools/run_cells.py NOTEBOOK [NOTEBOOK ...]     (exit status 1 if a cell fails)
+    python tools/run_cells.py --no-slow NOTEBOOK ...         (`#| slow` cells skipped)
 """
 import json, linecache, sys, time, traceback, types
 
-def run(path):
+def run(path, slow=True):
     main = types.ModuleType('__main__')   # the cells' own __main__, as in Jupyter: pickle finds their classes by name
     sys.modules['__main__'], ns = main, main.__dict__
     for i, cell in enumerate(json.load(open(path))['cells']):
         src = ''.join(cell['source'])
         if cell['cell_type'] != 'code' or src.lstrip().startswith('#| default_exp'): continue
+        if not slow and '#| slow' in src: continue
         src = '\n'.join(l for l in src.splitlines() if 'nbdev' not in l)   # no nbdev there: its imports are dropped
         start, name = time.time(), f'{path}#cell{i}'
         linecache.cache[name] = (len(src), None, src.splitlines(True), name)   # Triton reads a kernel's source
@@ -23,6 +25,8 @@ def run(path):
     return True
 
 if __name__ == '__main__':
-    ok = [run(p) for p in sys.argv[1:]]
-    for p, r in zip(sys.argv[1:], ok): print('PASS' if r else 'FAIL', p)
+    slow = '--no-slow' not in sys.argv
+    paths = [a for a in sys.argv[1:] if a != '--no-slow']
+    ok = [run(p, slow) for p in paths]
+    for p, r in zip(paths, ok): print('PASS' if r else 'FAIL', p)
     sys.exit(0 if all(ok) else 1)
