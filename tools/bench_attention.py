@@ -3,7 +3,8 @@
 Times forward + backward (attention layers, bf16 input and output under bf16 autocast, batch 1, d_model 512,
 8 heads x 64, causal) and one training step (models: 6 x 512, d_ff 2048, AdamW, bf16 autocast, batch 1) side by
 side in one run: median of `--reps` after one warm-up, peak memory from the CUDA allocator. `*_fact_*` cases
-use factorised buckets (two near-equal factors of n/64), a different hash family. Writes one JSON line per measurement to
+use factorised buckets (two near-equal factors of n/64), a different hash family. `*_graphed` cases (e.g.
+`sdpa_bf16_graphed`, `lsh4_fused_bf16_graphed`) run the layer in bf16 captured as CUDA graphs (no host work). Writes one JSON line per measurement to
 `--out` (default nbs/experiments/gpu_runs/attention_bench/records.jsonl) with kind, case, n, ms, peak_gib,
 device, torch (plus status and, for a case that could not run, why).
 
@@ -81,6 +82,17 @@ def bench_attention(case, n, reps):
         with torch.autocast('cuda', dtype=torch.bfloat16): y = run(x)
         y.backward(grad.to(y.dtype))
         x.grad = None; layer.zero_grad(set_to_none=True)
+    return measure(step, reps)
+
+def bench_graphed(case, n, reps):
+    """`case` without `_graphed`, its weights and activations in bf16 (no autocast), forward and backward captured as CUDA
+    graphs by `torch.cuda.make_graphed_callables`: each call replays them, so no host work (launches, Python) remains."""
+    layer, _ = attention_case(case.replace('_graphed', ''), n)
+    layer = layer.cuda().to(torch.bfloat16)
+    x = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16, requires_grad=True)
+    grad = torch.randn_like(x)
+    graphed = torch.cuda.make_graphed_callables(layer, (x,), num_warmup_iters=3)
+    def step(): graphed(x).backward(grad)     # gradients accumulate in place: no allocation between replays
     return measure(step, reps)
 
 def model_case(case, n):
@@ -215,7 +227,8 @@ def main():
                 if kind == 'profile': rec.update(status='ok', **profile_fused(n, a.profile_calls))
                 elif kind == 'check': rec.update(status='ok', **check_fused(n))
                 else:
-                    ms, peak = (bench_attention if kind == 'attn' else bench_model)(case, n, reps)
+                    bench = bench_model if kind == 'model' else bench_graphed if case.endswith('_graphed') else bench_attention
+                    ms, peak = bench(case, n, reps)
                     rec.update(status='ok', ms=round(ms, 3), peak_gib=round(peak, 3), reps=reps)
             except torch.OutOfMemoryError as e:
                 rec.update(status='oom', why=str(e).split('\n')[0][:200])

@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# One lent-GPU call for the speed issues, each part under its own time limit, in order of need: (1) the generation
-# benchmark (issue 27), (2) the fused LSH kernel chapter's GPU cells without its slow property test (issue 25: bf16
-# fused against plain), (3) tools/gpu_sparse_speed.sh (issue 24), (4) tools/bench_attention.py with the exactness check
-# and the profile (issue 23). Everything lands in $OUT (records as *.jsonl, logs as *.log); about 9 minutes at most.
-#   GIT_REV=$(git rev-parse --short HEAD) OUT=out bash tools/gpu_session_bench.sh
+# One lent-GPU call for the speed issues, each part under its own time limit, in the order given by PARTS (default:
+# generation lsh08 sparse attention):
+#   generation  tools/bench_generation.py (issue 27)                                    GEN_S (150 s)
+#   lsh08       the fused LSH kernel chapter's cells, GPU cells included, slow ones not (issue 25)   LSH_S (80 s)
+#   cells11     the generation chapter's cells, its GPU cell included (CUDA-graph decoding checked)  CELLS_S (80 s)
+#   sparse      tools/gpu_sparse_speed.sh (issue 24)                                    LINEAR_S + OVERHEAD_S (90 + 70 s)
+#   attention   tools/bench_attention.py, ATTN_ARGS (default: the exactness check, flash / HF / fused LSH-4 at
+#               4K-1M, the models at 64K and 1M, the profile at 8K and 64K) (issue 23)  ATTN_S (140 s)
+# Everything is written under $OUT/work (records *.jsonl, logs *.log) and packed into $OUT/results.tgz (a call brings
+# back only a few files).   GIT_REV=$(git rev-parse --short HEAD) OUT=out PARTS="attention lsh08" bash tools/gpu_session_bench.sh
 set -u
-OUT=${OUT:-out}; mkdir -p "$OUT"
+OUT=${OUT:-out}; W="$OUT/work"; mkdir -p "$W"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 WANDB_MODE=disabled MPLBACKEND=Agg
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-t=$(date +%s); lap() { echo "$1 rc $2 in $(( $(date +%s) - t )) s"; t=$(date +%s); }
-timeout "${GEN_S:-150}" python3 tools/bench_generation.py --out "$OUT/generation.jsonl" ${GIT_REV:+--git $GIT_REV} > "$OUT/generation.log" 2>&1; lap generation $?
-timeout "${LSH_S:-80}" python3 tools/run_cells.py --no-slow nbs/reformer/08_lsh_kernel.ipynb > "$OUT/lsh08.log" 2>&1; lap lsh08 $?
-LINEAR_S=${LINEAR_S:-90} OVERHEAD_S=${OVERHEAD_S:-70} OUT="$OUT" bash tools/gpu_sparse_speed.sh > "$OUT/sparse.log" 2>&1; lap sparse $?
-timeout "${ATTN_S:-140}" python3 tools/bench_attention.py --check --attn-cases sdpa_bf16,hf_lsh4,lsh4_fused_bf16 \
-  --model 65536,1048576 --model-cases gpt_sdpa_bf16,reformerlm_fused_bf16 --reps 5 --profile 8192,65536 \
-  --out "$OUT/attention.jsonl" > "$OUT/attention.log" 2>&1; lap attention $?
-tail -3 "$OUT/lsh08.log"; grep -E "speedup|ratio|rc " "$OUT/sparse.log" | head -20
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$W/gpu.txt"
+ATTN_ARGS=${ATTN_ARGS:---check --attn-cases sdpa_bf16,hf_lsh4,lsh4_fused_bf16 --model 65536,1048576 --model-cases gpt_sdpa_bf16,reformerlm_fused_bf16 --reps 5 --profile 8192,65536}
+t=$(date +%s); lap() { echo "$1 rc $2 in $(( $(date +%s) - t )) s" | tee -a "$W/parts.txt"; t=$(date +%s); }
+for part in ${PARTS:-generation lsh08 sparse attention}; do
+  case $part in
+    generation) timeout "${GEN_S:-150}" python3 tools/bench_generation.py --out "$W/generation.jsonl" ${GIT_REV:+--git $GIT_REV} > "$W/generation.log" 2>&1; lap generation $? ;;
+    lsh08) timeout "${LSH_S:-80}" python3 tools/run_cells.py --no-slow nbs/reformer/08_lsh_kernel.ipynb > "$W/lsh08.log" 2>&1; lap lsh08 $?; tail -2 "$W/lsh08.log" ;;
+    cells11) timeout "${CELLS_S:-80}" python3 tools/run_cells.py nbs/reformer/11_generation.ipynb > "$W/cells11.log" 2>&1; lap cells11 $?; tail -2 "$W/cells11.log" ;;
+    sparse) LINEAR_S=${LINEAR_S:-90} OVERHEAD_S=${OVERHEAD_S:-70} OUT="$W" bash tools/gpu_sparse_speed.sh > "$W/sparse.log" 2>&1; lap sparse $? ;;
+    attention) timeout "${ATTN_S:-140}" python3 tools/bench_attention.py $ATTN_ARGS --out "$W/attention.jsonl" > "$W/attention.log" 2>&1; lap attention $? ;;
+    *) echo "unknown part $part" ;;
+  esac
+done
+tar czf "$OUT/results.tgz" -C "$W" . && echo "packed $(ls "$W" | wc -l) files into results.tgz"

@@ -395,13 +395,15 @@ def generate(model:nn.Module, # a causal `TransformerLM` or `ReformerLM`
              temperature:float=1., # softmax temperature; 0 means greedy
              top_k:int|None=None, # sample among the `top_k` most likely tokens only
              top_p:float|None=None, # sample among the most likely tokens whose probabilities sum to `top_p`
-             use_cache:bool=True): # prefill once, then one cached step per token (False: recompute the window each step)
+             use_cache:bool=True, # prefill once, then one cached step per token (False: recompute the window each step)
+             static:bool|None=None): # cached steps as static shapes replayed as CUDA graphs (`DecodeCache(static=True)`); None: on a GPU
     "Continue `prompt` by `n_tokens` sampled tokens; returns `[b, n0 + n_tokens]` (or `[n0 + n_tokens]`)."
     if not model.causal: raise ValueError("generate needs a causal model (built with causal=True)")
     check_sampling(temperature, top_k, top_p)
     if isinstance(n_tokens, bool) or not isinstance(n_tokens, numbers.Integral) or n_tokens < 0:
         raise ValueError(f"n_tokens must be a non-negative integer, got {n_tokens!r}")
     if not isinstance(use_cache, bool): raise ValueError(f"use_cache must be True or False, got {use_cache!r}")
+    if static is not None and not isinstance(static, bool): raise ValueError(f"static must be True, False or None (on a GPU), got {static!r}")
     toks, squeeze = as_prompt(prompt)
     device = next(model.parameters()).device
     n0, limit, was_training = toks.shape[1], model.max_seq_len, model.training
@@ -409,7 +411,8 @@ def generate(model:nn.Module, # a causal `TransformerLM` or `ReformerLM`
     out[:, :n0] = toks
     try:
         model.eval()
-        cache = DecodeCache(model, min(n0 + n_tokens - 1, limit)) if use_cache and n_tokens and n0 <= limit else None
+        static = device.type == 'cuda' if static is None else static
+        cache = DecodeCache(model, min(n0 + n_tokens - 1, limit), static=static) if use_cache and n_tokens and n0 <= limit else None
         if use_cache and n0 + n_tokens - 1 > limit:
             warnings.warn(f"generating past max_seq_len={limit}: the steps beyond it run without the cache, "
                           f"each over the last {limit} tokens (as use_cache=False does)")
