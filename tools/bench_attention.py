@@ -209,10 +209,11 @@ def main():
     p.add_argument('--out', default='nbs/experiments/gpu_runs/attention_bench/records.jsonl')
     a = p.parse_args()
     skip = set(a.skip.split(',')) if a.skip else set()
-    plan = [('check', 'lsh4_fused_vs_plain_bf16', int(n)) for n in a.check.split(',') if n]
-    plan += [('attn', c, int(n)) for n in a.attn.split(',') if n for c in a.attn_cases.split(',')]
-    plan += [('model', c, int(n)) for n in a.model.split(',') if n for c in a.model_cases.split(',')]
-    plan += [('profile', 'lsh4_fused_bf16', int(n)) for n in a.profile.split(',') if n]
+    lengths = lambda v: [int(n) for n in v.strip('\'"').split(',') if n]   # '' (quoted through a shell variable too): none
+    plan = [('check', 'lsh4_fused_vs_plain_bf16', n) for n in lengths(a.check)]
+    plan += [('attn', c, n) for n in lengths(a.attn) for c in a.attn_cases.split(',')]
+    plan += [('model', c, n) for n in lengths(a.model) for c in a.model_cases.split(',')]
+    plan += [('profile', 'lsh4_fused_bf16', n) for n in lengths(a.profile)]
     if a.dry_run:
         for kind, case, n in plan: print(kind, case, n, 'skipped' if f'{case}@{n}' in skip else '')
         return
