@@ -272,9 +272,10 @@ def before_batch(self:MaskedTraining):
 def after_epoch(self:MaskedTraining): "Drop the gradients' plan at the end of each epoch."; self._drop_grads_plan()
 
 # %% ../../nbs/sparse/03b_masked.ipynb #8dd9d1a1
-def _state_keys(cls=MaskedTraining) -> dict:
-    "`{state_key: class name}` of every mask-based callback class defined so far."
-    return {k: v for c in cls.__subclasses__() for k, v in ({c.state_key: c.__name__} | _state_keys(c)).items() if k}
+def _state_keys(cls=Callback) -> dict:
+    "`{state_key: class name}` of every mask-based callback class defined so far (any callback with a `state_key`: one patched `load` "
+    "serves the classes of every copy of this module, e.g. a notebook run in the same process as the package)."
+    return {k: v for c in cls.__subclasses__() for k, v in ({getattr(c, 'state_key', None): c.__name__} | _state_keys(c)).items() if k}
 
 _fastai_load = getattr(Learner.load, '_fastai_load', Learner.load)  # fastai's own, once, even when this module is reloaded
 
