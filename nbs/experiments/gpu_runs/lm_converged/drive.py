@@ -81,37 +81,32 @@ def ablations(a, lr, bt, steps, deadline):
 def common(a, lr, bt, steps, every):
     return [f'lr={lr}', f'steps={steps}', f'every={every}'] + ([] if a.smoke else [f'batch_tokens={bt}'])
 
+def ctx_run(a, spec, seed, steps, deadline, evaluate):
+    """Start one context-series run, `spec` KIND:N[:fix16] (KIND lsh<r> or full; fix16: 16 buckets at any length), `steps` steps;
+    `evaluate`: also the same-target context evaluation (1K-63K bytes of context; its smoke-sized version with --smoke)."""
+    kind, n, *fix = spec.split(':'); n = int(n); fixed = fix == ['fix16']
+    ctx = ([f'context=[{n // 16},{n // 4},{n - n // 16 - 64}]', 'context_target=64', 'context_windows=4'] if a.smoke else
+           ['context=[1024,4096,16384,64512]', 'context_target=1024', 'context_windows=16']) if evaluate else []
+    ov = (['variant=transformer', 'hashes=[]'] if kind == 'full' else
+          ['variant=lsh', f'n_hashes={kind[3:]}', f'hashes=[{kind[3:]}]', 'full_attention=false'] + (['n_buckets=16'] if fixed else []))
+    name = f"ctx_{kind}_n{n}" + ('' if kind == 'full' else '_fix16' if fixed else '_grow') + f"_s{seed}"
+    return launch(name, ov + [f'seq_len={n}', f'seed={seed}'] + ctx + common(a, a.lr, a.batch_tokens, steps, max(1, steps // 10)), a, deadline)
+
 def long_runs(a, deadline):
     """The variants for `--seeds` at `--steps`, beside the context runs of `--ctx` (default: LSH-4 at 4K and 64K windows, buckets
     growing, and fixed at 16 at 64K) at `--ctx-steps` (default `--steps`); 64K runs also score the same-target context evaluation."""
     procs = variant_runs(a, a.seeds, a.lr, a.batch_tokens, a.steps, deadline)
-    seed, steps = a.seeds[0], a.ctx_steps or a.steps
     specs = [] if a.no_ctx else a.ctx or (['lsh4:256', 'lsh4:512', 'lsh4:512:fix16'] if a.smoke else ['lsh4:4096', 'lsh4:65536', 'lsh4:65536:fix16'])
-    for spec in specs:
-        kind, n, *fix = spec.split(':'); n = int(n); fixed = fix == ['fix16']
-        ctx = ([f'context=[{n // 16},{n // 4},{n - n // 16 - 64}]', 'context_target=64', 'context_windows=4'] if a.smoke else
-               ['context=[1024,4096,16384,64512]', 'context_target=1024', 'context_windows=16']) if n == (512 if a.smoke else 65536) else []
-        ov = (['variant=transformer', 'hashes=[]'] if kind == 'full' else
-              ['variant=lsh', f'n_hashes={kind[3:]}', f'hashes=[{kind[3:]}]', 'full_attention=false'] + (['n_buckets=16'] if fixed else []))
-        name = f"ctx_{kind}_n{n}" + ('' if kind == 'full' else '_fix16' if fixed else '_grow') + f"_s{seed}"
-        procs.append(launch(name, ov + [f'seq_len={n}', f'seed={seed}'] + ctx + common(a, a.lr, a.batch_tokens, steps, max(1, steps // 10)), a, deadline))
+    longest = 512 if a.smoke else 65536
+    procs += [ctx_run(a, spec, a.seeds[0], a.ctx_steps or a.steps, deadline, int(spec.split(':')[1]) == longest) for spec in specs]
     wait_all(procs)
 
 def context(a, deadline):
     "LSH-4 at 4K/16K/64K windows, buckets growing and fixed at 16; full attention at 4K/16K; two seeds."
-    procs, every = [], max(1, a.steps // 10)
     lens = (256, 512) if a.smoke else (4096, 16384, 65536)
-    for seed in (0, 1):
-        for n in lens:
-            extra = [f'context=[{n // 16},{n // 4},{n - n // 16 - 64}]', 'context_target=64', 'context_windows=4'] if a.smoke else \
-                    (['context=[1024,4096,16384,64512]', 'context_target=1024', 'context_windows=16'] if n == 65536 else [])
-            bt = [] if a.smoke else [f'batch_tokens={a.batch_tokens}']
-            base = [f'seq_len={n}', f'lr={a.lr}', f'steps={a.steps}', f'every={every}', f'seed={seed}', 'full_attention=false'] + bt
-            lsh = ['variant=lsh', 'n_hashes=4', 'hashes=[4]']
-            procs.append(launch(f'ctx_lsh4_n{n}_grow_s{seed}', lsh + base + extra, a, deadline))
-            procs.append(launch(f'ctx_lsh4_n{n}_fix16_s{seed}', lsh + ['n_buckets=16'] + base + extra, a, deadline))
-            if n <= (256 if a.smoke else 16384): procs.append(launch(f'ctx_full_n{n}_s{seed}', ['variant=transformer', 'hashes=[]'] + base, a, deadline))
-    wait_all(procs)
+    specs = [(f'lsh4:{n}{fix}', n) for n in lens for fix in ('', ':fix16')] + [(f'full:{n}', n) for n in lens if n <= (256 if a.smoke else 16384)]
+    wait_all([ctx_run(a, spec, seed, a.steps, deadline, not spec.startswith('full') and (a.smoke or n == 65536))
+              for seed in (0, 1) for spec, n in specs])
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
