@@ -6,8 +6,8 @@
 # Each notebook's printed output is kept in OUT_DIR/<notebook>.log.
 set -uo pipefail
 out=${1:?usage: tools/gpu_checks.sh OUT_DIR [NOTEBOOK ...]}; shift
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 WANDB_MODE=offline MPLBACKEND=Agg
+source tools/gpu_wheels.sh || exit 1
+export WANDB_MODE=offline
 # console scripts without an install: call_parse reads sys.argv only when its caller is a script's __main__
 for m in runner report; do printf 'from reformer_rigl.experiments.%s import main\nmain()\n' $m > /tmp/rr_$m.py; done
 printf 'from nbdev.test import nbdev_test\nnbdev_test()\n' > /tmp/nbdev_test.py

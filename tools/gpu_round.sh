@@ -6,8 +6,8 @@
 #   SPARSE=1 PARTS="abl copy kernel" LIMIT=400 bash tools/gpu_round.sh
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 WANDB_MODE=disabled MPLBACKEND=Agg
+source tools/gpu_wheels.sh || exit 1
+export WANDB_MODE=disabled
 printf 'from reformer_rigl.experiments.runner import main\nmain()\n' > /tmp/rr_runner.py
 start=$(date +%s)
 if [ "${SPARSE:-0}" = 1 ]; then

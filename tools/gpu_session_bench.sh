@@ -11,8 +11,8 @@
 # back only a few files).   GIT_REV=$(git rev-parse --short HEAD) OUT=out PARTS="attention lsh08" bash tools/gpu_session_bench.sh
 set -u
 OUT=${OUT:-out}; W="$OUT/work"; mkdir -p "$W"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 WANDB_MODE=disabled MPLBACKEND=Agg
+source tools/gpu_wheels.sh || exit 1
+export WANDB_MODE=disabled
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$W/gpu.txt"
 ATTN_ARGS=${ATTN_ARGS:---check --attn-cases sdpa_bf16,hf_lsh4,lsh4_fused_bf16 --model 65536,1048576 --model-cases gpt_sdpa_bf16,reformerlm_fused_bf16 --reps 5 --profile 8192,65536}
 t=$(date +%s); lap() { echo "$1 rc $2 in $(( $(date +%s) - t )) s" | tee -a "$W/parts.txt"; t=$(date +%s); }

@@ -12,9 +12,7 @@
 # (default 50). DRY=1: both scripts' CPU smoke modes (no GPU; checks this script, times nothing).
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
-if ls .whl/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-fi
+if ls .whl/*.whl > /dev/null 2>&1; then source tools/gpu_wheels.sh || exit 1; fi
 export PYTHONPATH=/tmp/site:$PWD:$PWD/tools PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 WANDB_MODE=disabled MPLBACKEND=Agg
 if [ "${DRY:-0}" = 1 ]; then gpu=(--dry-run --blocks 16,32 --step-blocks 16); ovh=(--quick --device cpu --rounds 2 --steps 24)
 else nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1

@@ -6,8 +6,8 @@
 #   PHASE=ctx bash nbs/experiments/gpu_runs/lm_converged/call.sh --limit 520 --lr 2e-3 --batch-tokens 65536 --steps 800
 set -u
 OUT=${OUT:-out}; WORK=${WORK:-/tmp/lmc}; mkdir -p "$OUT" "$WORK"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 WANDB_MODE=disabled MPLBACKEND=Agg \
+source tools/gpu_wheels.sh || exit 1
+export WANDB_MODE=disabled \
        PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True REFORMER_RIGL_DATA=/tmp/rrdata
 mkdir -p /tmp/rrdata/pypi_corpus && tar xJf .carry/corpus.tar.xz -C /tmp/rrdata/pypi_corpus || exit 1
 python3 -c "from reformer_rigl.data.corpus import load_corpus; print('corpus', load_corpus(verify=True)['manifest']['sha256'])" || exit 1

@@ -6,9 +6,8 @@
 #   GIT_REV=$(git rev-parse --short HEAD) bash nbs/reformer/gpu_runs/generation/run.sh
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
-python3 -c "import fastai" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-  --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 WANDB_MODE=disabled MPLBACKEND=Agg
+source tools/gpu_wheels.sh || exit 1
+export WANDB_MODE=disabled
 start=$(date +%s)
 python3 tools/bench_generation.py --out "$OUT/records.jsonl" ${GIT_REV:+--git $GIT_REV} 2>&1 | tee "$OUT/bench.log" | grep -E '"case"|done|Error'
 echo "bench rc ${PIPESTATUS[0]} in $(( $(date +%s) - start )) s"
