@@ -73,16 +73,19 @@ def attention_case(case, n):
                              n_buckets=factorised(n) if case == 'lsh4_fused_fact_bf16' else None)
     return layer, layer
 
-def bench_attention(case, n, reps):
+def attention_step(case, n):
+    "One forward + backward of the attention case at length `n` (bf16 activations in and out, bf16 autocast), as a function."
     layer, run = attention_case(case, n)
     layer = layer.cuda()
-    x = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16, requires_grad=True)   # bf16 activations in and out
+    x = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16, requires_grad=True)
     grad = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16)
     def step():
         with torch.autocast('cuda', dtype=torch.bfloat16): y = run(x)
         y.backward(grad.to(y.dtype))
         x.grad = None; layer.zero_grad(set_to_none=True)
-    return measure(step, reps)
+    return step
+
+def bench_attention(case, n, reps): return measure(attention_step(case, n), reps)
 
 def bench_graphed(case, n, reps):
     """`case` without `_graphed`, its weights and activations in bf16 (no autocast), forward and backward captured as CUDA
@@ -133,14 +136,7 @@ def kernel_category(name:str):
 def profile_fused(n, calls=5):
     "torch.profiler over `calls` forward + backward calls of the fused LSH-4 layer at length `n`: one 'profile' record."
     from torch.profiler import profile, ProfilerActivity
-    layer, run = attention_case('lsh4_fused_bf16', n)
-    layer = layer.cuda()
-    x = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16, requires_grad=True)
-    grad = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16)
-    def step():
-        with torch.autocast('cuda', dtype=torch.bfloat16): y = run(x)
-        y.backward(grad.to(y.dtype))
-        x.grad = None; layer.zero_grad(set_to_none=True)
+    step = attention_step('lsh4_fused_bf16', n)
     for _ in range(2): step()                                   # compiled and warm
     host, wall = [], []
     for _ in range(calls):                                      # without the profiler: host (queueing) and wall time
