@@ -161,6 +161,52 @@ def profile_fused(n, calls=5):
                 wall_ms=round(statistics.median(wall), 3), calls=calls,
                 top20=[[name[:200], round(ms, 4), round(cnt, 1), kernel_category(name)] for name, ms, cnt in kernels[:20]])
 
+def peak_breakdown(trace, top=25):
+    """Replay a CUDA allocator trace (`torch.cuda.memory._snapshot()['device_traces'][0]`): the peak of live bytes and the
+    blocks alive at that moment, grouped by the innermost project frame that allocated them (`file:line function`)."""
+    live, cur, peak, at_peak = {}, 0, 0, {}
+    for e in trace:
+        if e['action'] == 'alloc': live[e['addr']] = e; cur += e['size']
+        elif e['action'] == 'free_completed' and e['addr'] in live: cur -= live.pop(e['addr'])['size']
+        else: continue
+        if cur > peak: peak, at_peak = cur, dict(live)
+    def where(e):
+        frames = e.get('frames') or []
+        mine = [f for f in frames if 'reformer_rigl' in f['filename'] or 'bench_attention' in f['filename']]
+        f = (mine or frames or [dict(filename='?', line=0, name='?')])[0]
+        return f"{f['filename'].split('/')[-1]}:{f['line']} {f['name']}"
+    groups = {}
+    for e in at_peak.values():
+        k = where(e); n, b = groups.get(k, (0, 0)); groups[k] = (n + 1, b + e['size'])
+    rows = sorted(groups.items(), key=lambda kv: -kv[1][1])[:top]
+    return dict(peak_gib=round(peak / 2**30, 3), live_blocks=len(at_peak),
+                at_peak=[[k, n, round(b / 2**30, 4)] for k, (n, b) in rows])
+
+def snapshot(case, n, folder):
+    """One warm-up and one recorded forward + backward (or training step) of `case` at `n` under the allocator's history
+    recorder: the pickle goes to `folder` (for torch.cuda.memory's viewer), the peak's breakdown into the record."""
+    kind = 'model' if case in MODEL_CASES else 'attn'
+    if kind == 'model':
+        model = model_case(case, n).cuda(); opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        tokens = torch.randint(0, 256, (1, n + 1), device='cuda')
+        def step():
+            with torch.autocast('cuda', dtype=torch.bfloat16): logits = model(tokens[:, :-1])
+            F.cross_entropy(logits.float().flatten(0, 1), tokens[:, 1:].flatten()).backward()
+            opt.step(); opt.zero_grad(set_to_none=True)
+    else: step = attention_step(case, n)
+    step(); torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    torch.cuda.memory._record_memory_history(context='alloc', stacks='python', max_entries=200000)
+    step(); torch.cuda.synchronize()
+    snap = torch.cuda.memory._snapshot()
+    torch.cuda.memory._record_memory_history(enabled=None)
+    os.makedirs(folder, exist_ok=True)
+    import pickle
+    with open(os.path.join(folder, f'mem_{case}_{n}.pickle'), 'wb') as f: pickle.dump(snap, f)
+    trace = snap['device_traces'][0] if snap.get('device_traces') else []
+    return dict(max_allocated_gib=round(torch.cuda.max_memory_allocated() / 2**30, 3), **peak_breakdown(trace))
+
+MODEL_CASES = ('gpt_sdpa_bf16', 'reformerlm_fused_bf16', 'reformerlm24_fused_bf16', 'reformerlm_fused_fact_bf16')
+
 def check_fused(n):
     "Fused against plain LSH-4 attention on identical buckets: largest differences (output, qk and v gradients) relative to the plain path's largest value."
     from reformer_rigl.reformer.attention import lsh_attention
@@ -201,6 +247,8 @@ def main():
     p.add_argument('--profile-calls', type=int, default=5, help='forward + backward calls under the profiler')
     p.add_argument('--check', nargs='?', const='4096,16384', default='',
                    help='lengths at which to compare the fused path with the plain one first (4096,16384 when given alone)')
+    p.add_argument('--snapshot', default='', help="case@n pairs (comma-separated) whose memory is recorded over one step: "
+                   "a 'memory' record with the peak's breakdown by allocating line, and the pickle beside --out")
     p.add_argument('--dry-run', action='store_true', help='print the plan (cases, lengths, skips) and exit; needs no GPU')
     p.add_argument('--out', default='nbs/experiments/gpu_runs/attention_bench/records.jsonl')
     a = p.parse_args()
@@ -210,6 +258,7 @@ def main():
     plan += [('attn', c, n) for n in lengths(a.attn) for c in a.attn_cases.split(',')]
     plan += [('model', c, n) for n in lengths(a.model) for c in a.model_cases.split(',')]
     plan += [('profile', 'lsh4_fused_bf16', n) for n in lengths(a.profile)]
+    plan += [('memory', c.split('@')[0], int(c.split('@')[1])) for c in a.snapshot.strip('\'"').split(',') if c]
     if a.dry_run:
         for kind, case, n in plan: print(kind, case, n, 'skipped' if f'{case}@{n}' in skip else '')
         return
@@ -223,6 +272,7 @@ def main():
             try:
                 if kind == 'profile': rec.update(status='ok', **profile_fused(n, a.profile_calls))
                 elif kind == 'check': rec.update(status='ok', **check_fused(n))
+                elif kind == 'memory': rec.update(status='ok', **snapshot(case, n, os.path.dirname(a.out) or '.'))
                 else:
                     bench = bench_model if kind == 'model' else bench_graphed if case.endswith('_graphed') else bench_attention
                     ms, peak = bench(case, n, reps)
