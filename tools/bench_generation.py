@@ -105,7 +105,7 @@ def median_ms(fn, calls):
     return statistics.median(times)
 
 @torch.no_grad()
-def attend_bench(n, filled, calls, info, device, dtype=torch.bfloat16, blocks=((64, 4), (128, 4), (256, 8))):
+def attend_bench(n, filled, calls, info, device, dtype=torch.bfloat16, blocks=((64, 4), (128, 4), (128, 8), (256, 8))):
     "Records of one LSH layer's attention over its candidates at context `n` (+ `filled` decoded since the sort): plain and fused, eager and as a CUDA graph."
     from functools import partial
     from reformer_rigl.reformer.lsh_kernel import attend_candidates_fused

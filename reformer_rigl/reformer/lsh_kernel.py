@@ -517,9 +517,10 @@ def _candidates(q_ptr, bq_ptr, k_ptr, v_ptr, bk_ptr, order_ptr, counts_ptr, star
             s = _candidate_scores(k_ptr, kbase, skn, pos, use, q, cols, qpos, mates, scale, D, R, DEDUP, SELF)
             vals = tl.load(v_ptr + vbase + pos[:, None] * svn + ecols[None, :], mask=use[:, None] & (ecols < E)[None, :], other=0.)
             m, l, acc = _online(m, l, acc, s, use.to(tl.float32), vals.to(tl.float32))
-    for c0 in range(n_sorted, stop, BC):                            # the recent positions, once for all rounds
+    end = tl.minimum(qpos + 1, stop).to(tl.int32)                 # the recent positions up to the query's, once for all rounds
+    for c0 in range(n_sorted, end, BC):
         pos = (c0 + offs).to(tl.int64)
-        live = (pos < stop) & (pos <= qpos)                         # the query is in the cache: so is every live one
+        live = pos < end                                            # the query is in the cache: so is every live one
         same = _mates(bk_ptr, bkbase, pos, live, bqv, rounds, R)
         mates = tl.reduce(same.to(tl.int32), 1, tl.standard._sum_combine)   # the rounds in which it is a candidate
         use = mates > 0
@@ -542,7 +543,7 @@ def attend_candidates_fused(qk:torch.Tensor, # the new queries `[b, h, n, d]`
                             q_pos:torch.Tensor, # the queries' positions `[n]` (long), each already stored in the cache
                             dedup:bool=True, # count a key that shares several of the query's buckets once
                             block:int=128, # candidates per step of a program
-                            num_warps:int=4): # warps per program
+                            num_warps:int=8): # warps per program (8 with 128 candidates: no register spills on an H100)
     "`LSHCache.attend_candidates` as one Triton kernel: the queries' attention `[b, h, n, e]` over their buckets' sorted slots and the recent positions, all rounds in one softmax."
     b, h, n, d = qk.shape
     r, L, e, dtype = bq.shape[2], k.shape[2], v.shape[-1], v.dtype
