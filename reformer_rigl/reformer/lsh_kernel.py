@@ -476,10 +476,10 @@ def _mates(bk_ptr, base, pos, ok, bqv, rounds, R: tl.constexpr):
     return bk.to(tl.int32) == bqv[None, :]
 
 @triton.jit
-def _candidate_scores(k_ptr, kbase, skn, pos, use, q, cols, qpos, mates, scale,
+def _candidate_scores(k_ptr, kbase, skn, pos, fetch, use, q, cols, qpos, mates, scale,
                       D: tl.constexpr, R: tl.constexpr, DEDUP: tl.constexpr, SELF: tl.constexpr):
-    "Scores of candidates `pos` (keys read only where `use`, -inf elsewhere): the self rule and, with dedup, less the log of the rounds shared."
-    k = tl.load(k_ptr + kbase + pos[:, None] * skn + cols[None, :], mask=use[:, None] & (cols < D)[None, :], other=0.)
+    "Scores of rows `pos` (keys read where `fetch`; -inf where not `use`): the self rule and, with dedup, less the log of the rounds shared."
+    k = tl.load(k_ptr + kbase + pos[:, None] * skn + cols[None, :], mask=fetch[:, None] & (cols < D)[None, :], other=0.)
     s = tl.reduce(k.to(tl.float32) * q[None, :], 1, tl.standard._sum_combine) * scale
     s = tl.where(pos == qpos, SELF, s)
     if DEDUP and R > 1: s = s - tl.log(tl.maximum(mates, 1).to(tl.float32))
@@ -510,13 +510,13 @@ def _candidates(q_ptr, bq_ptr, k_ptr, v_ptr, bk_ptr, order_ptr, counts_ptr, star
         for c0 in range(0, count, BC):
             inside = c0 + offs < count
             pos = tl.load(order_ptr + row * L + first + c0 + offs, mask=inside, other=0).to(tl.int64)
-            same = _mates(bk_ptr, bkbase, pos, inside, bqv, rounds, R)
+            fetch = inside & (pos <= qpos)                          # keys and values read beside the buckets, not after
+            same = _mates(bk_ptr, bkbase, pos, fetch, bqv, rounds, R)
             mates = tl.reduce(same.to(tl.int32), 1, tl.standard._sum_combine)
             own = tl.reduce((same & (rounds == rr)[None, :]).to(tl.int32), 1, tl.standard._sum_combine) > 0
-            use = inside & own & (pos <= qpos)
-            s = _candidate_scores(k_ptr, kbase, skn, pos, use, q, cols, qpos, mates, scale, D, R, DEDUP, SELF)
-            vals = tl.load(v_ptr + vbase + pos[:, None] * svn + ecols[None, :], mask=use[:, None] & (ecols < E)[None, :], other=0.)
-            m, l, acc = _online(m, l, acc, s, use.to(tl.float32), vals.to(tl.float32))
+            s = _candidate_scores(k_ptr, kbase, skn, pos, fetch, fetch & own, q, cols, qpos, mates, scale, D, R, DEDUP, SELF)
+            vals = tl.load(v_ptr + vbase + pos[:, None] * svn + ecols[None, :], mask=fetch[:, None] & (ecols < E)[None, :], other=0.)
+            m, l, acc = _online(m, l, acc, s, (fetch & own).to(tl.float32), vals.to(tl.float32))
     end = tl.minimum(qpos + 1, stop).to(tl.int32)                 # the recent positions up to the query's, once for all rounds
     for c0 in range(n_sorted, end, BC):
         pos = (c0 + offs).to(tl.int64)
@@ -524,7 +524,7 @@ def _candidates(q_ptr, bq_ptr, k_ptr, v_ptr, bk_ptr, order_ptr, counts_ptr, star
         same = _mates(bk_ptr, bkbase, pos, live, bqv, rounds, R)
         mates = tl.reduce(same.to(tl.int32), 1, tl.standard._sum_combine)   # the rounds in which it is a candidate
         use = mates > 0
-        s = _candidate_scores(k_ptr, kbase, skn, pos, use, q, cols, qpos, mates, scale, D, R, DEDUP, SELF)
+        s = _candidate_scores(k_ptr, kbase, skn, pos, use, use, q, cols, qpos, mates, scale, D, R, DEDUP, SELF)
         vals = tl.load(v_ptr + vbase + pos[:, None] * svn + ecols[None, :], mask=use[:, None] & (ecols < E)[None, :], other=0.)
         m, l, acc = _online(m, l, acc, s, mates.to(tl.float32), vals.to(tl.float32))
     tl.store(out_ptr + b * sob + h * soh + i * son + ecols, (acc / l).to(out_ptr.dtype.element_ty), mask=ecols < E)
