@@ -501,12 +501,14 @@ def _candidates(q_ptr, bq_ptr, k_ptr, v_ptr, bk_ptr, order_ptr, counts_ptr, star
     qpos = tl.load(qpos_ptr + i)
     bqv = tl.load(bq_ptr + b * sbb + h * sbh + rounds * sbr + i * sbn, mask=rounds < R, other=-1).to(tl.int32)
     kbase, vbase, bkbase = b * skb + h * skh, b * svb + h * svh, bh * L * R
+    entry = (bh * R + rounds) * NB + tl.maximum(bqv, 0)                 # the query's bucket in the index, every round at once
+    firsts = tl.load(starts_ptr + entry, mask=rounds < R, other=0)
+    counts = tl.load(counts_ptr + entry, mask=(rounds < R) & (n_sorted > 0), other=0)
     m, l, acc = tl.full([], float('-inf'), tl.float32), tl.full([], 0., tl.float32), tl.zeros([EP], tl.float32)
     for rr in tl.static_range(R):                                   # round rr: the sorted slots of the query's bucket
-        bucket = tl.load(bq_ptr + b * sbb + h * sbh + rr * sbr + i * sbn).to(tl.int64)
         row = bh * R + rr
-        first = tl.load(starts_ptr + row * NB + bucket)
-        count = tl.where(n_sorted > 0, tl.load(counts_ptr + row * NB + bucket), 0)
+        first = tl.reduce(tl.where(rounds == rr, firsts, 0), 0, tl.standard._sum_combine)
+        count = tl.reduce(tl.where(rounds == rr, counts, 0), 0, tl.standard._sum_combine)
         for c0 in range(0, count, BC):
             inside = c0 + offs < count
             pos = tl.load(order_ptr + row * L + first + c0 + offs, mask=inside, other=0).to(tl.int64)
