@@ -7,9 +7,19 @@ LSH index is re-sorted, every 1024 tokens); *uncached* = per-token times of the 
 runs it. Median over `--tokens` (64) after `--warmup` (8); at long contexts the uncached case times only a few tokens
 (`--uncached-tokens`, e.g. 64K:8, 1M:3, 0 to skip). Peak memory from the CUDA allocator over each case. One JSON line
 per measurement goes to the output file: kind "gen", case, n, ms, peak_gib, device, git, plus tokens (timed),
-prefill_ms and cache_gib (cached cases).
+prefill_ms and cache_gib (cached cases), and for the ReformerLM's cached cases lsh_attend: how its LSH layers attend over
+their candidates, 'fused' (the Triton kernel `attend_candidates_fused`, what `impl='auto'` takes on a GPU) or 'plain'
+(`attend_candidates`, about 35 small kernels per layer). `--lsh-attend auto,plain` times both in one run.
+
+`--attend-only` times just that attention for one LSH layer of the 6 x 512 model (8 heads, LSH-4, bucket size 64, bf16)
+at each context of `--contexts`: a cache prefilled with n random rows and `--attend-recent-filled` (512) more decoded
+since its last sort, one query at the last of them; per call, plain and fused (several block sizes), eagerly and
+replayed as a CUDA graph (median of `--tokens` x 4 calls). Records: kind "gen_attend", path, block, warps, graph, n,
+ms (one layer; a 6-layer token calls it 6 times).
 
     python tools/bench_generation.py --out nbs/reformer/gpu_runs/generation/records.jsonl [--git REV]
+    python tools/bench_generation.py --out nbs/reformer/gpu_runs/generation/records.jsonl --contexts 65536 --reformer-only '' --lsh-attend auto,plain
+    python tools/bench_generation.py --attend-only --contexts 65536 --out nbs/reformer/gpu_runs/generation/attend.jsonl
     python tools/bench_generation.py --cpu-smoke --out /tmp/gen_smoke.jsonl      # tiny sizes on the CPU, seconds
 """
 import argparse, json, os, statistics, subprocess, sys, time
@@ -17,7 +27,8 @@ from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reformer_rigl.reformer.models import TransformerLM, ReformerLM
-from reformer_rigl.reformer.generation import DecodeCache
+from reformer_rigl.reformer.attention import LSHSelfAttention, unit
+from reformer_rigl.reformer.generation import DecodeCache, LSHCache
 
 def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
@@ -44,17 +55,25 @@ def build(kind, n, extra, size, dtype, device):
     else: model = ReformerLM(256, d_model, n_layers, n_heads, d_ff, n + extra, bucket_size=bucket_size, n_hashes=4, seed=0)
     return model.to(device=device, dtype=dtype).eval()
 
+def lsh_attend(cache):
+    "How the cache's LSH layers attend over their candidates: 'fused', 'plain', or None (no LSH layer)."
+    lsh = [c for c in cache.layers.values() if isinstance(c, LSHCache)]
+    return ('fused' if all(c.attend_fn is not None for c in lsh) else 'plain') if lsh else None
+
 @torch.no_grad()
-def cached(model, prompt, n_tokens, warmup, device, static=False):
-    "Per-token times with the cache after one prefill (`static`: fixed-shape steps, CUDA graphs on a GPU); returns (times, prefill ms, cache GiB)."
+def cached(model, prompt, n_tokens, warmup, device, static=False, attend='auto'):
+    "Per-token times with the cache after one prefill (`static`: fixed-shape steps, CUDA graphs on a GPU; `attend`: 'plain' forces `attend_candidates`); returns (times, prefill ms, cache GiB, LSH attend path)."
     cache = DecodeCache(model, prompt.shape[1] + warmup + n_tokens, static=static)
     sync(device); start = time.perf_counter()
     nxt = cache.forward(prompt)[:, -1].argmax(-1, keepdim=True)
     sync(device); prefill = (time.perf_counter() - start) * 1e3
+    if attend == 'plain':
+        for c in cache.layers.values():
+            if isinstance(c, LSHCache): c.attend_fn = None
     state = dict(nxt=nxt)
     def step(): state['nxt'] = cache.forward(state['nxt'])[:, -1].argmax(-1, keepdim=True)
     times = timed_tokens(step, n_tokens, warmup, device)
-    return times, prefill, cache.nbytes / 2**30
+    return times, prefill, cache.nbytes / 2**30, lsh_attend(cache)
 
 @torch.no_grad()
 def uncached(model, prompt, n_tokens, warmup, device):
@@ -65,6 +84,52 @@ def uncached(model, prompt, n_tokens, warmup, device):
         nxt = model(toks[:, -model.max_seq_len:])[:, -1].argmax(-1, keepdim=True)
         state['toks'] = torch.cat([toks, nxt], 1)
     return timed_tokens(step, n_tokens, warmup, device)
+
+def replay_of(fn):
+    "`fn` captured as a CUDA graph, after a warm-up run on a side stream (compiling any kernel); returns the graph's replay."
+    side, main = torch.cuda.Stream(), torch.cuda.current_stream()
+    side.wait_stream(main)
+    with torch.cuda.stream(side): fn()
+    main.wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph): fn()
+    return graph.replay
+
+def median_ms(fn, calls):
+    "Median milliseconds of one call of `fn`, timed by CUDA events around each of `calls` calls (after 3 untimed)."
+    times = []
+    for i in range(calls + 3):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record(); fn(); end.record(); end.synchronize()
+        if i >= 3: times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+@torch.no_grad()
+def attend_bench(n, filled, calls, info, device, dtype=torch.bfloat16, blocks=((64, 4), (128, 4), (128, 8), (256, 8))):
+    "Records of one LSH layer's attention over its candidates at context `n` (+ `filled` decoded since the sort): plain and fused, eager and as a CUDA graph."
+    from functools import partial
+    from reformer_rigl.reformer.lsh_kernel import attend_candidates_fused
+    torch.manual_seed(0)
+    layer = LSHSelfAttention(512, 8, bucket_size=64, n_hashes=4, causal=True, seed=0).to(device, dtype).eval()
+    cache = LSHCache(layer, n + 1032)
+    cache.prefill(torch.randn(1, n, 512, device=device, dtype=dtype))              # sorts the n positions
+    qk = torch.randn(1, 8, filled, 64, device=device, dtype=dtype)
+    bq = cache.hash(qk)
+    cache.store(n, unit(qk), torch.randn_like(qk)); cache.store_buckets(n, bq)      # decoded since the sort, not sorted
+    q, bq, pos = qk[:, :, -1:], bq[..., -1:].contiguous(), torch.tensor([n + filled - 1], device=device)
+    stop = cache.n_sorted + cache.recent                                            # the static step's window
+    paths = [('plain', None, None, None)] + [('fused', bl, w, partial(attend_candidates_fused, block=bl, num_warps=w)) for bl, w in blocks]
+    ref = None
+    for path, block, warps, fn in paths:
+        cache.attend_fn = fn
+        call = lambda: cache.attend(q, bq, stop, pos)
+        out = call()
+        ref = out if ref is None else ref
+        err = ((out.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
+        for graph in (False, True):
+            ms = median_ms(replay_of(call) if graph else call, calls)
+            yield dict(info, kind='gen_attend', path=path, block=block, warps=warps, graph=graph, n=n, filled=filled,
+                       width=cache.width, ms=round(ms, 4), rel_diff_vs_plain=float(f'{err:.3g}'), calls=calls)
 
 def git_rev():
     try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
@@ -83,8 +148,13 @@ def main(argv=None):
     p.add_argument('--warmup', type=int, default=8, help='untimed tokens first')
     p.add_argument('--uncached-tokens', default='65536:8,1048576:3', help='n:tokens, fewer timed uncached tokens at long contexts (0: skip)')
     p.add_argument('--git', default=None, help='the commit to record (default: git rev-parse here)')
+    p.add_argument('--lsh-attend', default='auto', help="comma list of 'auto' (the layer's path: fused on a GPU) and 'plain' (attend_candidates): ReformerLM cached cases run once for each")
+    p.add_argument('--attend-only', action='store_true', help="time only one LSH layer's attention over its candidates (plain vs fused) at each of --contexts")
+    p.add_argument('--attend-recent-filled', type=int, default=512, help='--attend-only: positions decoded since the last sort')
     p.add_argument('--cpu-smoke', action='store_true', help='tiny models and contexts on the CPU, to check the script')
     a = p.parse_args(argv)
+    attends = [x for x in a.lsh_attend.split(',') if x]
+    if not attends or set(attends) - {'auto', 'plain'}: sys.exit(f"--lsh-attend takes 'auto' and/or 'plain', got {a.lsh_attend!r}")
     if a.cpu_smoke:
         device, dtype, size = torch.device('cpu'), torch.float32, (32, 2, 2, 64, 8)
         contexts, reformer_only, a.tokens, a.warmup, limits = [64, 256], [1024], 4, 1, {1024: 1}
@@ -98,13 +168,21 @@ def main(argv=None):
                 git=a.git or git_rev(), torch=torch.__version__, dtype=str(dtype).removeprefix('torch.'), batch=1,
                 model='6x512' if not a.cpu_smoke else 'cpu-smoke')
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
+    if a.attend_only:
+        if device.type != 'cuda': sys.exit("--attend-only times CUDA graphs: it needs a GPU")
+        for n in contexts:
+            for rec in attend_bench(n, a.attend_recent_filled, a.tokens * 4, info, device):
+                with out.open('a') as f: f.write(json.dumps(rec) + '\n')
+                print(json.dumps(rec), flush=True)
+        return
     jobs = [(kind, n) for n in contexts for kind in ('transformer', 'reformer_lsh')] + [('reformer_lsh', n) for n in reformer_only]
     t0 = time.time()
     for kind, n in jobs:
         extra = a.warmup + a.tokens + 8
         model = build(kind.split('_')[0], n, extra, size, dtype, device)
         prompt = torch.randint(0, 256, (1, n), device=device, generator=torch.Generator(device).manual_seed(n))
-        for variant in ('eager', 'graph', 'uncached'):
+        variants = [(v, att) for att in (attends if kind == 'reformer_lsh' else ['auto']) for v in ('eager', 'graph')] + [('uncached', None)]
+        for variant, attend in variants:
             use_cache = variant != 'uncached'
             case = f"{kind}_{'cached' if use_cache else 'uncached'}"
             n_tokens = a.tokens if use_cache else limits.get(n, a.tokens)
@@ -114,9 +192,10 @@ def main(argv=None):
             if use_cache: rec.update(graph=variant == 'graph' and device.type == 'cuda', static=variant == 'graph')
             try:
                 if use_cache:
-                    times, prefill, cache_gib = cached(model, prompt, n_tokens, a.warmup if n_tokens >= a.tokens else 1, device,
-                                                       static=variant == 'graph')
+                    times, prefill, cache_gib, path = cached(model, prompt, n_tokens, a.warmup if n_tokens >= a.tokens else 1, device,
+                                                             static=variant == 'graph', attend=attend)
                     rec.update(prefill_ms=round(prefill, 2), cache_gib=round(cache_gib, 3))
+                    if path: rec.update(lsh_attend=path)
                 else: times = uncached(model, prompt, n_tokens, a.warmup if n_tokens >= a.tokens else 1, device)
                 rec.update(ms=round(statistics.median(times), 3), tokens=len(times), peak_gib=peak_gib(device))
             except torch.OutOfMemoryError as e:

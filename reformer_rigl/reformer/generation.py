@@ -151,7 +151,7 @@ class LSHCache(LayerCache):
         self.rotations = lsh_rotations(layer.n_heads, layer.n_hashes, layer.d_model // layer.n_heads, self.n_buckets,
                                        device, layer.seed)                                      # h r d k: fixed for the generation
         self.n_total, self.recent, self.n_sorted, self.width = n_total, recent, 0, 0
-        self.buckets = self.order = self.counts = self.starts = self.hash_fn = None
+        self.buckets = self.order = self.counts = self.starts = self.hash_fn = self.attend_fn = None
 
     def tensors(self): return [t for t in (self.k, self.v, self.buckets, self.order, self.counts, self.starts) if t is not None]
 
@@ -188,8 +188,8 @@ def prefill(self:LSHCache, x):
     qk, v = self.split(layer.to_qk(xp)), self.split(layer.to_v(xp))                          # b h n' d
     impl = resolve_impl(layer.impl, qk, layer.bucket_size)
     if impl == 'fused':
-        from reformer_rigl.reformer.lsh_kernel import hash_fused
-        self.hash_fn = hash_fused
+        from reformer_rigl.reformer.lsh_kernel import hash_fused, attend_candidates_fused
+        self.hash_fn, self.attend_fn = hash_fused, attend_candidates_fused                    # steps hash and attend fused
     buckets = lsh_buckets(qk, self.rotations, mask, self.factors, self.hash_fn)              # b h r n' (steps hash alike)
     out = lsh_attention(qk, v, layer.bucket_size, causal=layer.causal, mask=mask, buckets=buckets, dedup=layer.dedup, impl=impl)
     self.store(0, unit(qk[:, :, :n]), v[:, :, :n])
@@ -234,8 +234,20 @@ def step(self:LSHCache, x, start):
     bq = self.hash(qk)                                                                          # b h r n
     if start - self.n_sorted + n > self.recent: self.index(start)
     self.store(start, unit(qk), v); self.store_buckets(start, bq)
-    q_pos = torch.arange(start, start + n, device=x.device)[:, None]
-    return self.merge(self.attend_candidates(qk, bq, torch.arange(self.n_sorted, start + n, device=x.device), q_pos))
+    return self.merge(self.attend(qk, bq, start + n, torch.arange(start, start + n, device=x.device)))
+
+# %% ../../nbs/reformer/11_generation.ipynb #b7d16502
+@patch
+def attend(self:LSHCache,
+           qk:torch.Tensor, # the new queries `[b, h, n, d]`, already stored
+           bq:torch.Tensor, # their buckets `[b, h, r, n]`
+           stop:int, # the recent positions are `[n_sorted, stop)`
+           q_pos:torch.Tensor): # the queries' positions `[n]` (long)
+    "The queries' attention `[b, h, n, e]` over their candidates: with `attend_fn` (the fused kernel, set by a fused prefill) or `attend_candidates`."
+    if self.attend_fn is None:
+        return self.attend_candidates(qk, bq, torch.arange(self.n_sorted, stop, device=qk.device), q_pos[:, None])
+    return self.attend_fn(qk, bq, self.k, self.v, self.buckets, self.order, self.counts, self.starts, self.n_sorted, stop,
+                          q_pos, self.layer.dedup)
 
 # %% ../../nbs/reformer/11_generation.ipynb #84c226bc
 DECODE_CACHES = {}   # attention layer class -> function(layer, max_len, recent) -> its cache
@@ -439,8 +451,7 @@ def step_static(self:LSHCache, x, pos):
     qk, v = self.split(self.layer.to_qk(x)), self.split(self.layer.to_v(x))
     bq = self.hash(qk)
     self.store(pos, unit(qk), v); self.store_buckets(pos, bq)
-    recent = torch.arange(self.n_sorted, self.n_sorted + self.recent, device=x.device)
-    return self.merge(self.attend_candidates(qk, bq, recent, pos[:, None]))
+    return self.merge(self.attend(qk, bq, self.n_sorted + self.recent, pos))
 
 # %% ../../nbs/reformer/11_generation.ipynb #87a67e7f
 @patch

@@ -15,7 +15,7 @@ from .hashing import bucket_dtype
 
 # %% auto #0
 __all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'FusedLSHAttention', 'fused_unsupported',
-           'fused_lsh_attention', 'hash_fused']
+           'fused_lsh_attention', 'hash_fused', 'attend_candidates_fused']
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #7abfdde4
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
@@ -457,6 +457,107 @@ def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
     _hash[(triton.cdiv(n, block_n), b * h * r)](x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half,
                                                 D=d, BN=block_n, BK=block_k, PREC='ieee' if INTERPRET else HASH_PRECISION)
     return out
+
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #0d57dc4c
+@triton.jit
+def _online(m, l, acc, s, mult, vals):
+    "Fold candidates with scores `s` (-inf: not candidates), each counted `mult` times, and their values `vals` into the running maximum `m`, sum `l` and output `acc`."
+    m_new = tl.maximum(m, tl.reduce(s, 0, tl.standard._elementwise_max))
+    base = tl.where(m_new == float('-inf'), 0., m_new)                  # no candidate yet: the sums stay zero
+    alpha = tl.exp(m - base)
+    p = mult * tl.exp(s - base)
+    return m_new, l * alpha + tl.reduce(p, 0, tl.standard._sum_combine), \
+        acc * alpha + tl.reduce(p[:, None] * vals, 0, tl.standard._sum_combine)
+
+@triton.jit
+def _mates(bk_ptr, base, pos, ok, bqv, rounds, R: tl.constexpr):
+    "Whether candidates `pos` share the query's bucket `bqv`, round by round: `[BC, RP]` (False where not `ok`)."
+    bk = tl.load(bk_ptr + base + pos[:, None] * R + rounds[None, :], mask=ok[:, None] & (rounds < R)[None, :], other=-2)
+    return bk.to(tl.int32) == bqv[None, :]
+
+@triton.jit
+def _candidate_scores(k_ptr, kbase, skn, pos, fetch, use, q, cols, qpos, mates, scale,
+                      D: tl.constexpr, R: tl.constexpr, DEDUP: tl.constexpr, SELF: tl.constexpr):
+    "Scores of rows `pos` (keys read where `fetch`; -inf where not `use`): the self rule and, with dedup, less the log of the rounds shared."
+    k = tl.load(k_ptr + kbase + pos[:, None] * skn + cols[None, :], mask=fetch[:, None] & (cols < D)[None, :], other=0.)
+    s = tl.reduce(k.to(tl.float32) * q[None, :], 1, tl.standard._sum_combine) * scale
+    s = tl.where(pos == qpos, SELF, s)
+    if DEDUP and R > 1: s = s - tl.log(tl.maximum(mates, 1).to(tl.float32))
+    return tl.where(use, s, float('-inf'))
+
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #7eb8def9
+@triton.jit(do_not_specialize=['n_sorted', 'stop'])   # they move at each sort of the index: no compilation each
+def _candidates(q_ptr, bq_ptr, k_ptr, v_ptr, bk_ptr, order_ptr, counts_ptr, starts_ptr, qpos_ptr, out_ptr,
+                sqb, sqh, sqn, sbb, sbh, sbr, sbn, skb, skh, skn, svb, svh, svn, sob, soh, son,
+                H, L, NB, n_sorted, stop, scale,
+                R: tl.constexpr, RP: tl.constexpr, D: tl.constexpr, DP: tl.constexpr, E: tl.constexpr, EP: tl.constexpr,
+                BC: tl.constexpr, DEDUP: tl.constexpr, SELF: tl.constexpr):
+    "One query of one head: its bucket's sorted slots in every round, then the recent positions `[n_sorted, stop)`, in one online softmax."
+    i = tl.program_id(0).to(tl.int64)
+    bh = tl.program_id(1).to(tl.int64)
+    b, h = bh // H, bh % H
+    cols, ecols, rounds, offs = tl.arange(0, DP), tl.arange(0, EP), tl.arange(0, RP), tl.arange(0, BC)
+    q = tl.load(q_ptr + b * sqb + h * sqh + i * sqn + cols, mask=cols < D, other=0.).to(tl.float32)
+    qpos = tl.load(qpos_ptr + i)
+    bqv = tl.load(bq_ptr + b * sbb + h * sbh + rounds * sbr + i * sbn, mask=rounds < R, other=-1).to(tl.int32)
+    kbase, vbase, bkbase = b * skb + h * skh, b * svb + h * svh, bh * L * R
+    entry = (bh * R + rounds) * NB + tl.maximum(bqv, 0)                 # the query's bucket in the index, every round at once
+    firsts = tl.load(starts_ptr + entry, mask=rounds < R, other=0)
+    counts = tl.load(counts_ptr + entry, mask=(rounds < R) & (n_sorted > 0), other=0)
+    m, l, acc = tl.full([], float('-inf'), tl.float32), tl.full([], 0., tl.float32), tl.zeros([EP], tl.float32)
+    for rr in tl.static_range(R):                                   # round rr: the sorted slots of the query's bucket
+        row = bh * R + rr
+        first = tl.reduce(tl.where(rounds == rr, firsts, 0), 0, tl.standard._sum_combine)
+        count = tl.reduce(tl.where(rounds == rr, counts, 0), 0, tl.standard._sum_combine)
+        for c0 in range(0, count, BC):
+            inside = c0 + offs < count
+            pos = tl.load(order_ptr + row * L + first + c0 + offs, mask=inside, other=0).to(tl.int64)
+            fetch = inside & (pos <= qpos)                          # keys and values read beside the buckets, not after
+            same = _mates(bk_ptr, bkbase, pos, fetch, bqv, rounds, R)
+            mates = tl.reduce(same.to(tl.int32), 1, tl.standard._sum_combine)
+            own = tl.reduce((same & (rounds == rr)[None, :]).to(tl.int32), 1, tl.standard._sum_combine) > 0
+            s = _candidate_scores(k_ptr, kbase, skn, pos, fetch, fetch & own, q, cols, qpos, mates, scale, D, R, DEDUP, SELF)
+            vals = tl.load(v_ptr + vbase + pos[:, None] * svn + ecols[None, :], mask=fetch[:, None] & (ecols < E)[None, :], other=0.)
+            m, l, acc = _online(m, l, acc, s, (fetch & own).to(tl.float32), vals.to(tl.float32))
+    end = tl.minimum(qpos + 1, stop).to(tl.int32)                 # the recent positions up to the query's, once for all rounds
+    for c0 in range(n_sorted, end, BC):
+        pos = (c0 + offs).to(tl.int64)
+        live = pos < end                                            # the query is in the cache: so is every live one
+        same = _mates(bk_ptr, bkbase, pos, live, bqv, rounds, R)
+        mates = tl.reduce(same.to(tl.int32), 1, tl.standard._sum_combine)   # the rounds in which it is a candidate
+        use = mates > 0
+        s = _candidate_scores(k_ptr, kbase, skn, pos, use, use, q, cols, qpos, mates, scale, D, R, DEDUP, SELF)
+        vals = tl.load(v_ptr + vbase + pos[:, None] * svn + ecols[None, :], mask=use[:, None] & (ecols < E)[None, :], other=0.)
+        m, l, acc = _online(m, l, acc, s, mates.to(tl.float32), vals.to(tl.float32))
+    tl.store(out_ptr + b * sob + h * soh + i * son + ecols, (acc / l).to(out_ptr.dtype.element_ty), mask=ecols < E)
+
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #52a3cdd2
+def attend_candidates_fused(qk:torch.Tensor, # the new queries `[b, h, n, d]`
+                            bq:torch.Tensor, # their buckets `[b, h, r, n]`
+                            k:torch.Tensor, # the cache's normalised keys `[b, h, L, d]`
+                            v:torch.Tensor, # its values `[b, h, L, e]`
+                            buckets:torch.Tensor, # its buckets `[b, h, L, r]`
+                            order:torch.Tensor, # positions sorted by (bucket, position) `[b, h, r, L]` (int32), the first `n_sorted` valid
+                            counts:torch.Tensor, # positions in each bucket `[b, h, r, n_buckets]` (int32)
+                            starts:torch.Tensor, # each bucket's first slot in `order` `[b, h, r, n_buckets]` (int32)
+                            n_sorted:int, # positions in the index
+                            stop:int, # the recent positions are `[n_sorted, stop)` (those past a query or the cache are skipped)
+                            q_pos:torch.Tensor, # the queries' positions `[n]` (long), each already stored in the cache
+                            dedup:bool=True, # count a key that shares several of the query's buckets once
+                            block:int=128, # candidates per step of a program
+                            num_warps:int=8): # warps per program (8 with 128 candidates: no register spills on an H100)
+    "`LSHCache.attend_candidates` as one Triton kernel: the queries' attention `[b, h, n, e]` over their buckets' sorted slots and the recent positions, all rounds in one softmax."
+    b, h, n, d = qk.shape
+    r, L, e, dtype = bq.shape[2], k.shape[2], v.shape[-1], v.dtype
+    work = _work_dtype(dtype)
+    qk, k, v = (_rows_contiguous(t.to(work)) for t in (qk, k, v))
+    out = _buffer(b, h, n, e, qk.device, work)
+    _candidates[(n, b * h)](qk, bq, k, v, buckets, order, counts, starts, q_pos.reshape(-1), out,
+                            *_strides(qk), *bq.stride(), *_strides(k), *_strides(v), *_strides(out),
+                            h, L, counts.shape[-1], n_sorted, stop, d ** -0.5,
+                            R=r, RP=triton.next_power_of_2(r), D=d, DP=triton.next_power_of_2(d), E=e, EP=triton.next_power_of_2(e),
+                            BC=block, DEDUP=dedup, SELF=SELF_MASK_VALUE, num_warps=num_warps)
+    return out.to(dtype)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a8f68e80
 register_attention('lsh', 'fused', unsupported=fused_unsupported, hash_fn=hash_fused)(_fused_lsh)
