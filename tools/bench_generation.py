@@ -131,6 +131,29 @@ def attend_bench(n, filled, calls, info, device, dtype=torch.bfloat16, blocks=((
             yield dict(info, kind='gen_attend', path=path, block=block, warps=warps, graph=graph, n=n, filled=filled,
                        width=cache.width, ms=round(ms, 4), rel_diff_vs_plain=float(f'{err:.3g}'), calls=calls)
 
+@torch.no_grad()
+def profile_forward(n, size, dtype, device, info, calls=3):
+    """torch.profiler over `calls` inference forwards of the TransformerLM over `n` tokens (after two untimed): wall ms per
+    call and the operations with the most self time on the host and on the device (a 'profile' record, also printed)."""
+    from torch.profiler import profile, ProfilerActivity
+    model = build('transformer', n, 0, size, dtype, device)
+    x = torch.randint(0, 256, (1, n), device=device)
+    for _ in range(2): model(x)
+    sync(device); start = time.perf_counter()
+    for _ in range(calls): model(x)
+    sync(device); wall = (time.perf_counter() - start) * 1e3 / calls
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda' else [])
+    with profile(activities=acts) as prof:
+        for _ in range(calls): model(x)
+        sync(device)
+    ev = prof.key_averages()
+    dev_time = lambda e: getattr(e, 'self_device_time_total', None) or getattr(e, 'self_cuda_time_total', 0)
+    top = lambda key: [[e.key[:120], round(key(e) / 1e3 / calls, 3), round(e.count / calls, 1)] for e in sorted(ev, key=key, reverse=True)[:15]]
+    rec = dict(info, kind='profile', case='transformer_forward', n=n, wall_ms=round(wall, 3),
+               host_top=top(lambda e: e.self_cpu_time_total), device_top=top(dev_time))
+    print(json.dumps(rec, indent=1), flush=True)
+    return rec
+
 def git_rev():
     try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
                                cwd=Path(__file__).parent).stdout.strip() or None
@@ -151,6 +174,7 @@ def main(argv=None):
     p.add_argument('--lsh-attend', default='auto', help="comma list of 'auto' (the layer's path: fused on a GPU) and 'plain' (attend_candidates): ReformerLM cached cases run once for each")
     p.add_argument('--attend-only', action='store_true', help="time only one LSH layer's attention over its candidates (plain vs fused) at each of --contexts")
     p.add_argument('--attend-recent-filled', type=int, default=512, help='--attend-only: positions decoded since the last sort')
+    p.add_argument('--profile-forward', type=int, default=0, help="profile the TransformerLM's inference forward over this many tokens and print the top operations (a 'profile' record)")
     p.add_argument('--cpu-smoke', action='store_true', help='tiny models and contexts on the CPU, to check the script')
     a = p.parse_args(argv)
     attends = [x for x in a.lsh_attend.split(',') if x]
@@ -168,6 +192,10 @@ def main(argv=None):
                 git=a.git or git_rev(), torch=torch.__version__, dtype=str(dtype).removeprefix('torch.'), batch=1,
                 model='6x512' if not a.cpu_smoke else 'cpu-smoke')
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
+    if a.profile_forward:
+        rec = profile_forward(a.profile_forward, size, dtype, device, info)
+        with out.open('a') as f: f.write(json.dumps(rec) + '\n')
+        return
     if a.attend_only:
         if device.type != 'cuda': sys.exit("--attend-only times CUDA graphs: it needs a GPU")
         for n in contexts:
