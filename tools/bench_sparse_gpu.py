@@ -42,13 +42,16 @@ def parse():
     p.add_argument('--blocks', default=None, help="comma-separated tile sides of the headline case (default: 64; with --linear all: the headline's)")
     p.add_argument('--step-blocks', default=None, help="comma-separated tile sides of kind step (default 64,128)")
     p.add_argument('--repeats', type=int, default=5, help="interleaved dense / block-sparse repeats at the headline case (spread of the ratio)")
+    p.add_argument('--no-graphed-step', dest='graphed_step', action='store_false', help="kind step: skip the CUDA-graph cases (the whole step captured)")
+    p.add_argument('--host-cpu', action='store_true', help="no GPU: the host time of the block-sparse layer's Python path on this CPU, its kernel launches replaced by no-ops (kind 'host')")
     p.add_argument('--dry-run', action='store_true', help="CPU smoke test at tiny sizes under Triton's interpreter; writes to --out only if given")
     return p.parse_args()
 
 ARGS = parse()
 if ARGS.dry_run: os.environ['TRITON_INTERPRET'] = '1'   # before triton is imported
+if ARGS.host_cpu: os.environ.pop('TRITON_INTERPRET', None)   # the compiled kernels' host path (their launches replaced below)
 import torch, torch.nn as nn, torch.nn.functional as F
-if not ARGS.dry_run and not torch.cuda.is_available():
+if not (ARGS.dry_run or ARGS.host_cpu) and not torch.cuda.is_available():
     sys.exit("bench_sparse_gpu.py needs a CUDA GPU (none is visible); use --dry-run to check the script on a CPU")
 import triton
 from reformer_rigl.sparse import block_kernels as bl
@@ -57,8 +60,9 @@ from reformer_rigl.sparse.block_linear import BlockSparseLinear, to_block_sparse
 from bench_sparse_overhead import git_rev
 
 DRY = ARGS.dry_run
-DEV = torch.device('cpu' if DRY else 'cuda')
-DEVICE_NAME = 'cpu (dry run, Triton interpreter)' if DRY else torch.cuda.get_device_name()
+DEV = torch.device('cpu' if DRY or ARGS.host_cpu else 'cuda')
+DEVICE_NAME = ('cpu (dry run, Triton interpreter)' if DRY else 'cpu (host path, kernel launches replaced by no-ops)' if ARGS.host_cpu
+               else torch.cuda.get_device_name())
 if DRY:   # tiny sizes: every code path, none of the timings mean anything
     LINEAR = dict(sizes=(64,), n=48, densities=(0.5,), blocks=(16, 32), headline=(64, 0.5, 16))
     STEP = dict(d_model=64, d_ff=128, n_layers=2, n_heads=2, vocab=256, batch=2, seq=24, blocks=(16,), density=0.5)
@@ -87,17 +91,17 @@ def sync():
     if DEV.type == 'cuda': torch.cuda.synchronize()
 
 def measure(fn, reps=ARGS.reps, warmup=3):
-    "Median milliseconds of `fn()` after `warmup` calls, and the allocator's peak MiB over the timed calls."
+    "Median milliseconds of `fn()` after `warmup` calls, the allocator's peak MiB over the timed calls, and the median host milliseconds of a call (until `fn` returns, the GPU idle at its start)."
     reps, warmup = (1, 1) if DRY else (reps, warmup)
     for _ in range(warmup): fn()
     sync()
     if DEV.type == 'cuda': torch.cuda.reset_peak_memory_stats()
-    times = []
+    times, host = [], []
     for _ in range(reps):
-        start = time.perf_counter(); fn(); sync()
-        times.append((time.perf_counter() - start) * 1e3)
+        start = time.perf_counter(); fn(); issued = time.perf_counter(); sync()
+        times.append((time.perf_counter() - start) * 1e3); host.append((issued - start) * 1e3)
     peak = torch.cuda.max_memory_allocated() / 2**20 if DEV.type == 'cuda' else None
-    return statistics.median(times), peak
+    return statistics.median(times), peak, statistics.median(host)
 
 GIT = git_rev()
 
@@ -105,7 +109,7 @@ def write(rec):
     "Append one record to --out (in a dry run only when --out was given explicitly) and print it."
     rec = dict(rec, device=DEVICE_NAME, torch=torch.__version__, triton=triton.__version__, git=GIT, time=time.strftime('%Y-%m-%d %H:%M:%S'))
     print(json.dumps(rec), flush=True)
-    if DRY and '--out' not in sys.argv: return
+    if (DRY or ARGS.host_cpu) and '--out' not in sys.argv: return
     os.makedirs(os.path.dirname(ARGS.out) or '.', exist_ok=True)
     with open(ARGS.out, 'a') as f: f.write(json.dumps(rec) + '\n')
 
@@ -141,9 +145,9 @@ def bench_linear():
         base = dict(kind='linear', n=n, d_in=d, d_out=d)
         dense_ms = {}
         for pas in ('fwd+bwd', 'fwd'):
-            ms, peak = measure(linear_runner(dense, x, dy, pas == 'fwd+bwd'))
+            ms, peak, host = measure(linear_runner(dense, x, dy, pas == 'fwd+bwd'))
             dense_ms[pas] = ms
-            write(dict(base, case='dense_bf16', density=1.0, block=None, fan_in=None, **{'pass': pas}, ms=ms, peak_mib=peak))
+            write(dict(base, case='dense_bf16', density=1.0, block=None, fan_in=None, **{'pass': pas}, ms=ms, peak_mib=peak, host_ms=host))
         for density in LINEAR['densities']:
             for block in LINEAR['blocks']:
                 headline = (d, density) == LINEAR['headline'][:2] and block in HEADLINE_BLOCKS
@@ -162,12 +166,12 @@ def bench_linear():
                         for case, dense_grad in modes:
                             sparse.dense_grad = dense_grad
                             for pas in (('fwd+bwd', 'fwd') if not dense_grad else ('fwd+bwd',)):
-                                ms, peak = measure(linear_runner(sparse, x, dy, pas == 'fwd+bwd'))
-                                write(dict(rec, case=case, **{'pass': pas}, ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms[pas],
+                                ms, peak, host = measure(linear_runner(sparse, x, dy, pas == 'fwd+bwd'))
+                                write(dict(rec, case=case, **{'pass': pas}, ms=ms, peak_mib=peak, host_ms=host, rel_err=err, dense_ms=dense_ms[pas],
                                            speedup=dense_ms[pas] / ms, tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0])))
                         sparse.dense_grad = False
                         if fan_in == 'constant': kernel_breakdown(sparse, dense, x, dy, rec)
-                        if headline and fan_in == 'constant': repeated(dense, sparse, x, dy, rec)
+                        if headline and fan_in == 'constant': repeated(dense, sparse, x, dy, rec); graphed_linear(dense, sparse, x, dy, rec)
                     except Exception as e:
                         traceback.print_exc()
                         write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
@@ -179,18 +183,49 @@ def tuned_configs(layout, dtype, n):
     "The settings the autotuner kept for each kernel of `layout` at `n` tokens (None: not tuned, e.g. TILE_CONFIG or the interpreter)."
     return {k: TUNED.get(tune_key(k, layout, dtype, n), (None,))[0] for k in ('forward', 'grad_input', 'grad_weight')}
 
-def interleaved(dense_fn, sparse_fn, rec, dense_rec, **sparse_extra):
-    "Time `dense_fn` and `sparse_fn` `--repeats` times, interleaved (the order alternating), and write one record of each with every repeat and the dense-vs-dense spread."
-    med, ms = statistics.median, dict(dense=[], sparse=[])
+def interleaved(dense_fn, sparse_fn, rec, dense_rec, suffix='', **sparse_extra):
+    "Time `dense_fn` and `sparse_fn` `--repeats` times, interleaved (the order alternating), and write one record of each (cases `dense_bf16` and `block_sparse_bf16`, then `suffix`) with every repeat and the dense-vs-dense spread."
+    med, ms, host = statistics.median, dict(dense=[], sparse=[]), dict(dense=[], sparse=[])
     for r in range(max(ARGS.repeats, 1)):
-        for k in (('dense', 'sparse') if r % 2 == 0 else ('sparse', 'dense')): ms[k].append(measure(dense_fn if k == 'dense' else sparse_fn)[0])
+        for k in (('dense', 'sparse') if r % 2 == 0 else ('sparse', 'dense')):
+            t, _, h = measure(dense_fn if k == 'dense' else sparse_fn)
+            ms[k].append(t); host[k].append(h)
     dense_med, sparse_med = med(ms['dense']), med(ms['sparse'])
     spread = [m / dense_med for m in ms['dense']]   # each dense repeat over their median: what a ratio of 1 may read as
     common = dict(repeats=len(ms['dense']), reps=ARGS.reps, dense_spread=[min(spread), max(spread)])
-    write(dict(dense_rec, **common, case='dense_bf16', density=1.0, block=None, fan_in=None, ms=dense_med, ms_repeats=ms['dense'], next_to_block=rec['block']))
+    write(dict(dense_rec, **common, case='dense_bf16' + suffix, density=1.0, block=None, fan_in=None, ms=dense_med, ms_repeats=ms['dense'],
+               host_ms=med(host['dense']), next_to_block=rec['block']))
     ratios = [a / b for a, b in zip(ms['dense'], ms['sparse'])]
-    write(dict(rec, **common, case='block_sparse_bf16', ms=sparse_med, ms_repeats=ms['sparse'], dense_ms=dense_med, speedup=dense_med / sparse_med,
-               speedup_repeats=ratios, speedup_min=min(ratios), speedup_max=max(ratios), **sparse_extra))
+    write(dict(rec, **common, case='block_sparse_bf16' + suffix, ms=sparse_med, ms_repeats=ms['sparse'], host_ms=med(host['sparse']), dense_ms=dense_med,
+               speedup=dense_med / sparse_med, speedup_repeats=ratios, speedup_min=min(ratios), speedup_max=max(ratios), **sparse_extra))
+
+def graphed(fn):
+    "`fn()`'s kernels captured once in a CUDA graph, after warm-up on a side stream (autotuning and compiling happen there), and `fn`'s outputs at capture: each `graph.replay()` runs the same kernels on the same inputs, with no host work."
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3): fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph): out = fn()
+    return graph, out
+
+def graphed_linear(dense, sparse, x, dy, rec):
+    "Cases `dense_bf16_graphed` and `block_sparse_bf16_graphed`: each layer's forward + backward captured whole (`torch.autograd.grad` inside the graph), replayed `--repeats` times interleaved; `graph_err`: replayed block-sparse outputs against the eager ones."
+    if DEV.type != 'cuda': return print("graphed cases: skipped without CUDA")
+    rec = dict(rec, **{'pass': 'fwd+bwd'})
+    try:
+        eager = linear_runner(sparse, x, dy)()
+        (dense_graph, _), (sparse_graph, outs) = graphed(linear_runner(dense, x, dy)), graphed(linear_runner(sparse, x, dy))
+        sparse_graph.replay(); sync()
+        err = max(rel_err(a, b) for a, b in zip(eager, outs))   # the capture saw the same kernels, settings and layout as an eager call
+        if err > 1e-3: raise AssertionError(f"the replayed graph and the eager layer disagree: rel_err {err:.2e}")
+        interleaved(dense_graph.replay, sparse_graph.replay, dict(rec, graph_err=err), {k: v for k, v in rec.items() if k not in ('density_kept', 'first_call_s')},
+                    suffix='_graphed', tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0]))
+        del dense_graph, sparse_graph
+    except Exception as e:
+        traceback.print_exc()
+        write(dict(rec, case='block_sparse_bf16_graphed', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
 
 def repeated(dense, sparse, x, dy, rec):
     "Dense and block-sparse fwd+bwd timed `--repeats` times, interleaved: every ratio is read against the dense-vs-dense spread of the same run."
@@ -218,8 +253,8 @@ def bench_bsr(weight, x, block, rec, dense_fwd_ms):
         from torch.sparse._triton_ops import bsr_dense_mm
         bsr, xt = weight.to_sparse_bsr((block, block)), x.t().contiguous()
         err = rel_err(weight @ xt, bsr_dense_mm(bsr, xt))
-        ms, peak = measure(lambda: bsr_dense_mm(bsr, xt))
-        write(dict(rec, case='torch_bsr_bf16', **{'pass': 'fwd'}, ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_fwd_ms, speedup=dense_fwd_ms / ms))
+        ms, peak, host = measure(lambda: bsr_dense_mm(bsr, xt))
+        write(dict(rec, case='torch_bsr_bf16', **{'pass': 'fwd'}, ms=ms, peak_mib=peak, host_ms=host, rel_err=err, dense_ms=dense_fwd_ms, speedup=dense_fwd_ms / ms))
     except Exception as e: write(dict(rec, case='torch_bsr_bf16', **{'pass': 'fwd'}, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
 
 # ---------------------------------------------------------------- kind 'step'
@@ -250,8 +285,8 @@ class LM(nn.Module):
         for block in self.blocks: x = block(x)
         return self.head(self.norm(x))
 
-def lm_loss(model, tokens, targets):
-    with torch.autocast(DEV.type, dtype=torch.bfloat16):
+def lm_loss(model, tokens, targets, cache=True):
+    with torch.autocast(DEV.type, dtype=torch.bfloat16, cache_enabled=cache):   # cache False inside a CUDA graph capture
         return F.cross_entropy(model(tokens).flatten(0, 1).float(), targets.flatten())
 
 def train_step(model, opt, tokens, targets):
@@ -259,6 +294,16 @@ def train_step(model, opt, tokens, targets):
         lm_loss(model, tokens, targets).backward()
         opt.step(); opt.zero_grad(set_to_none=True)
     return step
+
+def graphed_step(model, tokens, targets):
+    "One training step (forward, backward, a fused AdamW step with `capturable=True`, its own state) captured whole in a CUDA graph: its `replay`. The gradients are the graph's (set to None before capture, written, not accumulated, by each replay)."
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True, capturable=True)
+    def step():
+        opt.zero_grad(set_to_none=True)
+        lm_loss(model, tokens, targets, cache=False).backward()
+        opt.step()
+    graph, _ = graphed(step)
+    return graph.replay
 
 def bench_step():
     s = STEP
@@ -273,8 +318,14 @@ def bench_step():
     dense_model = make()
     dense_opt = torch.optim.AdamW(dense_model.parameters(), lr=1e-4, **fused)
     dense_step = train_step(dense_model, dense_opt, tokens, targets)   # kept: timed again next to each block-sparse step
-    dense_ms, peak = measure(dense_step)
-    write(dict(base, case='dense_bf16', density=1.0, block=None, ms=dense_ms, peak_mib=peak))
+    dense_ms, peak, host = measure(dense_step)
+    write(dict(base, case='dense_bf16', density=1.0, block=None, ms=dense_ms, peak_mib=peak, host_ms=host))
+    dense_graphed = None
+    if DEV.type == 'cuda' and ARGS.graphed_step:
+        try: dense_graphed = graphed_step(dense_model, tokens, targets)
+        except Exception as e:
+            traceback.print_exc()
+            write(dict(base, case='dense_bf16_graphed', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
     for block in s['blocks']:
         torch.manual_seed(0)
         model = make()
@@ -296,26 +347,112 @@ def bench_step():
             if err > 2e-2: raise AssertionError(f"block-sparse and masked dense LM disagree: rel_err {err:.2e}")
             if block == s['blocks'][0]:
                 opt = torch.optim.AdamW(masked.parameters(), lr=1e-4, **fused)
-                ms, peak = measure(train_step(masked, opt, tokens, targets))
-                write(dict(rec, case='masked_dense_bf16', ms=ms, peak_mib=peak, dense_ms=dense_ms, speedup=dense_ms / ms))
+                ms, peak, host = measure(train_step(masked, opt, tokens, targets))
+                write(dict(rec, case='masked_dense_bf16', ms=ms, peak_mib=peak, host_ms=host, dense_ms=dense_ms, speedup=dense_ms / ms))
                 del opt
             del masked
             opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
             sparse_step = train_step(model, opt, tokens, targets)
-            ms, peak = measure(sparse_step)
+            ms, peak, host = measure(sparse_step)
             layers = {n: m for n, m in model.named_modules() if isinstance(m, BlockSparseLinear)}
             tuned = {n: tuned_configs(m.layout, torch.bfloat16, n_tok) for n, m in list(layers.items())[:2]}   # ff1 and ff2 of the first block: the others have the same shapes
-            write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, tuned=tuned))
+            write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, host_ms=host, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, tuned=tuned))
             interleaved(dense_step, sparse_step, dict(rec, rel_err=err), dict(base), tuned=tuned)
             del opt, sparse_step
+            if dense_graphed is not None:   # the whole step without host work, next to the dense step graphed the same way
+                try: interleaved(dense_graphed, graphed_step(model, tokens, targets), dict(rec, rel_err=err), dict(base), suffix='_graphed', tuned=tuned)
+                except Exception as e:
+                    traceback.print_exc()
+                    write(dict(rec, case='block_sparse_bf16_graphed', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
         except Exception as e:
             traceback.print_exc()
             write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
         del model
         if DEV.type == 'cuda': torch.cuda.empty_cache()
 
+# ---------------------------------------------------------------- kind 'host' (--host-cpu)
+
+def host_us(fn, calls, runs=7, warmup=50):
+    "Microseconds per call of `fn` on the host, each of `runs` runs the mean of `calls` calls: their median and all of them."
+    for _ in range(warmup): fn()
+    us = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        for _ in range(calls): fn()
+        us.append((time.perf_counter() - start) / calls * 1e6)
+    return statistics.median(us), us
+
+class NoLaunch:
+    "Stands in for a `@triton.jit` kernel: `kernel[grid](...)` records the kernel's name and launches nothing."
+    def __init__(self, name, launches): self.name, self.launches = name, launches
+    def __getitem__(self, grid): return lambda *args, **kwargs: self.launches.append(self.name)
+
+def bench_host_cpu(d=256, n=1024, block=128, calls=2000):
+    """Kind 'host': microseconds of host work per call of the block-sparse layer (bf16, bias, every block-row keeping a tile, token
+    slices as on an H100's 132 SMs, the settings the H100 autotuner kept at 128×128 tiles), its kernel launches replaced by
+    no-ops: the Python path, the autograd function and torch's allocations, not Triton's launcher. Small d and n (the host
+    work does not depend on them; a CPU allocation of a GPU-sized gradient would). Also the aten ops each pass issues."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    torch.set_num_threads(1)   # on a busy machine, OpenMP threads waiting for each other turn a fill into milliseconds
+    launches = []
+    for k in ('_forward', '_grad_input', '_grad_weight', '_sum_splits'): setattr(bl, k, NoLaunch(k, launches))
+    bl.triton_unsupported, bl._n_sms = (lambda *a: None), (lambda device: 132)
+    torch.manual_seed(0)
+    dense = nn.Linear(d, d, dtype=torch.bfloat16)
+    sparse = BlockSparseLinear(dense, random_block_mask((d, d), block, 0.5), block, impl='fused')
+    for kind, cfg in dict(forward=dict(BM=256, num_warps=8, num_stages=3), grad_input=dict(BM=64, num_warps=4, num_stages=4),
+                          grad_weight=dict(BM=64, num_warps=8, num_stages=3, PER_SM=1)).items():
+        TUNED[tune_key(kind, sparse.layout, torch.bfloat16, n)] = cfg, None
+    x, dy = torch.randn(n, d, dtype=torch.bfloat16, requires_grad=True), torch.randn(n, d, dtype=torch.bfloat16)
+    class Ops(TorchDispatchMode):
+        def __init__(self): super().__init__(); self.ops = []
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func.overloadpacket.__name__)); return func(*args, **(kwargs or {}))
+    for pas in ('fwd+bwd', 'fwd'):
+        fn = linear_runner(sparse, x, dy, pas == 'fwd+bwd')
+        us, runs = host_us(fn, calls)
+        launches.clear()
+        with Ops() as ops: fn()
+        write(dict(kind='host', case='block_sparse_bf16', **{'pass': pas}, n=n, d_in=d, d_out=d, block=block, host_us=us,
+                   host_us_runs=runs, launches=list(launches), aten_ops={o: ops.ops.count(o) for o in sorted(set(ops.ops))}))
+
+def triton_launch_us(fn, calls=2000):
+    """Microseconds of host work in Triton's own launcher (`kernel[grid](...)`: binding and specialising the arguments, the
+    cache lookup) for one launch of `fn` (`_forward`'s Python function) with the layer's arguments, on this CPU: a fake CUDA driver, and a compiled
+    kernel whose launch does nothing. Triton internals: None if this Triton differs."""
+    try:
+        import types
+        from triton.runtime.driver import driver
+        from triton.backends.compiler import GPUTarget
+        class FakeDriver:
+            def get_current_device(self): return 0
+            def get_current_stream(self, device=None): return 0
+            def get_current_target(self): return GPUTarget('cuda', 90, 32)
+        class FakeKernel:
+            function = packed_metadata = None
+            def launch_metadata(self, *args): return None
+            def run(self, *args): pass
+        def fake_compile(self, key, signature, device, constexprs, options, attrs, warmup):
+            self.device_caches[device][0][key] = kernel = FakeKernel()
+            return kernel
+        kernel = triton.JITFunction(fn)
+        kernel._do_compile = types.MethodType(fake_compile, kernel)
+        driver.set_active(FakeDriver())
+        x, w, b = torch.empty(16384, 2048, dtype=torch.bfloat16), torch.empty(2048, 2048, dtype=torch.bfloat16), torch.empty(2048, dtype=torch.bfloat16)
+        y, rows, cols = torch.empty_like(x), torch.zeros(17, dtype=torch.int32), torch.zeros(32, dtype=torch.int32)
+        launch = lambda: kernel[(16, 64)](x, w, b, y, rows, cols, 16384, 2048, 2048, 2048, BM=256, BO=128, BI=128, HAS_BIAS=True,
+                                          **bl._types(torch.bfloat16), num_warps=8, num_stages=3)
+        return host_us(launch, calls)[0]
+    except Exception as e:
+        print(f"Triton's launcher not timed: {type(e).__name__}: {e}")
+
 if __name__ == '__main__':
     start = time.time()
+    if ARGS.host_cpu:
+        forward = bl._forward.fn   # before `bench_host_cpu` replaces the kernels
+        bench_host_cpu()
+        write(dict(kind='host', case='triton_launch', **{'pass': 'forward'}, host_us=triton_launch_us(forward)))   # after: it replaces Triton's driver
+        sys.exit()
     kinds = ARGS.kinds.split(',')
     unknown = set(kinds) - {'linear', 'step'}
     if unknown: sys.exit(f"unknown kinds {sorted(unknown)}: use linear and/or step")

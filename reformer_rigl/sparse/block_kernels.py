@@ -32,13 +32,15 @@ class BlockLayout:
     mask:torch.Tensor # the bool `[out, in]` mask it was built from
     all_rows:bool|None=None # every block-row keeps a tile (the weight-gradient kernel then sums the bias gradient too); None: found from `row_ptr`
 
-    def __post_init__(self):
-        if self.all_rows is None: self.all_rows = bool((self.row_ptr.diff() > 0).all())   # once per layout, not per call
+    def __post_init__(self):   # what a call reads, made once per layout (per mask), as plain Python values
+        if self.all_rows is None: self.all_rows = bool((self.row_ptr.diff() > 0).all())
+        self._nnz, self._grid = len(self.col_idx), (self.shape[0] // self.block[0], self.shape[1] // self.block[1])
+        self._dot_tiles = all(b >= 16 and b & (b - 1) == 0 for b in self.block)   # sides `tl.dot` takes
 
     @property
-    def nnz(self): return len(self.col_idx)
+    def nnz(self): return self._nnz
     @property
-    def grid(self): return self.shape[0] // self.block[0], self.shape[1] // self.block[1]
+    def grid(self): return self._grid
     @property
     def density(self): return self.nnz / (self.grid[0] * self.grid[1])
     @property
@@ -188,13 +190,16 @@ def _candidates(kind, block, dtype):
         return [dict(BM=bm, num_warps=w, num_stages=3, PER_SM=p) for bm in (64, 128) for w in (4, 8) for p in (0, 1, 2, 4, 8)] + [dict(DENSE=True)]
     return [dict(BM=bm, num_warps=w, num_stages=st) for bm in (64, 128, 256) for w, st in ((4, 3), (8, 3), (4, 4))]
 
+def _cdiv(a, b): return -(-a // b)   # `triton.cdiv` in plain Python: Triton's is a constexpr function, ~1.5 µs a call on the host
+
 def tune_key(kind, layout, dtype, M):
     "The key of `TUNED` for one kernel call: the kernel, the weight's shape and tiles, the type, the tokens to the next power of two, the kept tiles."
-    return (kind, layout.shape, layout.block, dtype, triton.next_power_of_2(max(M, 1)), layout.nnz)
+    return (kind, layout.shape, layout.block, dtype, 1 << (max(M, 1) - 1).bit_length(), layout.nnz)
 
 def _settings(kind, layout, dtype, M, launch):
     "The settings of one kernel call: `TILE_CONFIG`'s or the guesses, or on CUDA (`AUTOTUNE`) the fastest of the candidates."
-    if INTERPRET or not AUTOTUNE or dtype == torch.float64 or (kind, *layout.block) in TILE_CONFIG: return _config(kind, layout.block, dtype)
+    if INTERPRET or not AUTOTUNE or dtype == torch.float64 or (TILE_CONFIG and (kind, *layout.block) in TILE_CONFIG):
+        return _config(kind, layout.block, dtype)
     key = tune_key(kind, layout, dtype, M)
     if key not in TUNED:
         cfg, timed = _config(kind, layout.block, dtype), []
@@ -230,10 +235,10 @@ def _n_sms(device):
 
 def _splits(M, BM, nnz, device, per_sm=2):
     "Rows per token slice of the weight gradient, and the slice count: about `per_sm` programs per SM in all (0: one slice)."
-    chunks = triton.cdiv(M, BM)
-    want = min(chunks, max(1, triton.cdiv(per_sm * _n_sms(device), max(nnz, 1))))
-    rows = triton.cdiv(chunks, want) * BM
-    return rows, triton.cdiv(M, rows)
+    chunks = _cdiv(M, BM)
+    want = min(chunks, max(1, _cdiv(per_sm * _n_sms(device), max(nnz, 1))))
+    rows = _cdiv(chunks, want) * BM
+    return rows, _cdiv(M, rows)
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #1b999ba4
 def bsl_forward(x, # `[M, in]`, rows contiguous
@@ -242,7 +247,7 @@ def bsl_forward(x, # `[M, in]`, rows contiguous
     M, (out, _) = x.shape[0], layout.shape
     def launch(cfg):
         y, BM = torch.empty(M, out, dtype=x.dtype, device=x.device), cfg.pop('BM')
-        _forward[(layout.grid[0], triton.cdiv(M, BM))](
+        _forward[(layout.grid[0], _cdiv(M, BM))](
             x, weight, weight if bias is None else bias, y, layout.row_ptr, layout.col_idx, M, x.stride(0), weight.stride(0),
             y.stride(0), BM=BM, BO=layout.block[0], BI=layout.block[1], HAS_BIAS=bias is not None, **_types(x.dtype), **cfg)
         return y
@@ -254,7 +259,7 @@ def bsl_grad_input(dy, # `[M, out]`, rows contiguous
     M, (_, inp) = dy.shape[0], layout.shape
     def launch(cfg):
         dx, BM = torch.empty(M, inp, dtype=dy.dtype, device=dy.device), cfg.pop('BM')
-        _grad_input[(layout.grid[1], triton.cdiv(M, BM))](
+        _grad_input[(layout.grid[1], _cdiv(M, BM))](
             dy, weight, dx, layout.col_ptr, layout.row_idx, M, dy.stride(0), weight.stride(0), dx.stride(0),
             BM=BM, BO=layout.block[0], BI=layout.block[1], **_types(dy.dtype), **cfg)
         return dx
@@ -273,8 +278,8 @@ def bsl_grad_params(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
         rows_per_split, splits = _splits(M, BM, nnz, x.device, per_sm)
         grad, direct = torch.zeros(layout.shape, dtype=dtype, device=x.device), splits == 1
         db = torch.empty(out, dtype=bias_dtype, device=x.device) if fuse_b else None
-        part = grad if direct else torch.empty(splits, nnz, b_out, b_in, dtype=acc, device=x.device)
-        pb = grad if db is None else db if direct else torch.empty(splits, out, dtype=acc, device=x.device)
+        part = grad if direct else torch.empty(splits * (nnz * b_out * b_in + (out if fuse_b else 0)), dtype=acc, device=x.device)
+        pb = grad if db is None else db if direct else part[splits * nnz * b_out * b_in:]   # `[splits, out]` after the `[splits, nnz, b_out, b_in]` partials
         idx = layout.tile_row, layout.col_idx, layout.row_ptr
         _grad_weight[(nnz, splits)](dy, x, part, grad, pb, *idx, M, nnz, rows_per_split, dy.stride(0), x.stride(0), grad.stride(0), out,
                                     BM=BM, BO=b_out, BI=b_in, DIRECT=direct, HAS_BIAS=fuse_b, **_types(x.dtype), **cfg)
@@ -324,7 +329,7 @@ def triton_unsupported(x:torch.Tensor, weight:torch.Tensor, layout:BlockLayout):
         return "it needs a CUDA device (or TRITON_INTERPRET=1 set before triton is imported, to run it slowly on the CPU)"
     if x.device != weight.device: return f"x is on {x.device} but the weight is on {weight.device}"
     if x.dtype not in _TL: return f"it computes in float16, bfloat16, float32 or float64, not {x.dtype}"
-    if not all(b >= 16 and b & (b - 1) == 0 for b in layout.block):
+    if not layout._dot_tiles:
         return f"Triton's tl.dot needs tiles whose sides are powers of two of at least 16, got {layout.block[0]}×{layout.block[1]}"
     if weight.stride(1) != 1: return "the weight's rows must be contiguous"
 
