@@ -107,7 +107,8 @@ GIT = git_rev()
 
 def write(rec):
     "Append one record to --out (in a dry run only when --out was given explicitly) and print it."
-    rec = dict(rec, device=DEVICE_NAME, torch=torch.__version__, triton=triton.__version__, git=GIT, time=time.strftime('%Y-%m-%d %H:%M:%S'))
+    rec = dict({'fast_launch': bool(bl.FAST_LAUNCH and bl._FAST_OK)},   # the block-sparse kernels launched again from their compiled form (`_launch`)
+               **rec, device=DEVICE_NAME, torch=torch.__version__, triton=triton.__version__, git=GIT, time=time.strftime('%Y-%m-%d %H:%M:%S'))
     print(json.dumps(rec), flush=True)
     if (DRY or ARGS.host_cpu) and '--out' not in sys.argv: return
     os.makedirs(os.path.dirname(ARGS.out) or '.', exist_ok=True)
@@ -161,6 +162,7 @@ def bench_linear():
                         t0 = time.perf_counter()
                         err = check_linear(sparse, x, dy)
                         rec['first_call_s'] = time.perf_counter() - t0
+                        err = max(err, check_linear(sparse, x, dy))   # again: the launches of a second call go straight to the compiled kernels
                         if err > 2e-2: raise AssertionError(f"block-sparse and masked dense disagree: rel_err {err:.2e}")
                         modes = [('block_sparse_bf16', False)] + ([('block_sparse_bf16_dense_grad', True)] if headline and fan_in == 'constant' else [])
                         for case, dense_grad in modes:
@@ -228,8 +230,14 @@ def graphed_linear(dense, sparse, x, dy, rec):
         write(dict(rec, case='block_sparse_bf16_graphed', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
 
 def repeated(dense, sparse, x, dy, rec):
-    "Dense and block-sparse fwd+bwd timed `--repeats` times, interleaved: every ratio is read against the dense-vs-dense spread of the same run."
+    "Dense and block-sparse fwd+bwd timed `--repeats` times, interleaved: every ratio is read against the dense-vs-dense spread of the same run. Before: the block-sparse layer with every launch through Triton's own launcher (`FAST_LAUNCH` off), once."
     rec = dict(rec, **{'pass': 'fwd+bwd'})
+    if bl._FAST_OK:
+        bl.FAST_LAUNCH = False
+        try:
+            ms, peak, host = measure(linear_runner(sparse, x, dy))
+            write(dict(rec, case='block_sparse_bf16_triton_launch', ms=ms, peak_mib=peak, host_ms=host, fast_launch=False))
+        finally: bl.FAST_LAUNCH = True
     interleaved(linear_runner(dense, x, dy), linear_runner(sparse, x, dy), rec, {k: v for k, v in rec.items() if k not in ('density_kept', 'first_call_s')},
                 tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0]))
 
@@ -396,7 +404,8 @@ def bench_host_cpu(d=256, n=1024, block=128, calls=2000):
     torch.set_num_threads(1)   # on a busy machine, OpenMP threads waiting for each other turn a fill into milliseconds
     launches = []
     for k in ('_forward', '_grad_input', '_grad_weight', '_sum_splits'): setattr(bl, k, NoLaunch(k, launches))
-    bl.triton_unsupported, bl._n_sms = (lambda *a: None), (lambda device: 132)
+    bl.triton_unsupported, bl._n_sms, fast = (lambda *a: None), (lambda device: 132), bl.FAST_LAUNCH
+    bl.FAST_LAUNCH = False   # each launch straight to its no-op stand-in: the launchers are timed by `launch_us`
     torch.manual_seed(0)
     dense = nn.Linear(d, d, dtype=torch.bfloat16)
     sparse = BlockSparseLinear(dense, random_block_mask((d, d), block, 0.5), block, impl='fused')
@@ -415,11 +424,14 @@ def bench_host_cpu(d=256, n=1024, block=128, calls=2000):
         with Ops() as ops: fn()
         write(dict(kind='host', case='block_sparse_bf16', **{'pass': pas}, n=n, d_in=d, d_out=d, block=block, host_us=us,
                    host_us_runs=runs, launches=list(launches), aten_ops={o: ops.ops.count(o) for o in sorted(set(ops.ops))}))
+    bl.FAST_LAUNCH = fast
 
-def triton_launch_us(fn, calls=2000):
-    """Microseconds of host work in Triton's own launcher (`kernel[grid](...)`: binding and specialising the arguments, the
-    cache lookup) for one launch of `fn` (`_forward`'s Python function) with the layer's arguments, on this CPU: a fake CUDA driver, and a compiled
-    kernel whose launch does nothing. Triton internals: None if this Triton differs."""
+def launch_us(fn, calls=2000):
+    """Microseconds of host work per launch of `fn` (`_forward`'s Python function) with the layer's arguments on this CPU,
+    in Triton's own launcher (`kernel[grid](...)`: binding and specialising the arguments, the cache lookup) and in
+    `block_kernels._launch` (its compiled kernel, launched again): a fake CUDA driver, and a compiled kernel whose launch
+    does nothing. Also whether `_launch` passed the compiled kernel's launcher exactly the arguments Triton's passed
+    (`same_args`). Triton internals: None for each if this Triton differs."""
     try:
         import types
         from triton.runtime.driver import driver
@@ -431,7 +443,7 @@ def triton_launch_us(fn, calls=2000):
         class FakeKernel:
             function = packed_metadata = None
             def launch_metadata(self, *args): return None
-            def run(self, *args): pass
+            def run(self, *args): self.last = args
         def fake_compile(self, key, signature, device, constexprs, options, attrs, warmup):
             self.device_caches[device][0][key] = kernel = FakeKernel()
             return kernel
@@ -440,18 +452,25 @@ def triton_launch_us(fn, calls=2000):
         driver.set_active(FakeDriver())
         x, w, b = torch.empty(16384, 2048, dtype=torch.bfloat16), torch.empty(2048, 2048, dtype=torch.bfloat16), torch.empty(2048, dtype=torch.bfloat16)
         y, rows, cols = torch.empty_like(x), torch.zeros(17, dtype=torch.int32), torch.zeros(32, dtype=torch.int32)
-        launch = lambda: kernel[(16, 64)](x, w, b, y, rows, cols, 16384, 2048, 2048, 2048, BM=256, BO=128, BI=128, HAS_BIAS=True,
-                                          **bl._types(torch.bfloat16), num_warps=8, num_stages=3)
-        return host_us(launch, calls)[0]
+        args = (x, w, b, y, rows, cols, 16384, 2048, 2048, 2048)
+        consts = dict(BM=256, BO=128, BI=128, HAS_BIAS=True, **bl._types(torch.bfloat16), num_warps=8, num_stages=3)
+        triton_us, fast_us = host_us(lambda: kernel[(16, 64)](*args, **consts), calls)[0], host_us(lambda: bl._launch(kernel, (16, 64), args, consts), calls)[0]
+        compiled = kernel[(16, 64)](*args, **consts); by_triton = compiled.last
+        compiled.last = None; bl._launch(kernel, (16, 64), args, consts)
+        same = compiled.last is not None and len(compiled.last) == len(by_triton) and all(a is b or (type(a) == type(b) and a == b) for a, b in zip(compiled.last, by_triton))
+        return triton_us, fast_us, same
     except Exception as e:
         print(f"Triton's launcher not timed: {type(e).__name__}: {e}")
+        return None, None, None
 
 if __name__ == '__main__':
     start = time.time()
     if ARGS.host_cpu:
         forward = bl._forward.fn   # before `bench_host_cpu` replaces the kernels
         bench_host_cpu()
-        write(dict(kind='host', case='triton_launch', **{'pass': 'forward'}, host_us=triton_launch_us(forward)))   # after: it replaces Triton's driver
+        triton_us, fast_us, same = launch_us(forward)   # after `bench_host_cpu`: it replaces Triton's driver
+        write(dict(kind='host', case='triton_launch', **{'pass': 'forward'}, host_us=triton_us, fast_launch=False))
+        write(dict(kind='host', case='fast_launch', **{'pass': 'forward'}, host_us=fast_us, fast_ok=bl._FAST_OK, same_args=same))
         sys.exit()
     kinds = ARGS.kinds.split(',')
     unknown = set(kinds) - {'linear', 'step'}

@@ -11,12 +11,13 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import triton
 import triton.language as tl
 from triton import knobs
+from triton.runtime.driver import driver
 from .blocks import block_shape, blocks_of
 
 # %% auto #0
-__all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'IMPLS', 'BlockLayout', 'block_layout',
-           'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_params', 'bsl_grad_weight',
-           'BlockSparseLinearFn', 'block_impl', 'triton_unsupported', 'block_sparse_linear']
+__all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'FAST_LAUNCH', 'IMPLS', 'BlockLayout',
+           'block_layout', 'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_params',
+           'bsl_grad_weight', 'BlockSparseLinearFn', 'block_impl', 'triton_unsupported', 'block_sparse_linear']
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #693a0251
 @dataclass
@@ -240,6 +241,41 @@ def _splits(M, BM, nnz, device, per_sm=2):
     rows = _cdiv(chunks, want) * BM
     return rows, _cdiv(M, rows)
 
+# %% ../../nbs/sparse/09a_block_kernels.ipynb #7fca1d08
+FAST_LAUNCH = True   # on CUDA, launch a kernel compiled before straight from its compiled form (Triton's argument binding costs µs a launch)
+_COMPILED = {}       # (kernel id, device, Triton's debug knobs, settings, how Triton specialises each argument) -> (compiled kernel, its constexprs in signature order, the kernel)
+
+def _triton_launches_as_expected():
+    "Whether this Triton's `JITFunction.run` launches a compiled kernel as `_launch` repeats it: all arguments, constexprs included, in signature order."
+    import inspect
+    try: src = inspect.getsource(triton.runtime.jit.JITFunction.run)
+    except (OSError, TypeError, AttributeError): return False
+    return ('kernel.run(grid_0, grid_1, grid_2, stream, kernel.function, kernel.packed_metadata, launch_metadata,' in src
+            and '*bound_args.values())' in src)
+
+_FAST_OK = not INTERPRET and torch.version.hip is None and _triton_launches_as_expected()   # NVIDIA: AMD's Triton also specialises on pointer ranges
+
+def _device_stream():
+    "The current CUDA device and stream, as Triton's launcher reads them."
+    device = driver.active.get_current_device()
+    return device, driver.active.get_current_stream(device)
+
+def _launch(kernel, grid:tuple, args:tuple, consts:dict): # runtime arguments by position; constexprs and launch options by name
+    "`kernel[grid](*args, **consts)`; with `FAST_LAUNCH`, a kernel launched before with the same settings and alike-specialised arguments goes straight from its compiled form."
+    if not (FAST_LAUNCH and _FAST_OK) or getattr(kernel, 'pre_run_hooks', None): return kernel[grid](*args, **consts)
+    device, stream = _device_stream()
+    key = (id(kernel), device, knobs.runtime.debug, getattr(knobs.compilation, 'instrumentation_mode', None), *consts.items(),   # Triton specialises on a tensor's type and 16-byte alignment, an integer being 1, divisible by 16, within 32 bits
+           *[(a.dtype, a.data_ptr() % 16 == 0) if isinstance(a, torch.Tensor) else (a == 1, a % 16 == 0, -2**31 <= a < 2**31) for a in args])
+    hit = _COMPILED.get(key)
+    if hit is None or hit[2] is not kernel:   # Triton binds, specialises, compiles if it must, and launches; its compiled kernel is kept for next time
+        _COMPILED[key] = kernel[grid](*args, **consts), tuple(consts[name] for name in kernel.arg_names[len(args):]), kernel
+        return
+    compiled, constexprs, _ = hit
+    enter = knobs.runtime.launch_enter_hook   # a profiler's hooks (e.g. Proton's) see the launch as from Triton's launcher
+    meta = compiled.launch_metadata(grid, stream, *args, *constexprs) if getattr(enter, 'calls', enter) else None   # None, or an empty chain: no metadata
+    compiled.run(grid[0], grid[1] if len(grid) > 1 else 1, 1, stream, compiled.function, compiled.packed_metadata, meta,
+                 enter, knobs.runtime.launch_exit_hook, *args, *constexprs)
+
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #1b999ba4
 def bsl_forward(x, # `[M, in]`, rows contiguous
                 weight, bias, layout:BlockLayout):
@@ -247,9 +283,9 @@ def bsl_forward(x, # `[M, in]`, rows contiguous
     M, (out, _) = x.shape[0], layout.shape
     def launch(cfg):
         y, BM = torch.empty(M, out, dtype=x.dtype, device=x.device), cfg.pop('BM')
-        _forward[(layout.grid[0], _cdiv(M, BM))](
-            x, weight, weight if bias is None else bias, y, layout.row_ptr, layout.col_idx, M, x.stride(0), weight.stride(0),
-            y.stride(0), BM=BM, BO=layout.block[0], BI=layout.block[1], HAS_BIAS=bias is not None, **_types(x.dtype), **cfg)
+        _launch(_forward, (layout.grid[0], _cdiv(M, BM)),
+                (x, weight, weight if bias is None else bias, y, layout.row_ptr, layout.col_idx, M, x.stride(0), weight.stride(0), y.stride(0)),
+                dict(BM=BM, BO=layout.block[0], BI=layout.block[1], HAS_BIAS=bias is not None, **_types(x.dtype), **cfg))
         return y
     return launch(_settings('forward', layout, x.dtype, M, launch))
 
@@ -259,9 +295,9 @@ def bsl_grad_input(dy, # `[M, out]`, rows contiguous
     M, (_, inp) = dy.shape[0], layout.shape
     def launch(cfg):
         dx, BM = torch.empty(M, inp, dtype=dy.dtype, device=dy.device), cfg.pop('BM')
-        _grad_input[(layout.grid[1], _cdiv(M, BM))](
-            dy, weight, dx, layout.col_ptr, layout.row_idx, M, dy.stride(0), weight.stride(0), dx.stride(0),
-            BM=BM, BO=layout.block[0], BI=layout.block[1], **_types(dy.dtype), **cfg)
+        _launch(_grad_input, (layout.grid[1], _cdiv(M, BM)),
+                (dy, weight, dx, layout.col_ptr, layout.row_idx, M, dy.stride(0), weight.stride(0), dx.stride(0)),
+                dict(BM=BM, BO=layout.block[0], BI=layout.block[1], **_types(dy.dtype), **cfg))
         return dx
     return launch(_settings('grad_input', layout, dy.dtype, M, launch))
 
@@ -281,10 +317,10 @@ def bsl_grad_params(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
         part = grad if direct else torch.empty(splits * (nnz * b_out * b_in + (out if fuse_b else 0)), dtype=acc, device=x.device)
         pb = grad if db is None else db if direct else part[splits * nnz * b_out * b_in:]   # `[splits, out]` after the `[splits, nnz, b_out, b_in]` partials
         idx = layout.tile_row, layout.col_idx, layout.row_ptr
-        _grad_weight[(nnz, splits)](dy, x, part, grad, pb, *idx, M, nnz, rows_per_split, dy.stride(0), x.stride(0), grad.stride(0), out,
-                                    BM=BM, BO=b_out, BI=b_in, DIRECT=direct, HAS_BIAS=fuse_b, **_types(x.dtype), **cfg)
-        if not direct: _sum_splits[(nnz,)](part, pb, grad, grad if db is None else db, *idx, nnz, splits, grad.stride(0), out,
-                                           BO=b_out, BI=b_in, HAS_BIAS=fuse_b, num_warps=8 if b_out * b_in >= 128 * 128 else 4)
+        _launch(_grad_weight, (nnz, splits), (dy, x, part, grad, pb, *idx, M, nnz, rows_per_split, dy.stride(0), x.stride(0), grad.stride(0), out),
+                dict(BM=BM, BO=b_out, BI=b_in, DIRECT=direct, HAS_BIAS=fuse_b, **_types(x.dtype), **cfg))
+        if not direct: _launch(_sum_splits, (nnz,), (part, pb, grad, grad if db is None else db, *idx, nnz, splits, grad.stride(0), out),
+                               dict(BO=b_out, BI=b_in, HAS_BIAS=fuse_b, num_warps=8 if b_out * b_in >= 128 * 128 else 4))
         return grad, db
     return launch(_settings('grad_weight', layout, x.dtype, M, launch))
 
