@@ -15,20 +15,32 @@ CUDA allocator's peak memory over the timed calls:
   (`ms`), the dense-vs-dense spread (`dense_spread`: each dense repeat over their median, min and max), the
   per-repeat speedups. Every block-sparse record holds the settings the autotuner kept for each kernel (`tuned`;
   for kind step those of the first block's two feed-forward layers). `--linear headline` times
-  only that size (d 2048, density 0.1, 16K tokens, the tiles of `--blocks`).
+  only that size (d 2048, density 0.1, 16K tokens, the tiles of `--blocks`). At the headline size also:
+  `block_sparse_bf16_triton_launch`, the layer with every launch through Triton's own launcher (`FAST_LAUNCH`
+  off), once; and `dense_bf16_graphed` / `block_sparse_bf16_graphed`, each layer's forward + backward
+  (`torch.autograd.grad`) captured in one CUDA graph and replayed, `--repeats` times interleaved: the kernels'
+  time without host work (`graph_err`: the replay against the eager layer).
 - `step`: one training step (bf16 autocast, AdamW, fp32 weights) of a small pre-norm transformer LM written here
   (d_model 1024, d_ff 4096, 6 layers, 16 heads, byte vocabulary, 8 x 2048 = 16384 tokens) with dense feed-forward
   layers, with the same layers masked dense (what mask-based training costs), and block-sparse at density 0.1;
   the dense step and each block-sparse one are then also timed `--repeats` times interleaved, as at the headline
-  linear case.
+  linear case; then both steps captured whole in CUDA graphs (forward, backward, a capturable fused AdamW step),
+  `dense_bf16_graphed` / `block_sparse_bf16_graphed`, also interleaved (`--no-graphed-step`: skipped).
+- `host` (`--host-cpu`, no GPU needed): microseconds of host work per call of the block-sparse layer on this CPU
+  with its kernel launches replaced by no-ops (`host_us`, `ms` = host_us / 1000; the aten ops and launches of one
+  call), and per launch in Triton's launcher (`triton_launch`) and in `block_kernels._launch` (`fast_launch`;
+  `same_args`: it passes the compiled kernel what Triton passes).
 
 Before timing, each sparse case is checked against the masked dense layer (outputs and gradients; `rel_err`).
 One JSON line per measurement is appended to `--out` (default nbs/sparse/gpu_runs/sparse_speed/records.jsonl) with
 kind, case, pass, n (tokens), d_in, d_out, density, block, fan_in, ms, peak_mib, device, torch, triton, and for
-sparse cases dense_ms and speedup (dense ms / this ms). Needs CUDA; about 3 minutes on an H200.
+sparse cases dense_ms and speedup (dense ms / this ms); `host_ms` is the median host time of a timed call (until it
+returns, the GPU idle at its start: what the GPU may wait for), `fast_launch` whether `_launch` skipped Triton's
+per-call argument binding. Needs CUDA (except `--host-cpu`); about 3 minutes on an H200.
 
     python tools/bench_sparse_gpu.py [--kinds linear,step] [--reps 20] [--out FILE]
     python tools/bench_sparse_gpu.py --linear headline --blocks 64,128 --repeats 7   # the headline case only, with its spread
+    python tools/bench_sparse_gpu.py --host-cpu  # no GPU: the layer's host path per call, and Triton's launcher, on this CPU
     python tools/bench_sparse_gpu.py --dry-run   # no GPU: tiny sizes on the CPU with TRITON_INTERPRET=1 (checks the script, times nothing)
 """
 import argparse, copy, json, os, statistics, sys, time, traceback
@@ -107,7 +119,7 @@ GIT = git_rev()
 
 def write(rec):
     "Append one record to --out (in a dry run only when --out was given explicitly) and print it."
-    rec = dict({'fast_launch': bool(bl.FAST_LAUNCH and bl._FAST_OK)},   # the block-sparse kernels launched again from their compiled form (`_launch`)
+    rec = dict({'fast_launch': bool(getattr(bl, 'FAST_LAUNCH', False) and getattr(bl, '_FAST_OK', False))},   # the block-sparse kernels launched again from their compiled form (`_launch`)
                **rec, device=DEVICE_NAME, torch=torch.__version__, triton=triton.__version__, git=GIT, time=time.strftime('%Y-%m-%d %H:%M:%S'))
     print(json.dumps(rec), flush=True)
     if (DRY or ARGS.host_cpu) and '--out' not in sys.argv: return
@@ -227,12 +239,12 @@ def graphed_linear(dense, sparse, x, dy, rec):
         del dense_graph, sparse_graph
     except Exception as e:
         traceback.print_exc()
-        write(dict(rec, case='block_sparse_bf16_graphed', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
+        write(dict(rec, case='block_sparse_bf16_graphed', ms=None, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
 
 def repeated(dense, sparse, x, dy, rec):
     "Dense and block-sparse fwd+bwd timed `--repeats` times, interleaved: every ratio is read against the dense-vs-dense spread of the same run. Before: the block-sparse layer with every launch through Triton's own launcher (`FAST_LAUNCH` off), once."
     rec = dict(rec, **{'pass': 'fwd+bwd'})
-    if bl._FAST_OK:
+    if getattr(bl, '_FAST_OK', False):   # (an older commit has no `_launch`)
         bl.FAST_LAUNCH = False
         try:
             ms, peak, host = measure(linear_runner(sparse, x, dy))
@@ -333,7 +345,7 @@ def bench_step():
         try: dense_graphed = graphed_step(dense_model, tokens, targets)
         except Exception as e:
             traceback.print_exc()
-            write(dict(base, case='dense_bf16_graphed', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
+            write(dict(base, case='dense_bf16_graphed', density=1.0, block=None, ms=None, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
     for block in s['blocks']:
         torch.manual_seed(0)
         model = make()
@@ -371,7 +383,7 @@ def bench_step():
                 try: interleaved(dense_graphed, graphed_step(model, tokens, targets), dict(rec, rel_err=err), dict(base), suffix='_graphed', tuned=tuned)
                 except Exception as e:
                     traceback.print_exc()
-                    write(dict(rec, case='block_sparse_bf16_graphed', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
+                    write(dict(rec, case='block_sparse_bf16_graphed', ms=None, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
         except Exception as e:
             traceback.print_exc()
             write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
@@ -404,7 +416,7 @@ def bench_host_cpu(d=256, n=1024, block=128, calls=2000):
     torch.set_num_threads(1)   # on a busy machine, OpenMP threads waiting for each other turn a fill into milliseconds
     launches = []
     for k in ('_forward', '_grad_input', '_grad_weight', '_sum_splits'): setattr(bl, k, NoLaunch(k, launches))
-    bl.triton_unsupported, bl._n_sms, fast = (lambda *a: None), (lambda device: 132), bl.FAST_LAUNCH
+    bl.triton_unsupported, bl._n_sms, fast = (lambda *a: None), (lambda device: 132), getattr(bl, 'FAST_LAUNCH', False)
     bl.FAST_LAUNCH = False   # each launch straight to its no-op stand-in: the launchers are timed by `launch_us`
     torch.manual_seed(0)
     dense = nn.Linear(d, d, dtype=torch.bfloat16)
@@ -422,7 +434,7 @@ def bench_host_cpu(d=256, n=1024, block=128, calls=2000):
         us, runs = host_us(fn, calls)
         launches.clear()
         with Ops() as ops: fn()
-        write(dict(kind='host', case='block_sparse_bf16', **{'pass': pas}, n=n, d_in=d, d_out=d, block=block, host_us=us,
+        write(dict(kind='host', case='block_sparse_bf16', **{'pass': pas}, n=n, d_in=d, d_out=d, density=0.5, block=block, ms=us / 1e3, host_us=us,
                    host_us_runs=runs, launches=list(launches), aten_ops={o: ops.ops.count(o) for o in sorted(set(ops.ops))}))
     bl.FAST_LAUNCH = fast
 
@@ -469,8 +481,9 @@ if __name__ == '__main__':
         forward = bl._forward.fn   # before `bench_host_cpu` replaces the kernels
         bench_host_cpu()
         triton_us, fast_us, same = launch_us(forward)   # after `bench_host_cpu`: it replaces Triton's driver
-        write(dict(kind='host', case='triton_launch', **{'pass': 'forward'}, host_us=triton_us, fast_launch=False))
-        write(dict(kind='host', case='fast_launch', **{'pass': 'forward'}, host_us=fast_us, fast_ok=bl._FAST_OK, same_args=same))
+        one = dict(kind='host', **{'pass': 'forward'}, n=16384, d_in=2048, d_out=2048, density=None, block=128)   # `launch_us`'s arguments
+        write(dict(one, case='triton_launch', ms=triton_us and triton_us / 1e3, host_us=triton_us, fast_launch=False))
+        write(dict(one, case='fast_launch', ms=fast_us and fast_us / 1e3, host_us=fast_us, fast_ok=getattr(bl, '_FAST_OK', None), same_args=same))
         sys.exit()
     kinds = ARGS.kinds.split(',')
     unknown = set(kinds) - {'linear', 'step'}
