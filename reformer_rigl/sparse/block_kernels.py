@@ -262,6 +262,7 @@ def _device_stream():
 
 def _launch(kernel, grid:tuple, args:tuple, consts:dict): # runtime arguments by position; constexprs and launch options by name
     "`kernel[grid](*args, **consts)`; with `FAST_LAUNCH`, a kernel launched before with the same settings and alike-specialised arguments goes straight from its compiled form."
+    global _FAST_OK
     if not (FAST_LAUNCH and _FAST_OK) or getattr(kernel, 'pre_run_hooks', None): return kernel[grid](*args, **consts)
     device, stream = _device_stream()
     key = (id(kernel), device, knobs.runtime.debug, getattr(knobs.compilation, 'instrumentation_mode', None), *consts.items(),   # Triton specialises on a tensor's type and 16-byte alignment, an integer being 1, divisible by 16, within 32 bits
@@ -273,8 +274,11 @@ def _launch(kernel, grid:tuple, args:tuple, consts:dict): # runtime arguments by
     compiled, constexprs, _ = hit
     enter = knobs.runtime.launch_enter_hook   # a profiler's hooks (e.g. Proton's) see the launch as from Triton's launcher
     meta = compiled.launch_metadata(grid, stream, *args, *constexprs) if getattr(enter, 'calls', enter) else None   # None, or an empty chain: no metadata
-    compiled.run(grid[0], grid[1] if len(grid) > 1 else 1, 1, stream, compiled.function, compiled.packed_metadata, meta,
-                 enter, knobs.runtime.launch_exit_hook, *args, *constexprs)
+    try: compiled.run(grid[0], grid[1] if len(grid) > 1 else 1, 1, stream, compiled.function, compiled.packed_metadata, meta,
+                      enter, knobs.runtime.launch_exit_hook, *args, *constexprs)
+    except TypeError:   # the launcher parses its arguments before launching: one it does not take means another convention
+        _FAST_OK = False
+        kernel[grid](*args, **consts)
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #1b999ba4
 def bsl_forward(x, # `[M, in]`, rows contiguous
