@@ -37,6 +37,9 @@ class BlockLayout:
         if self.all_rows is None: self.all_rows = bool((self.row_ptr.diff() > 0).all())
         self._nnz, self._grid = len(self.col_idx), (self.shape[0] // self.block[0], self.shape[1] // self.block[1])
         self._dot_tiles = all(b >= 16 and b & (b - 1) == 0 for b in self.block)   # sides `tl.dot` takes
+        dropped = torch.ones(self._grid, dtype=torch.bool, device=self.col_idx.device)
+        dropped[self.tile_row.long(), self.col_idx.long()] = False
+        self.zero_tiles = dropped.flatten().nonzero().squeeze(1).int()   # int32: `i * grid[1] + j` of each dropped tile (`_sum_splits` zeroes them)
 
     @property
     def nnz(self): return self._nnz
@@ -151,22 +154,26 @@ def _grad_weight(dy_ptr, x_ptr, part_ptr, g_ptr, pb_ptr, tile_row, col_idx, row_
                            mask=(o16 == 0)[None, :])
 
 @triton.jit
-def _sum_splits(part_ptr, pb_ptr, g_ptr, db_ptr, tile_row, col_idx, row_ptr, nnz, splits, sgo, n_out,
+def _sum_splits(part_ptr, pb_ptr, g_ptr, db_ptr, tile_row, col_idx, row_ptr, zero_tiles, nnz, splits, sgo, n_out, n_cols,
                 BO: tl.constexpr, BI: tl.constexpr, HAS_BIAS: tl.constexpr):
-    "g[tile t] = the sum over splits s of part[s, t]; `HAS_BIAS`: db[block-row i] = the sum of pb[s, block-row i], by the first tile of row i."
+    "g[tile t] = the sum over splits s of part[s, t] for t < nnz, zeros in the dropped tile `zero_tiles[t - nnz]` beyond; `HAS_BIAS`: db[block-row i] = the sum of pb[s, block-row i], by the first tile of row i."
     t = tl.program_id(0)
-    i = tl.load(tile_row + t)
-    j = tl.load(col_idx + t)
     oo = tl.arange(0, BO)
     oi = tl.arange(0, BI)
-    acc = tl.load(part_ptr + (t * BO + oo)[:, None] * BI + oi[None, :])
-    for s in range(1, splits): acc += tl.load(part_ptr + ((s * nnz + t) * BO + oo)[:, None] * BI + oi[None, :])
-    tl.store(g_ptr + (i * BO + oo)[:, None] * sgo + (j * BI + oi)[None, :], acc.to(g_ptr.dtype.element_ty))
-    if HAS_BIAS:
-        if t == tl.load(row_ptr + i):
-            b = tl.load(pb_ptr + i * BO + oo)
-            for s in range(1, splits): b += tl.load(pb_ptr + s * n_out + i * BO + oo)
-            tl.store(db_ptr + i * BO + oo, b.to(db_ptr.dtype.element_ty))
+    if t < nnz:
+        i = tl.load(tile_row + t)
+        j = tl.load(col_idx + t)
+        acc = tl.load(part_ptr + (t * BO + oo)[:, None] * BI + oi[None, :])
+        for s in range(1, splits): acc += tl.load(part_ptr + ((s * nnz + t) * BO + oo)[:, None] * BI + oi[None, :])
+        tl.store(g_ptr + (i * BO + oo)[:, None] * sgo + (j * BI + oi)[None, :], acc.to(g_ptr.dtype.element_ty))
+        if HAS_BIAS:
+            if t == tl.load(row_ptr + i):
+                b = tl.load(pb_ptr + i * BO + oo)
+                for s in range(1, splits): b += tl.load(pb_ptr + s * n_out + i * BO + oo)
+                tl.store(db_ptr + i * BO + oo, b.to(db_ptr.dtype.element_ty))
+    else:   # a dropped tile: the gradient is allocated without a zero fill
+        z = tl.load(zero_tiles + t - nnz)
+        tl.store(g_ptr + ((z // n_cols) * BO + oo)[:, None] * sgo + ((z % n_cols) * BI + oi)[None, :], tl.zeros([BO, BI], g_ptr.dtype.element_ty))
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #5f416d48
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
@@ -308,7 +315,7 @@ def bsl_grad_input(dy, # `[M, out]`, rows contiguous
 def bsl_grad_params(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
                     layout:BlockLayout, dtype:torch.dtype, # dtype of the weight gradient (the weight's)
                     bias_dtype:torch.dtype|None=None): # dtype of the bias gradient; None: no bias
-    "`(dW, db)`: `dy^T x` on the kept tiles written into a zero dense-shaped `[out, in]` gradient, and `dy` summed over rows when the kernels can (every block-row keeps a tile), else None."
+    "`(dW, db)`: `dy^T x` on the kept tiles of a dense-shaped `[out, in]` gradient, zero elsewhere, and `dy` summed over rows when the kernels can (every block-row keeps a tile), else None."
     (b_out, b_in), M, nnz, out = layout.block, x.shape[0], layout.nnz, layout.shape[0]
     if nnz == 0 or M == 0: return torch.zeros(layout.shape, dtype=dtype, device=x.device), None
     acc, fuse_b = torch.float64 if x.dtype == torch.float64 else torch.float32, bias_dtype is not None and layout.all_rows
@@ -316,14 +323,16 @@ def bsl_grad_params(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
         if cfg.pop('DENSE', False): return torch.where(layout.mask, dy.t() @ x, 0).to(dtype), None   # one plain product, kept on the tiles
         BM, per_sm = cfg.pop('BM'), cfg.pop('PER_SM', 2)
         rows_per_split, splits = _splits(M, BM, nnz, x.device, per_sm)
-        grad, direct = torch.zeros(layout.shape, dtype=dtype, device=x.device), splits == 1
+        direct = splits == 1   # one slice: the kernel writes the kept tiles of a zero-filled gradient; else `_sum_splits` writes every tile
+        grad = (torch.zeros if direct else torch.empty)(layout.shape, dtype=dtype, device=x.device)
         db = torch.empty(out, dtype=bias_dtype, device=x.device) if fuse_b else None
         part = grad if direct else torch.empty(splits * (nnz * b_out * b_in + (out if fuse_b else 0)), dtype=acc, device=x.device)
         pb = grad if db is None else db if direct else part[splits * nnz * b_out * b_in:]   # `[splits, out]` after the `[splits, nnz, b_out, b_in]` partials
         idx = layout.tile_row, layout.col_idx, layout.row_ptr
         _launch(_grad_weight, (nnz, splits), (dy, x, part, grad, pb, *idx, M, nnz, rows_per_split, dy.stride(0), x.stride(0), grad.stride(0), out),
                 dict(BM=BM, BO=b_out, BI=b_in, DIRECT=direct, HAS_BIAS=fuse_b, **_types(x.dtype), **cfg))
-        if not direct: _launch(_sum_splits, (nnz,), (part, pb, grad, grad if db is None else db, *idx, nnz, splits, grad.stride(0), out),
+        if not direct: _launch(_sum_splits, (layout.grid[0] * layout.grid[1],), (part, pb, grad, grad if db is None else db, *idx, layout.zero_tiles,
+                                                                             nnz, splits, grad.stride(0), out, layout.grid[1]),
                                dict(BO=b_out, BI=b_in, HAS_BIAS=fuse_b, num_warps=8 if b_out * b_in >= 128 * 128 else 4))
         return grad, db
     return launch(_settings('grad_weight', layout, x.dtype, M, launch))
