@@ -37,9 +37,9 @@ class BlockLayout:
         if self.all_rows is None: self.all_rows = bool((self.row_ptr.diff() > 0).all())
         self._nnz, self._grid = len(self.col_idx), (self.shape[0] // self.block[0], self.shape[1] // self.block[1])
         self._dot_tiles = all(b >= 16 and b & (b - 1) == 0 for b in self.block)   # sides `tl.dot` takes
-        dropped = torch.ones(self._grid, dtype=torch.bool, device=self.col_idx.device)
-        dropped[self.tile_row.long(), self.col_idx.long()] = False
-        self.zero_tiles = dropped.flatten().nonzero().squeeze(1).int()   # int32: `i * grid[1] + j` of each dropped tile (`_sum_splits` zeroes them)
+        kept = torch.zeros(self._grid, dtype=torch.uint8, device=self.col_idx.device)
+        kept[self.tile_row.long(), self.col_idx.long()] = 1   # the dropped tiles sort first, in order: no host sync, in `to` either
+        self.zero_tiles = kept.flatten().argsort(stable=True)[:self._grid[0] * self._grid[1] - self._nnz].int()   # int32: `i * grid[1] + j` of each dropped tile (`_sum_splits` zeroes them)
 
     @property
     def nnz(self): return self._nnz
