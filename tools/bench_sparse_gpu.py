@@ -15,20 +15,32 @@ CUDA allocator's peak memory over the timed calls:
   (`ms`), the dense-vs-dense spread (`dense_spread`: each dense repeat over their median, min and max), the
   per-repeat speedups. Every block-sparse record holds the settings the autotuner kept for each kernel (`tuned`;
   for kind step those of the first block's two feed-forward layers). `--linear headline` times
-  only that size (d 2048, density 0.1, 16K tokens, the tiles of `--blocks`).
+  only that size (d 2048, density 0.1, 16K tokens, the tiles of `--blocks`). At the headline size also:
+  `block_sparse_bf16_triton_launch`, the layer with every launch through Triton's own launcher (`FAST_LAUNCH`
+  off), once; and `dense_bf16_graphed` / `block_sparse_bf16_graphed`, each layer's forward + backward
+  (`torch.autograd.grad`) captured in one CUDA graph and replayed, `--repeats` times interleaved: the kernels'
+  time without host work (`graph_err`: the replay against the eager layer).
 - `step`: one training step (bf16 autocast, AdamW, fp32 weights) of a small pre-norm transformer LM written here
   (d_model 1024, d_ff 4096, 6 layers, 16 heads, byte vocabulary, 8 x 2048 = 16384 tokens) with dense feed-forward
   layers, with the same layers masked dense (what mask-based training costs), and block-sparse at density 0.1;
   the dense step and each block-sparse one are then also timed `--repeats` times interleaved, as at the headline
-  linear case.
+  linear case; then both steps captured whole in CUDA graphs (forward, backward, a capturable fused AdamW step),
+  `dense_bf16_graphed` / `block_sparse_bf16_graphed`, also interleaved (`--no-graphed-step`: skipped).
+- `host` (`--host-cpu`, no GPU needed): microseconds of host work per call of the block-sparse layer on this CPU
+  with its kernel launches replaced by no-ops (`host_us`, `ms` = host_us / 1000; the aten ops and launches of one
+  call), and per launch in Triton's launcher (`triton_launch`) and in `block_kernels._launch` (`fast_launch`;
+  `same_args`: it passes the compiled kernel what Triton passes).
 
 Before timing, each sparse case is checked against the masked dense layer (outputs and gradients; `rel_err`).
 One JSON line per measurement is appended to `--out` (default nbs/sparse/gpu_runs/sparse_speed/records.jsonl) with
 kind, case, pass, n (tokens), d_in, d_out, density, block, fan_in, ms, peak_mib, device, torch, triton, and for
-sparse cases dense_ms and speedup (dense ms / this ms). Needs CUDA; about 3 minutes on an H200.
+sparse cases dense_ms and speedup (dense ms / this ms); `host_ms` is the median host time of a timed call (until it
+returns, the GPU idle at its start: what the GPU may wait for), `fast_launch` whether `_launch` skipped Triton's
+per-call argument binding. Needs CUDA (except `--host-cpu`); about 3 minutes on an H200.
 
     python tools/bench_sparse_gpu.py [--kinds linear,step] [--reps 20] [--out FILE]
     python tools/bench_sparse_gpu.py --linear headline --blocks 64,128 --repeats 7   # the headline case only, with its spread
+    python tools/bench_sparse_gpu.py --host-cpu  # no GPU: the layer's host path per call, and Triton's launcher, on this CPU
     python tools/bench_sparse_gpu.py --dry-run   # no GPU: tiny sizes on the CPU with TRITON_INTERPRET=1 (checks the script, times nothing)
 """
 import argparse, copy, json, os, statistics, sys, time, traceback
@@ -42,13 +54,16 @@ def parse():
     p.add_argument('--blocks', default=None, help="comma-separated tile sides of the headline case (default: 64; with --linear all: the headline's)")
     p.add_argument('--step-blocks', default=None, help="comma-separated tile sides of kind step (default 64,128)")
     p.add_argument('--repeats', type=int, default=5, help="interleaved dense / block-sparse repeats at the headline case (spread of the ratio)")
+    p.add_argument('--no-graphed-step', dest='graphed_step', action='store_false', help="kind step: skip the CUDA-graph cases (the whole step captured)")
+    p.add_argument('--host-cpu', action='store_true', help="no GPU: the host time of the block-sparse layer's Python path on this CPU, its kernel launches replaced by no-ops (kind 'host')")
     p.add_argument('--dry-run', action='store_true', help="CPU smoke test at tiny sizes under Triton's interpreter; writes to --out only if given")
     return p.parse_args()
 
 ARGS = parse()
 if ARGS.dry_run: os.environ['TRITON_INTERPRET'] = '1'   # before triton is imported
+if ARGS.host_cpu: os.environ.pop('TRITON_INTERPRET', None)   # the compiled kernels' host path (their launches replaced below)
 import torch, torch.nn as nn, torch.nn.functional as F
-if not ARGS.dry_run and not torch.cuda.is_available():
+if not (ARGS.dry_run or ARGS.host_cpu) and not torch.cuda.is_available():
     sys.exit("bench_sparse_gpu.py needs a CUDA GPU (none is visible); use --dry-run to check the script on a CPU")
 import triton
 from reformer_rigl.sparse import block_kernels as bl
@@ -57,8 +72,9 @@ from reformer_rigl.sparse.block_linear import BlockSparseLinear, to_block_sparse
 from bench_sparse_overhead import git_rev
 
 DRY = ARGS.dry_run
-DEV = torch.device('cpu' if DRY else 'cuda')
-DEVICE_NAME = 'cpu (dry run, Triton interpreter)' if DRY else torch.cuda.get_device_name()
+DEV = torch.device('cpu' if DRY or ARGS.host_cpu else 'cuda')
+DEVICE_NAME = ('cpu (dry run, Triton interpreter)' if DRY else 'cpu (host path, kernel launches replaced by no-ops)' if ARGS.host_cpu
+               else torch.cuda.get_device_name())
 if DRY:   # tiny sizes: every code path, none of the timings mean anything
     LINEAR = dict(sizes=(64,), n=48, densities=(0.5,), blocks=(16, 32), headline=(64, 0.5, 16))
     STEP = dict(d_model=64, d_ff=128, n_layers=2, n_heads=2, vocab=256, batch=2, seq=24, blocks=(16,), density=0.5)
@@ -87,25 +103,26 @@ def sync():
     if DEV.type == 'cuda': torch.cuda.synchronize()
 
 def measure(fn, reps=ARGS.reps, warmup=3):
-    "Median milliseconds of `fn()` after `warmup` calls, and the allocator's peak MiB over the timed calls."
+    "Median milliseconds of `fn()` after `warmup` calls, the allocator's peak MiB over the timed calls, and the median host milliseconds of a call (until `fn` returns, the GPU idle at its start)."
     reps, warmup = (1, 1) if DRY else (reps, warmup)
     for _ in range(warmup): fn()
     sync()
     if DEV.type == 'cuda': torch.cuda.reset_peak_memory_stats()
-    times = []
+    times, host = [], []
     for _ in range(reps):
-        start = time.perf_counter(); fn(); sync()
-        times.append((time.perf_counter() - start) * 1e3)
+        start = time.perf_counter(); fn(); issued = time.perf_counter(); sync()
+        times.append((time.perf_counter() - start) * 1e3); host.append((issued - start) * 1e3)
     peak = torch.cuda.max_memory_allocated() / 2**20 if DEV.type == 'cuda' else None
-    return statistics.median(times), peak
+    return statistics.median(times), peak, statistics.median(host)
 
 GIT = git_rev()
 
 def write(rec):
     "Append one record to --out (in a dry run only when --out was given explicitly) and print it."
-    rec = dict(rec, device=DEVICE_NAME, torch=torch.__version__, triton=triton.__version__, git=GIT, time=time.strftime('%Y-%m-%d %H:%M:%S'))
+    rec = dict({'fast_launch': bool(getattr(bl, 'FAST_LAUNCH', False) and getattr(bl, '_FAST_OK', False))},   # the block-sparse kernels launched again from their compiled form (`_launch`)
+               **rec, device=DEVICE_NAME, torch=torch.__version__, triton=triton.__version__, git=GIT, time=time.strftime('%Y-%m-%d %H:%M:%S'))
     print(json.dumps(rec), flush=True)
-    if DRY and '--out' not in sys.argv: return
+    if (DRY or ARGS.host_cpu) and '--out' not in sys.argv: return
     os.makedirs(os.path.dirname(ARGS.out) or '.', exist_ok=True)
     with open(ARGS.out, 'a') as f: f.write(json.dumps(rec) + '\n')
 
@@ -141,9 +158,9 @@ def bench_linear():
         base = dict(kind='linear', n=n, d_in=d, d_out=d)
         dense_ms = {}
         for pas in ('fwd+bwd', 'fwd'):
-            ms, peak = measure(linear_runner(dense, x, dy, pas == 'fwd+bwd'))
+            ms, peak, host = measure(linear_runner(dense, x, dy, pas == 'fwd+bwd'))
             dense_ms[pas] = ms
-            write(dict(base, case='dense_bf16', density=1.0, block=None, fan_in=None, **{'pass': pas}, ms=ms, peak_mib=peak))
+            write(dict(base, case='dense_bf16', density=1.0, block=None, fan_in=None, **{'pass': pas}, ms=ms, peak_mib=peak, host_ms=host))
         for density in LINEAR['densities']:
             for block in LINEAR['blocks']:
                 headline = (d, density) == LINEAR['headline'][:2] and block in HEADLINE_BLOCKS
@@ -157,17 +174,18 @@ def bench_linear():
                         t0 = time.perf_counter()
                         err = check_linear(sparse, x, dy)
                         rec['first_call_s'] = time.perf_counter() - t0
+                        err = max(err, check_linear(sparse, x, dy))   # again: the launches of a second call go straight to the compiled kernels
                         if err > 2e-2: raise AssertionError(f"block-sparse and masked dense disagree: rel_err {err:.2e}")
                         modes = [('block_sparse_bf16', False)] + ([('block_sparse_bf16_dense_grad', True)] if headline and fan_in == 'constant' else [])
                         for case, dense_grad in modes:
                             sparse.dense_grad = dense_grad
                             for pas in (('fwd+bwd', 'fwd') if not dense_grad else ('fwd+bwd',)):
-                                ms, peak = measure(linear_runner(sparse, x, dy, pas == 'fwd+bwd'))
-                                write(dict(rec, case=case, **{'pass': pas}, ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms[pas],
+                                ms, peak, host = measure(linear_runner(sparse, x, dy, pas == 'fwd+bwd'))
+                                write(dict(rec, case=case, **{'pass': pas}, ms=ms, peak_mib=peak, host_ms=host, rel_err=err, dense_ms=dense_ms[pas],
                                            speedup=dense_ms[pas] / ms, tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0])))
                         sparse.dense_grad = False
                         if fan_in == 'constant': kernel_breakdown(sparse, dense, x, dy, rec)
-                        if headline and fan_in == 'constant': repeated(dense, sparse, x, dy, rec)
+                        if headline and fan_in == 'constant': repeated(dense, sparse, x, dy, rec); graphed_linear(dense, sparse, x, dy, rec)
                     except Exception as e:
                         traceback.print_exc()
                         write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
@@ -179,22 +197,59 @@ def tuned_configs(layout, dtype, n):
     "The settings the autotuner kept for each kernel of `layout` at `n` tokens (None: not tuned, e.g. TILE_CONFIG or the interpreter)."
     return {k: TUNED.get(tune_key(k, layout, dtype, n), (None,))[0] for k in ('forward', 'grad_input', 'grad_weight')}
 
-def interleaved(dense_fn, sparse_fn, rec, dense_rec, **sparse_extra):
-    "Time `dense_fn` and `sparse_fn` `--repeats` times, interleaved (the order alternating), and write one record of each with every repeat and the dense-vs-dense spread."
-    med, ms = statistics.median, dict(dense=[], sparse=[])
+def interleaved(dense_fn, sparse_fn, rec, dense_rec, suffix='', **sparse_extra):
+    "Time `dense_fn` and `sparse_fn` `--repeats` times, interleaved (the order alternating), and write one record of each (cases `dense_bf16` and `block_sparse_bf16`, then `suffix`) with every repeat and the dense-vs-dense spread."
+    med, ms, host = statistics.median, dict(dense=[], sparse=[]), dict(dense=[], sparse=[])
     for r in range(max(ARGS.repeats, 1)):
-        for k in (('dense', 'sparse') if r % 2 == 0 else ('sparse', 'dense')): ms[k].append(measure(dense_fn if k == 'dense' else sparse_fn)[0])
+        for k in (('dense', 'sparse') if r % 2 == 0 else ('sparse', 'dense')):
+            t, _, h = measure(dense_fn if k == 'dense' else sparse_fn)
+            ms[k].append(t); host[k].append(h)
     dense_med, sparse_med = med(ms['dense']), med(ms['sparse'])
     spread = [m / dense_med for m in ms['dense']]   # each dense repeat over their median: what a ratio of 1 may read as
     common = dict(repeats=len(ms['dense']), reps=ARGS.reps, dense_spread=[min(spread), max(spread)])
-    write(dict(dense_rec, **common, case='dense_bf16', density=1.0, block=None, fan_in=None, ms=dense_med, ms_repeats=ms['dense'], next_to_block=rec['block']))
+    write(dict(dense_rec, **common, case='dense_bf16' + suffix, density=1.0, block=None, fan_in=None, ms=dense_med, ms_repeats=ms['dense'],
+               host_ms=med(host['dense']), next_to_block=rec['block']))
     ratios = [a / b for a, b in zip(ms['dense'], ms['sparse'])]
-    write(dict(rec, **common, case='block_sparse_bf16', ms=sparse_med, ms_repeats=ms['sparse'], dense_ms=dense_med, speedup=dense_med / sparse_med,
-               speedup_repeats=ratios, speedup_min=min(ratios), speedup_max=max(ratios), **sparse_extra))
+    write(dict(rec, **common, case='block_sparse_bf16' + suffix, ms=sparse_med, ms_repeats=ms['sparse'], host_ms=med(host['sparse']), dense_ms=dense_med,
+               speedup=dense_med / sparse_med, speedup_repeats=ratios, speedup_min=min(ratios), speedup_max=max(ratios), **sparse_extra))
+
+def graphed(fn):
+    "`fn()`'s kernels captured once in a CUDA graph, after warm-up on a side stream (autotuning and compiling happen there), and `fn`'s outputs at capture: each `graph.replay()` runs the same kernels on the same inputs, with no host work."
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3): fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph): out = fn()
+    return graph, out
+
+def graphed_linear(dense, sparse, x, dy, rec):
+    "Cases `dense_bf16_graphed` and `block_sparse_bf16_graphed`: each layer's forward + backward captured whole (`torch.autograd.grad` inside the graph), replayed `--repeats` times interleaved; `graph_err`: replayed block-sparse outputs against the eager ones."
+    if DEV.type != 'cuda': return print("graphed cases: skipped without CUDA")
+    rec = dict(rec, **{'pass': 'fwd+bwd'})
+    try:
+        eager = linear_runner(sparse, x, dy)()
+        (dense_graph, _), (sparse_graph, outs) = graphed(linear_runner(dense, x, dy)), graphed(linear_runner(sparse, x, dy))
+        sparse_graph.replay(); sync()
+        err = max(rel_err(a, b) for a, b in zip(eager, outs))   # the capture saw the same kernels, settings and layout as an eager call
+        if err > 1e-3: raise AssertionError(f"the replayed graph and the eager layer disagree: rel_err {err:.2e}")
+        interleaved(dense_graph.replay, sparse_graph.replay, dict(rec, graph_err=err), {k: v for k, v in rec.items() if k not in ('density_kept', 'first_call_s')},
+                    suffix='_graphed', tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0]))
+        del dense_graph, sparse_graph
+    except Exception as e:
+        traceback.print_exc()
+        write(dict(rec, case='block_sparse_bf16_graphed', ms=None, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
 
 def repeated(dense, sparse, x, dy, rec):
-    "Dense and block-sparse fwd+bwd timed `--repeats` times, interleaved: every ratio is read against the dense-vs-dense spread of the same run."
+    "Dense and block-sparse fwd+bwd timed `--repeats` times, interleaved: every ratio is read against the dense-vs-dense spread of the same run. Before: the block-sparse layer with every launch through Triton's own launcher (`FAST_LAUNCH` off), once."
     rec = dict(rec, **{'pass': 'fwd+bwd'})
+    if getattr(bl, '_FAST_OK', False):   # (an older commit has no `_launch`)
+        bl.FAST_LAUNCH = False
+        try:
+            ms, peak, host = measure(linear_runner(sparse, x, dy))
+            write(dict(rec, case='block_sparse_bf16_triton_launch', ms=ms, peak_mib=peak, host_ms=host, fast_launch=False))
+        finally: bl.FAST_LAUNCH = True
     interleaved(linear_runner(dense, x, dy), linear_runner(sparse, x, dy), rec, {k: v for k, v in rec.items() if k not in ('density_kept', 'first_call_s')},
                 tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0]))
 
@@ -218,8 +273,8 @@ def bench_bsr(weight, x, block, rec, dense_fwd_ms):
         from torch.sparse._triton_ops import bsr_dense_mm
         bsr, xt = weight.to_sparse_bsr((block, block)), x.t().contiguous()
         err = rel_err(weight @ xt, bsr_dense_mm(bsr, xt))
-        ms, peak = measure(lambda: bsr_dense_mm(bsr, xt))
-        write(dict(rec, case='torch_bsr_bf16', **{'pass': 'fwd'}, ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_fwd_ms, speedup=dense_fwd_ms / ms))
+        ms, peak, host = measure(lambda: bsr_dense_mm(bsr, xt))
+        write(dict(rec, case='torch_bsr_bf16', **{'pass': 'fwd'}, ms=ms, peak_mib=peak, host_ms=host, rel_err=err, dense_ms=dense_fwd_ms, speedup=dense_fwd_ms / ms))
     except Exception as e: write(dict(rec, case='torch_bsr_bf16', **{'pass': 'fwd'}, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
 
 # ---------------------------------------------------------------- kind 'step'
@@ -250,8 +305,8 @@ class LM(nn.Module):
         for block in self.blocks: x = block(x)
         return self.head(self.norm(x))
 
-def lm_loss(model, tokens, targets):
-    with torch.autocast(DEV.type, dtype=torch.bfloat16):
+def lm_loss(model, tokens, targets, cache=True):
+    with torch.autocast(DEV.type, dtype=torch.bfloat16, cache_enabled=cache):   # cache False inside a CUDA graph capture
         return F.cross_entropy(model(tokens).flatten(0, 1).float(), targets.flatten())
 
 def train_step(model, opt, tokens, targets):
@@ -259,6 +314,16 @@ def train_step(model, opt, tokens, targets):
         lm_loss(model, tokens, targets).backward()
         opt.step(); opt.zero_grad(set_to_none=True)
     return step
+
+def graphed_step(model, tokens, targets):
+    "One training step (forward, backward, a fused AdamW step with `capturable=True`, its own state) captured whole in a CUDA graph: its `replay`. The gradients are the graph's (set to None before capture, written, not accumulated, by each replay)."
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True, capturable=True)
+    def step():
+        opt.zero_grad(set_to_none=True)
+        lm_loss(model, tokens, targets, cache=False).backward()
+        opt.step()
+    graph, _ = graphed(step)
+    return graph.replay
 
 def bench_step():
     s = STEP
@@ -273,8 +338,14 @@ def bench_step():
     dense_model = make()
     dense_opt = torch.optim.AdamW(dense_model.parameters(), lr=1e-4, **fused)
     dense_step = train_step(dense_model, dense_opt, tokens, targets)   # kept: timed again next to each block-sparse step
-    dense_ms, peak = measure(dense_step)
-    write(dict(base, case='dense_bf16', density=1.0, block=None, ms=dense_ms, peak_mib=peak))
+    dense_ms, peak, host = measure(dense_step)
+    write(dict(base, case='dense_bf16', density=1.0, block=None, ms=dense_ms, peak_mib=peak, host_ms=host))
+    dense_graphed = None
+    if DEV.type == 'cuda' and ARGS.graphed_step:
+        try: dense_graphed = graphed_step(dense_model, tokens, targets)
+        except Exception as e:
+            traceback.print_exc()
+            write(dict(base, case='dense_bf16_graphed', density=1.0, block=None, ms=None, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
     for block in s['blocks']:
         torch.manual_seed(0)
         model = make()
@@ -296,26 +367,124 @@ def bench_step():
             if err > 2e-2: raise AssertionError(f"block-sparse and masked dense LM disagree: rel_err {err:.2e}")
             if block == s['blocks'][0]:
                 opt = torch.optim.AdamW(masked.parameters(), lr=1e-4, **fused)
-                ms, peak = measure(train_step(masked, opt, tokens, targets))
-                write(dict(rec, case='masked_dense_bf16', ms=ms, peak_mib=peak, dense_ms=dense_ms, speedup=dense_ms / ms))
+                ms, peak, host = measure(train_step(masked, opt, tokens, targets))
+                write(dict(rec, case='masked_dense_bf16', ms=ms, peak_mib=peak, host_ms=host, dense_ms=dense_ms, speedup=dense_ms / ms))
                 del opt
             del masked
             opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
             sparse_step = train_step(model, opt, tokens, targets)
-            ms, peak = measure(sparse_step)
+            ms, peak, host = measure(sparse_step)
             layers = {n: m for n, m in model.named_modules() if isinstance(m, BlockSparseLinear)}
             tuned = {n: tuned_configs(m.layout, torch.bfloat16, n_tok) for n, m in list(layers.items())[:2]}   # ff1 and ff2 of the first block: the others have the same shapes
-            write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, tuned=tuned))
+            write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, host_ms=host, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, tuned=tuned))
             interleaved(dense_step, sparse_step, dict(rec, rel_err=err), dict(base), tuned=tuned)
             del opt, sparse_step
+            if dense_graphed is not None:   # the whole step without host work, next to the dense step graphed the same way
+                try: interleaved(dense_graphed, graphed_step(model, tokens, targets), dict(rec, rel_err=err), dict(base), suffix='_graphed', tuned=tuned)
+                except Exception as e:
+                    traceback.print_exc()
+                    write(dict(rec, case='block_sparse_bf16_graphed', ms=None, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
         except Exception as e:
             traceback.print_exc()
             write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
         del model
         if DEV.type == 'cuda': torch.cuda.empty_cache()
 
+# ---------------------------------------------------------------- kind 'host' (--host-cpu)
+
+def host_us(fn, calls, runs=7, warmup=50):
+    "Microseconds per call of `fn` on the host, each of `runs` runs the mean of `calls` calls: their median and all of them."
+    for _ in range(warmup): fn()
+    us = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        for _ in range(calls): fn()
+        us.append((time.perf_counter() - start) / calls * 1e6)
+    return statistics.median(us), us
+
+class NoLaunch:
+    "Stands in for a `@triton.jit` kernel: `kernel[grid](...)` records the kernel's name and launches nothing."
+    def __init__(self, name, launches): self.name, self.launches = name, launches
+    def __getitem__(self, grid): return lambda *args, **kwargs: self.launches.append(self.name)
+
+def bench_host_cpu(d=256, n=1024, block=128, calls=2000):
+    """Kind 'host': microseconds of host work per call of the block-sparse layer (bf16, bias, every block-row keeping a tile, token
+    slices as on an H100's 132 SMs, the settings the H100 autotuner kept at 128×128 tiles), its kernel launches replaced by
+    no-ops: the Python path, the autograd function and torch's allocations, not Triton's launcher. Small d and n (the host
+    work does not depend on them; a CPU allocation of a GPU-sized gradient would). Also the aten ops each pass issues."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    torch.set_num_threads(1)   # on a busy machine, OpenMP threads waiting for each other turn a fill into milliseconds
+    launches = []
+    for k in ('_forward', '_grad_input', '_grad_weight', '_sum_splits'): setattr(bl, k, NoLaunch(k, launches))
+    bl.triton_unsupported, bl._n_sms, fast = (lambda *a: None), (lambda device: 132), getattr(bl, 'FAST_LAUNCH', False)
+    bl.FAST_LAUNCH = False   # each launch straight to its no-op stand-in: the launchers are timed by `launch_us`
+    torch.manual_seed(0)
+    dense = nn.Linear(d, d, dtype=torch.bfloat16)
+    sparse = BlockSparseLinear(dense, random_block_mask((d, d), block, 0.5), block, impl='fused')
+    for kind, cfg in dict(forward=dict(BM=256, num_warps=8, num_stages=3), grad_input=dict(BM=64, num_warps=4, num_stages=4),
+                          grad_weight=dict(BM=64, num_warps=8, num_stages=3, PER_SM=1)).items():
+        TUNED[tune_key(kind, sparse.layout, torch.bfloat16, n)] = cfg, None
+    x, dy = torch.randn(n, d, dtype=torch.bfloat16, requires_grad=True), torch.randn(n, d, dtype=torch.bfloat16)
+    class Ops(TorchDispatchMode):
+        def __init__(self): super().__init__(); self.ops = []
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func.overloadpacket.__name__)); return func(*args, **(kwargs or {}))
+    for pas in ('fwd+bwd', 'fwd'):
+        fn = linear_runner(sparse, x, dy, pas == 'fwd+bwd')
+        us, runs = host_us(fn, calls)
+        launches.clear()
+        with Ops() as ops: fn()
+        write(dict(kind='host', case='block_sparse_bf16', **{'pass': pas}, n=n, d_in=d, d_out=d, density=0.5, block=block, ms=us / 1e3, host_us=us,
+                   host_us_runs=runs, launches=list(launches), aten_ops={o: ops.ops.count(o) for o in sorted(set(ops.ops))}))
+    bl.FAST_LAUNCH = fast
+
+def launch_us(fn, calls=2000):
+    """Microseconds of host work per launch of `fn` (`_forward`'s Python function) with the layer's arguments on this CPU,
+    in Triton's own launcher (`kernel[grid](...)`: binding and specialising the arguments, the cache lookup) and in
+    `block_kernels._launch` (its compiled kernel, launched again): a fake CUDA driver, and a compiled kernel whose launch
+    does nothing. Also whether `_launch` passed the compiled kernel's launcher exactly the arguments Triton's passed
+    (`same_args`). Triton internals: None for each if this Triton differs."""
+    try:
+        import types
+        from triton.runtime.driver import driver
+        from triton.backends.compiler import GPUTarget
+        class FakeDriver:
+            def get_current_device(self): return 0
+            def get_current_stream(self, device=None): return 0
+            def get_current_target(self): return GPUTarget('cuda', 90, 32)
+        class FakeKernel:
+            function = packed_metadata = None
+            def launch_metadata(self, *args): return None
+            def run(self, *args): self.last = args
+        def fake_compile(self, key, signature, device, constexprs, options, attrs, warmup):
+            self.device_caches[device][0][key] = kernel = FakeKernel()
+            return kernel
+        kernel = triton.JITFunction(fn)
+        kernel._do_compile = types.MethodType(fake_compile, kernel)
+        driver.set_active(FakeDriver())
+        x, w, b = torch.empty(16384, 2048, dtype=torch.bfloat16), torch.empty(2048, 2048, dtype=torch.bfloat16), torch.empty(2048, dtype=torch.bfloat16)
+        y, rows, cols = torch.empty_like(x), torch.zeros(17, dtype=torch.int32), torch.zeros(32, dtype=torch.int32)
+        args = (x, w, b, y, rows, cols, 16384, 2048, 2048, 2048)
+        consts = dict(BM=256, BO=128, BI=128, HAS_BIAS=True, **bl._types(torch.bfloat16), num_warps=8, num_stages=3)
+        triton_us, fast_us = host_us(lambda: kernel[(16, 64)](*args, **consts), calls)[0], host_us(lambda: bl._launch(kernel, (16, 64), args, consts), calls)[0]
+        compiled = kernel[(16, 64)](*args, **consts); by_triton = compiled.last
+        compiled.last = None; bl._launch(kernel, (16, 64), args, consts)
+        same = compiled.last is not None and len(compiled.last) == len(by_triton) and all(a is b or (type(a) == type(b) and a == b) for a, b in zip(compiled.last, by_triton))
+        return triton_us, fast_us, same
+    except Exception as e:
+        print(f"Triton's launcher not timed: {type(e).__name__}: {e}")
+        return None, None, None
+
 if __name__ == '__main__':
     start = time.time()
+    if ARGS.host_cpu:
+        forward = bl._forward.fn   # before `bench_host_cpu` replaces the kernels
+        bench_host_cpu()
+        triton_us, fast_us, same = launch_us(forward)   # after `bench_host_cpu`: it replaces Triton's driver
+        one = dict(kind='host', **{'pass': 'forward'}, n=16384, d_in=2048, d_out=2048, density=None, block=128)   # `launch_us`'s arguments
+        write(dict(one, case='triton_launch', ms=triton_us and triton_us / 1e3, host_us=triton_us, fast_launch=False))
+        write(dict(one, case='fast_launch', ms=fast_us and fast_us / 1e3, host_us=fast_us, fast_ok=getattr(bl, '_FAST_OK', None), same_args=same))
+        sys.exit()
     kinds = ARGS.kinds.split(',')
     unknown = set(kinds) - {'linear', 'step'}
     if unknown: sys.exit(f"unknown kinds {sorted(unknown)}: use linear and/or step")

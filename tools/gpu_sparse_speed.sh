@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# One call on the lent GPU machine for issue 24, about 3 minutes on an H100: install the carried wheels (.whl, if any), then
+# One call on the lent GPU machine for issue 24: install the carried wheels (.whl, if any), then
+# (0) tools/bench_sparse_gpu.py --host-cpu: the block-sparse layer's host work per call on this machine's CPU (kernel
+#     launches replaced by no-ops), and Triton's launcher against block_kernels._launch per launch (~15 s, no GPU);
 # (a) tools/bench_sparse_gpu.py: the headline block-sparse linear case (d 2048, density 0.1, 16K tokens, 64 and 128
-#     tiles; dense and block-sparse repeated interleaved, with the spread and the autotuner's settings) and the LM step
-#     (64 tiles; also repeated interleaved with the dense step);
+#     tiles; dense and block-sparse repeated interleaved, with the spread, the autotuner's settings and host_ms; once
+#     with Triton's own launches; and both layers' forward + backward captured as CUDA graphs, `*_graphed`) and the LM
+#     step (64 tiles; also repeated interleaved with the dense step, eager and captured whole as CUDA graphs);
 # (b) tools/bench_sparse_overhead.py: the sparse callbacks' cost on a WRN-22-2, bs 128, SGD and Adam interleaved,
-#     with a second dense case (dense_repeat) for the dense-vs-dense spread.
-# Everything lands in $OUT: sparse_gpu.jsonl, sparse_overhead.jsonl and the two logs; append both .jsonl files to
-# nbs/sparse/gpu_runs/sparse_speed/records.jsonl.       OUT=out bash tools/gpu_sparse_speed.sh
-# Knobs: LINEAR_S / OVERHEAD_S (time limits of the two parts, default 100 and 80 s; (a) writes its records as it goes,
-# (b) starts no round it cannot finish), BLOCKS (default 64,128), STEP_BLOCKS (default 64), ROUNDS (default 5), STEPS
-# (default 50). DRY=1: both scripts' CPU smoke modes (no GPU; checks this script, times nothing).
+#     with a second dense case (dense_repeat) for the dense-vs-dense spread (OVERHEAD_S=0 skips it).
+# Everything lands in $OUT: sparse_host.jsonl, sparse_gpu.jsonl, sparse_overhead.jsonl and the logs, packed at the end
+# into $OUT/sparse_speed.tgz (PACK=0: left loose); append the .jsonl files to nbs/sparse/gpu_runs/sparse_speed/records.jsonl.
+#     OUT=out bash tools/gpu_sparse_speed.sh
+# Knobs: LINEAR_S / OVERHEAD_S (time limits of parts (a) and (b), default 100 and 80 s; (a) writes its records as it
+# goes, (b) starts no round it cannot finish), BLOCKS (default 64,128), STEP_BLOCKS (default 64), ROUNDS (default 5),
+# STEPS (default 50). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
 if ls .whl/*.whl > /dev/null 2>&1; then source tools/gpu_wheels.sh || exit 1; fi
@@ -18,23 +22,42 @@ if [ "${DRY:-0}" = 1 ]; then gpu=(--dry-run --blocks 16,32 --step-blocks 16); ov
 else nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1
      gpu=(--blocks "${BLOCKS:-64,128}" --step-blocks "${STEP_BLOCKS:-64}"); ovh=(--device cuda --bs 128 --rounds "${ROUNDS:-5}" --steps "${STEPS:-50}"); fi
 start=$(date +%s)
+timeout 60 python3 tools/bench_sparse_gpu.py --host-cpu --out "$OUT/sparse_host.jsonl" > "$OUT/bench_sparse_host.log" 2>&1
+echo "(0) host path rc $? in $(( $(date +%s) - start )) s"
+[ -f "$OUT/sparse_host.jsonl" ] && python3 - "$OUT/sparse_host.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    print(' | '.join(str(c) for c in (r['kind'], r['case'], r['pass'], f"{r['host_us']:.1f} us" if r.get('host_us') else r.get('host_us'),
+                                      r.get('aten_ops', ''), r.get('launches', ''), f"same_args {r['same_args']}" if 'same_args' in r else '', r['triton'])))
+PY
+mid=$(date +%s)
 timeout "${LINEAR_S:-100}" python3 tools/bench_sparse_gpu.py --kinds linear,step --linear headline --repeats 7 --reps 20 "${gpu[@]}" \
   --out "$OUT/sparse_gpu.jsonl" > "$OUT/bench_sparse_gpu.log" 2>&1
-echo "(a) bench_sparse_gpu rc $? in $(( $(date +%s) - start )) s"
+echo "(a) bench_sparse_gpu rc $? in $(( $(date +%s) - mid )) s"
 [ -f "$OUT/sparse_gpu.jsonl" ] && python3 - "$OUT/sparse_gpu.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    if not (r.get('repeats') or r['kind'] == 'step' or r.get('pass') in ('forward', 'grad_input', 'grad_weight')): continue
+    if not (r.get('repeats') or r['kind'] == 'step' or r.get('pass') in ('forward', 'grad_input', 'grad_weight') or r['case'].endswith('_triton_launch')
+            or 'status' in r): continue
     cols = [r['kind'], r['case'], f"block {r.get('block')}", r.get('pass') or '', f"{r['ms']:.3f} ms" if 'ms' in r else r.get('error', '')]
+    if r.get('host_ms') is not None: cols.append(f"host {r['host_ms']:.3f} ms")
     if 'speedup' in r: cols.append(f"speedup {r['speedup']:.2f}" + (f" ({r['speedup_min']:.2f}-{r['speedup_max']:.2f})" if 'speedup_min' in r else ''))
     if 'dense_spread' in r: cols.append(f"dense spread {r['dense_spread'][0]:.3f}-{r['dense_spread'][1]:.3f}")
+    if 'graph_err' in r: cols.append(f"graph_err {r['graph_err']:.1e}")
     if r.get('tuned') or r.get('config'): cols.append(json.dumps(r.get('tuned') or r['config']))
     print(' | '.join(cols))
 PY
-mid=$(date +%s)
-timeout "${OVERHEAD_S:-80}" python3 tools/bench_sparse_overhead.py --opt sgd,adam --budget-s $(( ${OVERHEAD_S:-80} - 30 )) "${ovh[@]}" \
-  --out "$OUT/sparse_overhead.jsonl" > "$OUT/bench_sparse_overhead.log" 2>&1
-echo "(b) bench_sparse_overhead rc $? in $(( $(date +%s) - mid )) s"
-grep -E "^\||^sgd|^adam|stopping|Error" "$OUT/bench_sparse_overhead.log"
+if [ "${OVERHEAD_S:-80}" -gt 0 ]; then
+  mid=$(date +%s)
+  timeout "${OVERHEAD_S:-80}" python3 tools/bench_sparse_overhead.py --opt sgd,adam --budget-s $(( ${OVERHEAD_S:-80} - 30 )) "${ovh[@]}" \
+    --out "$OUT/sparse_overhead.jsonl" > "$OUT/bench_sparse_overhead.log" 2>&1
+  echo "(b) bench_sparse_overhead rc $? in $(( $(date +%s) - mid )) s"
+  grep -E "^\||^sgd|^adam|stopping|Error" "$OUT/bench_sparse_overhead.log"
+fi
+if [ "${PACK:-1}" = 1 ]; then
+  files=$(cd "$OUT" && ls | grep -v '^sparse_speed.tgz$')
+  (cd "$OUT" && tar -czf sparse_speed.tgz $files && rm -f $files) && echo "packed into $OUT/sparse_speed.tgz: $(echo $files)"
+fi
 echo "done in $(( $(date +%s) - start )) s"

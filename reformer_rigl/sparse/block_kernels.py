@@ -11,12 +11,13 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import triton
 import triton.language as tl
 from triton import knobs
+from triton.runtime.driver import driver
 from .blocks import block_shape, blocks_of
 
 # %% auto #0
-__all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'IMPLS', 'BlockLayout', 'block_layout',
-           'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_params', 'bsl_grad_weight',
-           'BlockSparseLinearFn', 'block_impl', 'triton_unsupported', 'block_sparse_linear']
+__all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'FAST_LAUNCH', 'IMPLS', 'BlockLayout',
+           'block_layout', 'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_params',
+           'bsl_grad_weight', 'BlockSparseLinearFn', 'block_impl', 'triton_unsupported', 'block_sparse_linear']
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #693a0251
 @dataclass
@@ -32,13 +33,18 @@ class BlockLayout:
     mask:torch.Tensor # the bool `[out, in]` mask it was built from
     all_rows:bool|None=None # every block-row keeps a tile (the weight-gradient kernel then sums the bias gradient too); None: found from `row_ptr`
 
-    def __post_init__(self):
-        if self.all_rows is None: self.all_rows = bool((self.row_ptr.diff() > 0).all())   # once per layout, not per call
+    def __post_init__(self):   # what a call reads, made once per layout (per mask), as plain Python values
+        if self.all_rows is None: self.all_rows = bool((self.row_ptr.diff() > 0).all())
+        self._nnz, self._grid = len(self.col_idx), (self.shape[0] // self.block[0], self.shape[1] // self.block[1])
+        self._dot_tiles = all(b >= 16 and b & (b - 1) == 0 for b in self.block)   # sides `tl.dot` takes
+        kept = torch.zeros(self._grid, dtype=torch.uint8, device=self.col_idx.device)
+        kept[self.tile_row.long(), self.col_idx.long()] = 1   # the dropped tiles sort first, in order: no host sync, in `to` either
+        self.zero_tiles = kept.flatten().argsort(stable=True)[:self._grid[0] * self._grid[1] - self._nnz].int()   # int32: `i * grid[1] + j` of each dropped tile (`_sum_splits` zeroes them)
 
     @property
-    def nnz(self): return len(self.col_idx)
+    def nnz(self): return self._nnz
     @property
-    def grid(self): return self.shape[0] // self.block[0], self.shape[1] // self.block[1]
+    def grid(self): return self._grid
     @property
     def density(self): return self.nnz / (self.grid[0] * self.grid[1])
     @property
@@ -148,22 +154,26 @@ def _grad_weight(dy_ptr, x_ptr, part_ptr, g_ptr, pb_ptr, tile_row, col_idx, row_
                            mask=(o16 == 0)[None, :])
 
 @triton.jit
-def _sum_splits(part_ptr, pb_ptr, g_ptr, db_ptr, tile_row, col_idx, row_ptr, nnz, splits, sgo, n_out,
+def _sum_splits(part_ptr, pb_ptr, g_ptr, db_ptr, tile_row, col_idx, row_ptr, zero_tiles, nnz, splits, sgo, n_out, n_cols,
                 BO: tl.constexpr, BI: tl.constexpr, HAS_BIAS: tl.constexpr):
-    "g[tile t] = the sum over splits s of part[s, t]; `HAS_BIAS`: db[block-row i] = the sum of pb[s, block-row i], by the first tile of row i."
+    "g[tile t] = the sum over splits s of part[s, t] for t < nnz, zeros in the dropped tile `zero_tiles[t - nnz]` beyond; `HAS_BIAS`: db[block-row i] = the sum of pb[s, block-row i], by the first tile of row i."
     t = tl.program_id(0)
-    i = tl.load(tile_row + t)
-    j = tl.load(col_idx + t)
     oo = tl.arange(0, BO)
     oi = tl.arange(0, BI)
-    acc = tl.load(part_ptr + (t * BO + oo)[:, None] * BI + oi[None, :])
-    for s in range(1, splits): acc += tl.load(part_ptr + ((s * nnz + t) * BO + oo)[:, None] * BI + oi[None, :])
-    tl.store(g_ptr + (i * BO + oo)[:, None] * sgo + (j * BI + oi)[None, :], acc.to(g_ptr.dtype.element_ty))
-    if HAS_BIAS:
-        if t == tl.load(row_ptr + i):
-            b = tl.load(pb_ptr + i * BO + oo)
-            for s in range(1, splits): b += tl.load(pb_ptr + s * n_out + i * BO + oo)
-            tl.store(db_ptr + i * BO + oo, b.to(db_ptr.dtype.element_ty))
+    if t < nnz:
+        i = tl.load(tile_row + t)
+        j = tl.load(col_idx + t)
+        acc = tl.load(part_ptr + (t * BO + oo)[:, None] * BI + oi[None, :])
+        for s in range(1, splits): acc += tl.load(part_ptr + ((s * nnz + t) * BO + oo)[:, None] * BI + oi[None, :])
+        tl.store(g_ptr + (i * BO + oo)[:, None] * sgo + (j * BI + oi)[None, :], acc.to(g_ptr.dtype.element_ty))
+        if HAS_BIAS:
+            if t == tl.load(row_ptr + i):
+                b = tl.load(pb_ptr + i * BO + oo)
+                for s in range(1, splits): b += tl.load(pb_ptr + s * n_out + i * BO + oo)
+                tl.store(db_ptr + i * BO + oo, b.to(db_ptr.dtype.element_ty))
+    else:   # a dropped tile: the gradient is allocated without a zero fill
+        z = tl.load(zero_tiles + t - nnz)
+        tl.store(g_ptr + ((z // n_cols) * BO + oo)[:, None] * sgo + ((z % n_cols) * BI + oi)[None, :], tl.zeros([BO, BI], g_ptr.dtype.element_ty))
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #5f416d48
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
@@ -188,13 +198,16 @@ def _candidates(kind, block, dtype):
         return [dict(BM=bm, num_warps=w, num_stages=3, PER_SM=p) for bm in (64, 128) for w in (4, 8) for p in (0, 1, 2, 4, 8)] + [dict(DENSE=True)]
     return [dict(BM=bm, num_warps=w, num_stages=st) for bm in (64, 128, 256) for w, st in ((4, 3), (8, 3), (4, 4))]
 
+def _cdiv(a, b): return -(-a // b)   # `triton.cdiv` in plain Python: Triton's is a constexpr function, ~1.5 µs a call on the host
+
 def tune_key(kind, layout, dtype, M):
     "The key of `TUNED` for one kernel call: the kernel, the weight's shape and tiles, the type, the tokens to the next power of two, the kept tiles."
-    return (kind, layout.shape, layout.block, dtype, triton.next_power_of_2(max(M, 1)), layout.nnz)
+    return (kind, layout.shape, layout.block, dtype, 1 << (max(M, 1) - 1).bit_length(), layout.nnz)
 
 def _settings(kind, layout, dtype, M, launch):
     "The settings of one kernel call: `TILE_CONFIG`'s or the guesses, or on CUDA (`AUTOTUNE`) the fastest of the candidates."
-    if INTERPRET or not AUTOTUNE or dtype == torch.float64 or (kind, *layout.block) in TILE_CONFIG: return _config(kind, layout.block, dtype)
+    if INTERPRET or not AUTOTUNE or dtype == torch.float64 or (TILE_CONFIG and (kind, *layout.block) in TILE_CONFIG):
+        return _config(kind, layout.block, dtype)
     key = tune_key(kind, layout, dtype, M)
     if key not in TUNED:
         cfg, timed = _config(kind, layout.block, dtype), []
@@ -230,10 +243,49 @@ def _n_sms(device):
 
 def _splits(M, BM, nnz, device, per_sm=2):
     "Rows per token slice of the weight gradient, and the slice count: about `per_sm` programs per SM in all (0: one slice)."
-    chunks = triton.cdiv(M, BM)
-    want = min(chunks, max(1, triton.cdiv(per_sm * _n_sms(device), max(nnz, 1))))
-    rows = triton.cdiv(chunks, want) * BM
-    return rows, triton.cdiv(M, rows)
+    chunks = _cdiv(M, BM)
+    want = min(chunks, max(1, _cdiv(per_sm * _n_sms(device), max(nnz, 1))))
+    rows = _cdiv(chunks, want) * BM
+    return rows, _cdiv(M, rows)
+
+# %% ../../nbs/sparse/09a_block_kernels.ipynb #7fca1d08
+FAST_LAUNCH = True   # on CUDA, launch a kernel compiled before straight from its compiled form (Triton's argument binding costs µs a launch)
+_COMPILED = {}       # (kernel id, device, Triton's debug knobs, settings, how Triton specialises each argument) -> (compiled kernel, its constexprs in signature order, the kernel)
+
+def _triton_launches_as_expected():
+    "Whether this Triton's `JITFunction.run` launches a compiled kernel as `_launch` repeats it: all arguments, constexprs included, in signature order."
+    import inspect
+    try: src = inspect.getsource(triton.runtime.jit.JITFunction.run)
+    except (OSError, TypeError, AttributeError): return False
+    return ('kernel.run(grid_0, grid_1, grid_2, stream, kernel.function, kernel.packed_metadata, launch_metadata,' in src
+            and '*bound_args.values())' in src)
+
+_FAST_OK = not INTERPRET and torch.version.hip is None and _triton_launches_as_expected()   # NVIDIA: AMD's Triton also specialises on pointer ranges
+
+def _device_stream():
+    "The current CUDA device and stream, as Triton's launcher reads them."
+    device = driver.active.get_current_device()
+    return device, driver.active.get_current_stream(device)
+
+def _launch(kernel, grid:tuple, args:tuple, consts:dict): # runtime arguments by position; constexprs and launch options by name
+    "`kernel[grid](*args, **consts)`; with `FAST_LAUNCH`, a kernel launched before with the same settings and alike-specialised arguments goes straight from its compiled form."
+    global _FAST_OK
+    if not (FAST_LAUNCH and _FAST_OK) or getattr(kernel, 'pre_run_hooks', None): return kernel[grid](*args, **consts)
+    device, stream = _device_stream()
+    key = (id(kernel), device, knobs.runtime.debug, getattr(knobs.compilation, 'instrumentation_mode', None), *consts.items(),   # Triton specialises on a tensor's type and 16-byte alignment, an integer being 1, divisible by 16, within 32 bits
+           *[(a.dtype, a.data_ptr() % 16 == 0) if isinstance(a, torch.Tensor) else (a == 1, a % 16 == 0, -2**31 <= a < 2**31) for a in args])
+    hit = _COMPILED.get(key)
+    if hit is None or hit[2] is not kernel:   # Triton binds, specialises, compiles if it must, and launches; its compiled kernel is kept for next time
+        _COMPILED[key] = kernel[grid](*args, **consts), tuple(consts[name] for name in kernel.arg_names[len(args):]), kernel
+        return
+    compiled, constexprs, _ = hit
+    enter = knobs.runtime.launch_enter_hook   # a profiler's hooks (e.g. Proton's) see the launch as from Triton's launcher
+    meta = compiled.launch_metadata(grid, stream, *args, *constexprs) if getattr(enter, 'calls', enter) else None   # None, or an empty chain: no metadata
+    try: compiled.run(grid[0], grid[1] if len(grid) > 1 else 1, 1, stream, compiled.function, compiled.packed_metadata, meta,
+                      enter, knobs.runtime.launch_exit_hook, *args, *constexprs)
+    except TypeError:   # the launcher parses its arguments before launching: one it does not take means another convention
+        _FAST_OK = False
+        kernel[grid](*args, **consts)
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #1b999ba4
 def bsl_forward(x, # `[M, in]`, rows contiguous
@@ -242,9 +294,9 @@ def bsl_forward(x, # `[M, in]`, rows contiguous
     M, (out, _) = x.shape[0], layout.shape
     def launch(cfg):
         y, BM = torch.empty(M, out, dtype=x.dtype, device=x.device), cfg.pop('BM')
-        _forward[(layout.grid[0], triton.cdiv(M, BM))](
-            x, weight, weight if bias is None else bias, y, layout.row_ptr, layout.col_idx, M, x.stride(0), weight.stride(0),
-            y.stride(0), BM=BM, BO=layout.block[0], BI=layout.block[1], HAS_BIAS=bias is not None, **_types(x.dtype), **cfg)
+        _launch(_forward, (layout.grid[0], _cdiv(M, BM)),
+                (x, weight, weight if bias is None else bias, y, layout.row_ptr, layout.col_idx, M, x.stride(0), weight.stride(0), y.stride(0)),
+                dict(BM=BM, BO=layout.block[0], BI=layout.block[1], HAS_BIAS=bias is not None, **_types(x.dtype), **cfg))
         return y
     return launch(_settings('forward', layout, x.dtype, M, launch))
 
@@ -254,16 +306,16 @@ def bsl_grad_input(dy, # `[M, out]`, rows contiguous
     M, (_, inp) = dy.shape[0], layout.shape
     def launch(cfg):
         dx, BM = torch.empty(M, inp, dtype=dy.dtype, device=dy.device), cfg.pop('BM')
-        _grad_input[(layout.grid[1], triton.cdiv(M, BM))](
-            dy, weight, dx, layout.col_ptr, layout.row_idx, M, dy.stride(0), weight.stride(0), dx.stride(0),
-            BM=BM, BO=layout.block[0], BI=layout.block[1], **_types(dy.dtype), **cfg)
+        _launch(_grad_input, (layout.grid[1], _cdiv(M, BM)),
+                (dy, weight, dx, layout.col_ptr, layout.row_idx, M, dy.stride(0), weight.stride(0), dx.stride(0)),
+                dict(BM=BM, BO=layout.block[0], BI=layout.block[1], **_types(dy.dtype), **cfg))
         return dx
     return launch(_settings('grad_input', layout, dy.dtype, M, launch))
 
 def bsl_grad_params(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
                     layout:BlockLayout, dtype:torch.dtype, # dtype of the weight gradient (the weight's)
                     bias_dtype:torch.dtype|None=None): # dtype of the bias gradient; None: no bias
-    "`(dW, db)`: `dy^T x` on the kept tiles written into a zero dense-shaped `[out, in]` gradient, and `dy` summed over rows when the kernels can (every block-row keeps a tile), else None."
+    "`(dW, db)`: `dy^T x` on the kept tiles of a dense-shaped `[out, in]` gradient, zero elsewhere, and `dy` summed over rows when the kernels can (every block-row keeps a tile), else None."
     (b_out, b_in), M, nnz, out = layout.block, x.shape[0], layout.nnz, layout.shape[0]
     if nnz == 0 or M == 0: return torch.zeros(layout.shape, dtype=dtype, device=x.device), None
     acc, fuse_b = torch.float64 if x.dtype == torch.float64 else torch.float32, bias_dtype is not None and layout.all_rows
@@ -271,15 +323,17 @@ def bsl_grad_params(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
         if cfg.pop('DENSE', False): return torch.where(layout.mask, dy.t() @ x, 0).to(dtype), None   # one plain product, kept on the tiles
         BM, per_sm = cfg.pop('BM'), cfg.pop('PER_SM', 2)
         rows_per_split, splits = _splits(M, BM, nnz, x.device, per_sm)
-        grad, direct = torch.zeros(layout.shape, dtype=dtype, device=x.device), splits == 1
+        direct = splits == 1   # one slice: the kernel writes the kept tiles of a zero-filled gradient; else `_sum_splits` writes every tile
+        grad = (torch.zeros if direct else torch.empty)(layout.shape, dtype=dtype, device=x.device)
         db = torch.empty(out, dtype=bias_dtype, device=x.device) if fuse_b else None
-        part = grad if direct else torch.empty(splits, nnz, b_out, b_in, dtype=acc, device=x.device)
-        pb = grad if db is None else db if direct else torch.empty(splits, out, dtype=acc, device=x.device)
+        part = grad if direct else torch.empty(splits * (nnz * b_out * b_in + (out if fuse_b else 0)), dtype=acc, device=x.device)
+        pb = grad if db is None else db if direct else part[splits * nnz * b_out * b_in:]   # `[splits, out]` after the `[splits, nnz, b_out, b_in]` partials
         idx = layout.tile_row, layout.col_idx, layout.row_ptr
-        _grad_weight[(nnz, splits)](dy, x, part, grad, pb, *idx, M, nnz, rows_per_split, dy.stride(0), x.stride(0), grad.stride(0), out,
-                                    BM=BM, BO=b_out, BI=b_in, DIRECT=direct, HAS_BIAS=fuse_b, **_types(x.dtype), **cfg)
-        if not direct: _sum_splits[(nnz,)](part, pb, grad, grad if db is None else db, *idx, nnz, splits, grad.stride(0), out,
-                                           BO=b_out, BI=b_in, HAS_BIAS=fuse_b, num_warps=8 if b_out * b_in >= 128 * 128 else 4)
+        _launch(_grad_weight, (nnz, splits), (dy, x, part, grad, pb, *idx, M, nnz, rows_per_split, dy.stride(0), x.stride(0), grad.stride(0), out),
+                dict(BM=BM, BO=b_out, BI=b_in, DIRECT=direct, HAS_BIAS=fuse_b, **_types(x.dtype), **cfg))
+        if not direct: _launch(_sum_splits, (layout.grid[0] * layout.grid[1],), (part, pb, grad, grad if db is None else db, *idx, layout.zero_tiles,
+                                                                             nnz, splits, grad.stride(0), out, layout.grid[1]),
+                               dict(BO=b_out, BI=b_in, HAS_BIAS=fuse_b, num_warps=8 if b_out * b_in >= 128 * 128 else 4))
         return grad, db
     return launch(_settings('grad_weight', layout, x.dtype, M, launch))
 
@@ -324,7 +378,7 @@ def triton_unsupported(x:torch.Tensor, weight:torch.Tensor, layout:BlockLayout):
         return "it needs a CUDA device (or TRITON_INTERPRET=1 set before triton is imported, to run it slowly on the CPU)"
     if x.device != weight.device: return f"x is on {x.device} but the weight is on {weight.device}"
     if x.dtype not in _TL: return f"it computes in float16, bfloat16, float32 or float64, not {x.dtype}"
-    if not all(b >= 16 and b & (b - 1) == 0 for b in layout.block):
+    if not layout._dot_tiles:
         return f"Triton's tl.dot needs tiles whose sides are powers of two of at least 16, got {layout.block[0]}×{layout.block[1]}"
     if weight.stride(1) != 1: return "the weight's rows must be contiguous"
 
