@@ -69,7 +69,7 @@ def variant_runs(a, seeds, lr, bt, steps, deadline):
     "Start the variants (`--variants`, default all seven) for each of `seeds`, `steps` steps each; returns the processes."
     procs, every = [], max(1, steps // 10)
     for seed in seeds:
-        for v in getattr(a, 'variants', None) or VARIANTS:
+        for v in (VARIANTS if getattr(a, 'variants', None) is None else a.variants):
             ov = ['variant=lsh', f'n_hashes={v[3:]}'] if v.startswith('lsh') else [f'variant={v}', 'hashes=[]']
             procs.append(launch(f'abl_{v}_s{seed}', ov + [f'seed={seed}'] + common(a, lr, bt, steps, every), a, deadline))
     return procs
@@ -117,7 +117,7 @@ def main():
     p.add_argument('--lr', type=float); p.add_argument('--batch-tokens', type=int); p.add_argument('--steps', type=int)
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
     p.add_argument('--no-ctx', action='store_true', help="long: only the ablation variants")
-    p.add_argument('--variants', nargs='+', choices=VARIANTS, help="long: these variants only (default: all seven)")
+    p.add_argument('--variants', nargs='*', choices=VARIANTS, help="long: these variants only (default: all seven; given empty: none, only the context runs)")
     p.add_argument('--ctx', nargs='+', help="long: context runs as KIND:N[:fix16], KIND lsh<r> or full (e.g. lsh4:4096 full:4096 lsh4:65536:fix16)")
     p.add_argument('--ctx-steps', type=int, help="long: steps of the context runs (default --steps)")
     a = p.parse_args()
