@@ -43,7 +43,7 @@ per-call argument binding. Needs CUDA (except `--host-cpu`); about 3 minutes on 
     python tools/bench_sparse_gpu.py --host-cpu  # no GPU: the layer's host path per call, and Triton's launcher, on this CPU
     python tools/bench_sparse_gpu.py --dry-run   # no GPU: tiny sizes on the CPU with TRITON_INTERPRET=1 (checks the script, times nothing)
 """
-import argparse, copy, json, os, statistics, sys, time, traceback
+import argparse, copy, gc, json, os, statistics, sys, time, traceback
 
 def parse():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -315,8 +315,36 @@ def train_step(model, opt, tokens, targets):
         opt.step(); opt.zero_grad(set_to_none=True)
     return step
 
+def live_accumulators(params):
+    """The parameters among `params` whose gradient accumulator (autograd's `AccumulateGrad` node) an autograd graph still
+    alive in Python keeps, e.g. through a loss held after its `backward()`. Autograd makes that node once per parameter
+    while one is alive and syncs with the stream it was made on; made by an eager step on the default stream, it makes a
+    later CUDA graph capture of a backward fail ('operation would make the legacy stream depend on a capturing blocking
+    stream')."""
+    want, found, seen = {id(p): p for p in params}, [], {}
+    gc.collect()
+    stack = [o.grad_fn for o in gc.get_objects() if issubclass(type(o), torch.Tensor) and o.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen: continue
+        seen[id(node)] = node   # (kept: an id is not reused while the walk runs)
+        v = getattr(node, 'variable', None)
+        if v is not None and id(v) in want and not any(v is f for f in found): found.append(v)
+        stack.extend(n for n, _ in node.next_functions)
+    return found
+
+def step_error(masked, model, tokens, targets):
+    "Largest relative error of `model`'s loss and first feed-forward weight gradient against the masked dense LM's; a float, and no autograd graph left alive (see `live_accumulators`)."
+    losses, grads = [], []
+    for m in (masked, model):
+        loss = lm_loss(m, tokens, targets); loss.backward()
+        losses.append(loss.detach()); grads.append(m.blocks[0].ff1.weight.grad.clone()); m.zero_grad(set_to_none=True)
+    return max(rel_err(losses[0], losses[1]), rel_err(grads[0], grads[1]))
+
 def graphed_step(model, tokens, targets):
     "One training step (forward, backward, a fused AdamW step with `capturable=True`, its own state) captured whole in a CUDA graph: its `replay`. The gradients are the graph's (set to None before capture, written, not accumulated, by each replay)."
+    live = live_accumulators(model.parameters())
+    if live: raise RuntimeError(f"{len(live)} parameters' gradient accumulators are kept by an autograd graph still alive (a loss kept after backward?): the capture would fail")
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True, capturable=True)
     def step():
         opt.zero_grad(set_to_none=True)
@@ -359,11 +387,12 @@ def bench_step():
         try:
             masked = to_block_sparse(copy.deepcopy(model), masks, block, impl='plain')       # dense layers on masked weights
             to_block_sparse(model, masks, block, impl='fused')
-            losses, grads = [], []
-            for m in (masked, model):
-                loss = lm_loss(m, tokens, targets); loss.backward()
-                losses.append(loss.detach()); grads.append(m.blocks[0].ff1.weight.grad.clone()); m.zero_grad(set_to_none=True)
-            err = max(rel_err(losses[0], losses[1]), rel_err(grads[0], grads[1]))
+            err = step_error(masked, model, tokens, targets)   # (a loss kept here made the h100-2026-12-06b run's step capture fail)
+            if DRY:   # what the capture needs, checked on the CPU: no graph left by the check, and the check sees a kept loss
+                assert not live_accumulators(model.parameters())
+                kept = lm_loss(model, tokens, targets); kept.backward()
+                assert len(live_accumulators(model.parameters())) == len(list(model.parameters())); del kept
+                model.zero_grad(set_to_none=True)
             if err > 2e-2: raise AssertionError(f"block-sparse and masked dense LM disagree: rel_err {err:.2e}")
             if block == s['blocks'][0]:
                 opt = torch.optim.AdamW(masked.parameters(), lr=1e-4, **fused)

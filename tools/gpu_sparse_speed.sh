@@ -41,7 +41,7 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     if not (r.get('repeats') or r['kind'] == 'step' or r.get('pass') in ('forward', 'grad_input', 'grad_weight') or r['case'].endswith('_triton_launch')
             or 'status' in r): continue
-    cols = [r['kind'], r['case'], f"block {r.get('block')}", r.get('pass') or '', f"{r['ms']:.3f} ms" if 'ms' in r else r.get('error', '')]
+    cols = [r['kind'], r['case'], f"block {r.get('block')}", r.get('pass') or '', f"{r['ms']:.3f} ms" if r.get('ms') is not None else f"FAILED {r.get('error', '')[:120]!r}"]
     if r.get('host_ms') is not None: cols.append(f"host {r['host_ms']:.3f} ms")
     if 'speedup' in r: cols.append(f"speedup {r['speedup']:.2f}" + (f" ({r['speedup_min']:.2f}-{r['speedup_max']:.2f})" if 'speedup_min' in r else ''))
     if 'dense_spread' in r: cols.append(f"dense spread {r['dense_spread'][0]:.3f}-{r['dense_spread'][1]:.3f}")
