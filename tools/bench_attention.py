@@ -108,7 +108,8 @@ def model_case(case, n):
             if hasattr(m, 'n_buckets'): m.n_buckets = factorised(n)
     return model
 
-def bench_model(case, n, reps):
+def model_step(case, n):
+    "One training step of the model case on `n` random tokens (bf16 autocast, AdamW), as a function."
     model = model_case(case, n).cuda()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     tokens = torch.randint(0, 256, (1, n + 1), device='cuda')
@@ -116,7 +117,9 @@ def bench_model(case, n, reps):
         with torch.autocast('cuda', dtype=torch.bfloat16): logits = model(tokens[:, :-1])
         F.cross_entropy(logits.float().flatten(0, 1), tokens[:, 1:].flatten()).backward()
         opt.step(); opt.zero_grad(set_to_none=True)
-    return measure(step, reps)
+    return step
+
+def bench_model(case, n, reps): return measure(model_step(case, n), reps)
 
 KERNEL_CATEGORIES = [   # (category, substrings of a kernel's name, lower case): the first match wins
     ('attention backward', ('_bwd_dq', '_bwd_dkdv')),
@@ -185,15 +188,7 @@ def peak_breakdown(trace, top=25):
 def snapshot(case, n, folder):
     """One warm-up and one recorded forward + backward (or training step) of `case` at `n` under the allocator's history
     recorder: the pickle goes to `folder` (for torch.cuda.memory's viewer), the peak's breakdown into the record."""
-    kind = 'model' if case in MODEL_CASES else 'attn'
-    if kind == 'model':
-        model = model_case(case, n).cuda(); opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        tokens = torch.randint(0, 256, (1, n + 1), device='cuda')
-        def step():
-            with torch.autocast('cuda', dtype=torch.bfloat16): logits = model(tokens[:, :-1])
-            F.cross_entropy(logits.float().flatten(0, 1), tokens[:, 1:].flatten()).backward()
-            opt.step(); opt.zero_grad(set_to_none=True)
-    else: step = attention_step(case, n)
+    step = model_step(case, n) if case in MODEL_CASES else attention_step(case, n)
     step(); torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
     torch.cuda.memory._record_memory_history(context='alloc', stacks='python', max_entries=200000)
     step(); torch.cuda.synchronize()
@@ -233,7 +228,7 @@ def main():
     p.add_argument('--attn', default='4096,8192,16384,65536,262144,1048576')
     p.add_argument('--attn-cases', default='sdpa_bf16,hf_lsh4,lsh4_plain_bf16,lsh4_fused_bf16,lsh4_fused_fact_bf16')
     p.add_argument('--model', default='16384,65536,262144,1048576')
-    p.add_argument('--model-cases', default='gpt_sdpa_bf16,reformerlm_fused_bf16,reformerlm24_fused_bf16,reformerlm_fused_fact_bf16')
+    p.add_argument('--model-cases', default=','.join(MODEL_CASES))
     p.add_argument('--reps', type=int, default=5)
     p.add_argument('--skip', default='gpt_sdpa_bf16@1048576,reformerlm24_fused_bf16@16384,reformerlm24_fused_bf16@262144,'
                    'reformerlm24_fused_bf16@1048576,lsh4_fused_fact_bf16@4096,lsh4_fused_fact_bf16@16384,'
