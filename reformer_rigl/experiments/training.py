@@ -18,7 +18,7 @@ from fastai.callback.core import Callback, CancelFitException, CancelValidExcept
 from fastai.callback.schedule import ParamScheduler, combined_cos
 from fastai.callback.training import GradientAccumulation
 from fastai.learner import Learner, Recorder, AvgSmoothLoss
-from fastai.optimizer import Adam, OptimWrapper
+from fastai.optimizer import Optimizer, Adam, OptimWrapper, weight_decay, average_grad, average_sqr_grad, step_stat, adam_step, debias
 from ..core import get_rng_state, set_rng_state, synchronize, param_count
 from .config import ConfigError
 from .validation import task_config, check_choice, check_positive
@@ -26,8 +26,8 @@ from .precision import resolve_precision
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'OPTIMIZERS', 'HOST_READS', 'CPU_ONLY_READS', 'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule',
-           'make_opt_func', 'fit_steps', 'TrainingLog', 'DeviceSmoothLoss', 'KeepLossOnDevice', 'HostSyncs',
-           'train_learner', 'check_train', 'step_task_config', 'training_metrics']
+           'ForeachAdam', 'foreach_adam', 'make_opt_func', 'fit_steps', 'TrainingLog', 'DeviceSmoothLoss',
+           'KeepLossOnDevice', 'HostSyncs', 'train_learner', 'check_train', 'step_task_config', 'training_metrics']
 
 # %% ../../nbs/experiments/04_training.ipynb #0c29cefc
 class StepBudget(Callback):
@@ -70,16 +70,45 @@ def lr_schedule(name:str, # 'one_cycle', 'cosine', 'inverse_sqrt' or 'constant'
         return lr * min(t / w, math.sqrt(w / t))
     return sched
 
+# %% ../../nbs/experiments/04_training.ipynb #8522129e
+class ForeachAdam(Optimizer):
+    "fastai's `Adam` with decoupled weight decay, stepping every weight of a group at once with torch's `_foreach` ops."
+    def step(self, closure=None):
+        if closure is not None: raise NotImplementedError("fastai optimizers currently do not support closure")
+        groups = {}
+        for p, pg, state, hyper in self.all_params(with_grad=True):
+            if 'grad_avg' not in state: state['grad_avg'], state['sqr_avg'] = torch.zeros_like(p.grad), torch.zeros_like(p.grad)
+            state['step'] = state.get('step', 0) + 1
+            self.state[p] = state
+            groups.setdefault((id(hyper), state.get('do_wd', True), state['step'], p.device, p.dtype), (hyper, []))[1].append((p, state))
+        for (_, do_wd, step, *_), (h, ps) in groups.items():
+            w, g = [p.data for p, _ in ps], [p.grad.data for p, _ in ps]
+            avg, sqr = [s['grad_avg'] for _, s in ps], [s['sqr_avg'] for _, s in ps]
+            if do_wd and h['wd'] != 0: torch._foreach_mul_(w, 1 - h['lr'] * h['wd'])               # weight_decay
+            torch._foreach_mul_(avg, h['mom']); torch._foreach_add_(avg, g, alpha=1 - h['mom'])      # average_grad
+            torch._foreach_mul_(sqr, h['sqr_mom']); torch._foreach_addcmul_(sqr, g, g, value=1 - h['sqr_mom'])  # average_sqr_grad
+            denom = torch._foreach_div(sqr, debias(h['sqr_mom'], 1 - h['sqr_mom'], step))          # adam_step
+            torch._foreach_sqrt_(denom); torch._foreach_add_(denom, h['eps'])
+            torch._foreach_addcdiv_(w, avg, denom, value=-h['lr'] / debias(h['mom'], 1 - h['mom'], step))
+
+def foreach_adam(params, lr, mom:float=0.9, sqr_mom:float=0.99, eps:float=1e-5, wd:float=0.01, # fastai `Adam`'s
+                 decouple_wd:bool=True) -> Optimizer: # False: fastai's `Adam` with L2 regularisation
+    "fastai's `Adam(params, lr, ...)` as a `ForeachAdam` (decoupled weight decay)."
+    if not decouple_wd: return Adam(params, lr, mom, sqr_mom, eps, wd, decouple_wd)
+    cbs = [weight_decay, partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]
+    return ForeachAdam(params, cbs, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+
 # %% ../../nbs/experiments/04_training.ipynb #af3a4f2a
 OPTIMIZERS = ('adam', 'adamw', 'adafactor')
 
 def make_opt_func(opt:str='adam', # 'adam', 'adamw' (the same: fastai decouples weight decay) or 'adafactor'
                   betas=(0.9, 0.999), # Adam's (beta1, beta2)
-                  eps:float=1e-8): # Adam's epsilon
+                  eps:float=1e-8, # Adam's epsilon
+                  foreach:bool=True): # Adam: `ForeachAdam` (False: fastai's `Adam`, one weight at a time; the same numbers on the CPU)
     "A fastai `opt_func` for `opt`."
     check_choice('train.opt', opt, OPTIMIZERS)
     if opt == 'adafactor': return partial(OptimWrapper, opt=torch.optim.Adafactor)
-    return partial(Adam, mom=betas[0], sqr_mom=betas[1], eps=eps, decouple_wd=True)
+    return partial(foreach_adam if foreach else Adam, mom=betas[0], sqr_mom=betas[1], eps=eps, decouple_wd=True)
 
 # %% ../../nbs/experiments/04_training.ipynb #62e9e41c
 def fit_steps(learn:Learner, # the learner to train

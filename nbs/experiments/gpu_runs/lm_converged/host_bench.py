@@ -1,13 +1,14 @@
 """What the host-sync changes of issue 28 buy on the GPU: `lm_converged` steps per second with this tree's training
 ('lean': no host-device synchronisation between log steps) against fastai's plain behaviour ('plain': the smoothed loss
-copied to the host after every batch, batches made int64 on the CPU and moved with blocking copies), for one run alone
+copied to the host after every batch, batches made int64 on the CPU and moved with blocking copies, fastai's Adam
+one weight at a time; 'nosync': only the synchronisations removed), for one run alone
 and for `--procs` runs side by side, as drive.py runs them; then a short run of each mode under
 `torch.cuda.set_sync_debug_mode('warn')` counts the synchronisations the GPU really sees, per step.
 
     python host_bench.py --work /tmp/hb --out $OUT --steps 300 --procs 7
     python host_bench.py --device cpu --smoke --skip syncs --steps 20 --procs 2 --source stdlib --out /tmp/hb-out   # a CPU check
 
-'plain' is this tree with the two changes undone by a patch in the wrapper that starts each process (`--mode` of the
+'plain' is this tree with the changes undone by a patch in the wrapper that starts each process (`RR_HOST_MODE` in the
 wrapper below), so one call measures both on the same machine. Results: OUT/host_bench.jsonl, one line a
 measurement (`case` alone/side_by_side/syncs, `mode`, `procs`, `steps`, per-process `train_s` and steps per second,
 `total_steps_per_s`, or `syncs_per_step` {step: count}), and OUT/host_bench.log.
@@ -21,6 +22,9 @@ import torch
 mode, sync_log = os.environ.get('RR_HOST_MODE', 'lean'), os.environ.get('RR_SYNC_LOG')
 from reformer_rigl.experiments import training, lm
 from reformer_rigl.data import byte_lm
+if mode in ('plain', 'nosync'):   # fastai's Adam, one weight at a time
+    import functools
+    lm.make_opt_func = functools.partial(training.make_opt_func, foreach=False)
 if mode == 'plain':   # fastai's own behaviour, as before the change
     training.KeepLossOnDevice.before_fit = training.KeepLossOnDevice.after_fit = lambda self: None
     def create_batch(self, b):
@@ -100,16 +104,18 @@ def main():
     p.add_argument('--n-hashes', type=int, default=4)
     p.add_argument('--source', help="e.g. stdlib, without the carried corpus (default: the config's PyPI corpus)")
     p.add_argument('--device', default='cuda'); p.add_argument('--smoke', action='store_true', help="tiny models (a CPU check of this script: --device cpu --skip syncs)")
+    p.add_argument('--modes', nargs='+', default=['plain', 'lean'], choices=['plain', 'nosync', 'lean'],
+                   help="plain: as before issue 28's host work; nosync: syncs removed, fastai's Adam; lean: this tree (ForeachAdam too)")
     p.add_argument('--skip', nargs='*', default=[], choices=['alone', 'side_by_side', 'syncs'])
     a = p.parse_args()
     a.work.mkdir(parents=True, exist_ok=True); a.out.mkdir(parents=True, exist_ok=True)
     (a.work/'rr_mode.py').write_text(WRAPPER)
     with open(a.out/'host_bench.jsonl', 'a') as out:
         if 'syncs' not in a.skip:
-            for mode in ('plain', 'lean'): count_syncs(a, mode, out)
+            for mode in a.modes: count_syncs(a, mode, out)
         if 'alone' not in a.skip:
-            for mode in ('plain', 'lean'): measure(a, 'alone', mode, 1, a.steps, out)
+            for mode in a.modes: measure(a, 'alone', mode, 1, a.steps, out)
         if 'side_by_side' not in a.skip:
-            for mode in ('plain', 'lean'): measure(a, 'side_by_side', mode, a.procs, a.steps, out)
+            for mode in a.modes: measure(a, 'side_by_side', mode, a.procs, a.steps, out)
 
 if __name__ == '__main__': main()
