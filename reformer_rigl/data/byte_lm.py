@@ -171,7 +171,8 @@ def to_device_async(t:torch.Tensor, # a tensor, usually on the CPU
 def create_batch(self:ByteLMDataLoader, b):
     "Inputs and targets (`[bs, seq_len]` int64, on the loader's device) of the windows numbered `b`."
     idx = self.starts[torch.as_tensor(b)][:, None] + torch.arange(self.seq_len + 1)
-    windows = to_device_async(self.dataset[idx], self.device).long()   # the stream's bytes cross to a GPU, not int64
+    device = self.device if torch.utils.data.get_worker_info() is None else None   # a worker process leaves it to fastai
+    windows = to_device_async(self.dataset[idx], device).long()   # the stream's bytes cross to a GPU, not int64
     return windows[:, :-1], windows[:, 1:]
 
 # %% ../../nbs/data/01_byte_lm.ipynb #8abc6842
