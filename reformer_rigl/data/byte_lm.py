@@ -19,8 +19,8 @@ from .core import data_dir, DataNotFoundError, missing_data_error, find_data, hu
 
 # %% auto #0
 __all__ = ['ENWIK8_SPLIT', 'ENWIK8_URL', 'ENWIK8_EXPECTED', 'ByteTokenizer', 'read_file_bytes', 'read_documents',
-           'join_documents', 'split_stream', 'ByteLMDataLoader', 'stream_dls', 'byte_lm_dls', 'bits_per_byte',
-           'enwik8_bytes', 'enwik8_dls', 'stdlib_bytes']
+           'join_documents', 'split_stream', 'ByteLMDataLoader', 'to_device_async', 'stream_dls', 'byte_lm_dls',
+           'bits_per_byte', 'enwik8_bytes', 'enwik8_dls', 'stdlib_bytes']
 
 # %% ../../nbs/data/01_byte_lm.ipynb #a97a2bc1
 class ByteTokenizer(TokenizerBase):
@@ -158,12 +158,21 @@ def create_batches(self:ByteLMDataLoader, samps):
 @patch
 def create_item(self:ByteLMDataLoader, i): return 0 if i is None else i  # an item is its window number
 
+# %% ../../nbs/data/01_byte_lm.ipynb #2d911bec
+def to_device_async(t:torch.Tensor, # a tensor, usually on the CPU
+                    device=None): # where it goes (None: where it is)
+    "`t` on `device`; a CPU tensor reaches a GPU through pinned memory with a non-blocking copy, so the host does not wait for the GPU."
+    if device is None or t.device == torch.device(device): return t
+    if t.device.type != 'cpu' or torch.device(device).type != 'cuda': return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)   # the pinned block is not reused before the copy ends (torch's host allocator)
+
 # %% ../../nbs/data/01_byte_lm.ipynb #8a223d4b
 @patch
 def create_batch(self:ByteLMDataLoader, b):
-    "Inputs and targets (`[bs, seq_len]` int64) of the windows numbered `b`."
+    "Inputs and targets (`[bs, seq_len]` int64, on the loader's device) of the windows numbered `b`."
     idx = self.starts[torch.as_tensor(b)][:, None] + torch.arange(self.seq_len + 1)
-    windows = self.dataset[idx].long()
+    device = self.device if torch.utils.data.get_worker_info() is None else None   # a worker process leaves it to fastai
+    windows = to_device_async(self.dataset[idx], device).long()   # the stream's bytes cross to a GPU, not int64
     return windows[:, :-1], windows[:, 1:]
 
 # %% ../../nbs/data/01_byte_lm.ipynb #8abc6842

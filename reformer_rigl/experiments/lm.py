@@ -15,7 +15,7 @@ from ..core import evaluating
 from ..reformer.models import lsh_settings, set_lsh
 from ..reformer.builders import LM_VARIANTS, build_lm, variant_label
 from ..reformer.learner import nats_to_bits
-from ..data.byte_lm import byte_lm_dls, enwik8_dls, read_documents, join_documents, stdlib_bytes, stream_dls, ByteTokenizer
+from ..data.byte_lm import byte_lm_dls, enwik8_dls, read_documents, join_documents, stdlib_bytes, stream_dls, ByteTokenizer, to_device_async
 from ..data.corpus import load_corpus
 from .config import ConfigError
 from .validation import data_hint, check_positive
@@ -86,7 +86,7 @@ def window_bpc(model:nn.Module, # a language model, tokens -> logits
     dev = next(model.parameters()).device
     def batches():  # `(x, y)` of `bs` consecutive windows at a time
         for b in torch.arange(0, n_bytes, seq_len).split(bs):
-            w = stream[b[:, None] + torch.arange(seq_len + 1)].long().to(dev)
+            w = to_device_async(stream[b[:, None] + torch.arange(seq_len + 1)], dev).long()   # no wait for the GPU
             yield w[:, :-1], w[:, 1:]
     return lm_bpc(model, batches(), autocast_dtype=autocast_dtype)
 
@@ -107,7 +107,7 @@ def context_bpc(model:nn.Module, # a language model, tokens -> logits
         for c in contexts:
             total = torch.zeros((), dtype=torch.float64, device=dev)
             for k in range(n_windows):
-                w = stream[k * span + span - target - c : (k + 1) * span + 1].long().to(dev)[None]   # `[1, c + target + 1]`
+                w = to_device_async(stream[k * span + span - target - c : (k + 1) * span + 1], dev).long()[None]   # `[1, c + target + 1]`
                 with torch.autocast(dev.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
                     logits = model(w[:, :-1])[:, -target:]
                 total += F.cross_entropy(logits.flatten(0, 1).float(), w[0, -target:], reduction='sum').double()

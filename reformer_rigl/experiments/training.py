@@ -6,24 +6,28 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/training.html.md
 
 # %% ../../nbs/experiments/04_training.ipynb #909c0b52
 from __future__ import annotations
-import math, time
+import sys, math, time
+from collections import Counter
 from functools import partial
 import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 from fastcore.basics import patch, store_attr
 from fastcore.foundation import L
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.callback.schedule import ParamScheduler, combined_cos
 from fastai.callback.training import GradientAccumulation
-from fastai.learner import Learner
-from fastai.optimizer import Adam, OptimWrapper
+from fastai.learner import Learner, Recorder, AvgSmoothLoss
+from fastai.optimizer import Optimizer, Adam, OptimWrapper, weight_decay, average_grad, average_sqr_grad, step_stat, adam_step, debias
 from ..core import get_rng_state, set_rng_state, synchronize, param_count
 from .config import ConfigError
 from .validation import task_config, check_choice, check_positive
 from .precision import resolve_precision
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'OPTIMIZERS', 'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule', 'make_opt_func', 'fit_steps', 'TrainingLog',
-           'train_learner', 'check_train', 'step_task_config', 'training_metrics']
+__all__ = ['SCHEDULES', 'OPTIMIZERS', 'HOST_READS', 'CPU_ONLY_READS', 'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule',
+           'ForeachAdam', 'foreach_adam', 'make_opt_func', 'fit_steps', 'TrainingLog', 'DeviceSmoothLoss',
+           'KeepLossOnDevice', 'HostSyncs', 'train_learner', 'check_train', 'step_task_config', 'training_metrics']
 
 # %% ../../nbs/experiments/04_training.ipynb #0c29cefc
 class StepBudget(Callback):
@@ -66,16 +70,45 @@ def lr_schedule(name:str, # 'one_cycle', 'cosine', 'inverse_sqrt' or 'constant'
         return lr * min(t / w, math.sqrt(w / t))
     return sched
 
+# %% ../../nbs/experiments/04_training.ipynb #8522129e
+class ForeachAdam(Optimizer):
+    "fastai's `Adam` with decoupled weight decay, stepping every weight of a group at once with torch's `_foreach` ops."
+    def step(self, closure=None):
+        if closure is not None: raise NotImplementedError("fastai optimizers currently do not support closure")
+        groups = {}
+        for p, pg, state, hyper in self.all_params(with_grad=True):
+            if 'grad_avg' not in state: state['grad_avg'], state['sqr_avg'] = torch.zeros_like(p.grad), torch.zeros_like(p.grad)
+            state['step'] = state.get('step', 0) + 1
+            self.state[p] = state
+            groups.setdefault((id(hyper), state.get('do_wd', True), state['step'], p.device, p.dtype), (hyper, []))[1].append((p, state))
+        for (_, do_wd, step, *_), (h, ps) in groups.items():
+            w, g = [p.data for p, _ in ps], [p.grad.data for p, _ in ps]
+            avg, sqr = [s['grad_avg'] for _, s in ps], [s['sqr_avg'] for _, s in ps]
+            if do_wd and h['wd'] != 0: torch._foreach_mul_(w, 1 - h['lr'] * h['wd'])               # weight_decay
+            torch._foreach_mul_(avg, h['mom']); torch._foreach_add_(avg, g, alpha=1 - h['mom'])      # average_grad
+            torch._foreach_mul_(sqr, h['sqr_mom']); torch._foreach_addcmul_(sqr, g, g, value=1 - h['sqr_mom'])  # average_sqr_grad
+            denom = torch._foreach_div(sqr, debias(h['sqr_mom'], 1 - h['sqr_mom'], step))          # adam_step
+            torch._foreach_sqrt_(denom); torch._foreach_add_(denom, h['eps'])
+            torch._foreach_addcdiv_(w, avg, denom, value=-h['lr'] / debias(h['mom'], 1 - h['mom'], step))
+
+def foreach_adam(params, lr, mom:float=0.9, sqr_mom:float=0.99, eps:float=1e-5, wd:float=0.01, # fastai `Adam`'s
+                 decouple_wd:bool=True) -> Optimizer: # False: fastai's `Adam` with L2 regularisation
+    "fastai's `Adam(params, lr, ...)` as a `ForeachAdam` (decoupled weight decay)."
+    if not decouple_wd: return Adam(params, lr, mom, sqr_mom, eps, wd, decouple_wd)
+    cbs = [weight_decay, partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]
+    return ForeachAdam(params, cbs, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+
 # %% ../../nbs/experiments/04_training.ipynb #af3a4f2a
 OPTIMIZERS = ('adam', 'adamw', 'adafactor')
 
 def make_opt_func(opt:str='adam', # 'adam', 'adamw' (the same: fastai decouples weight decay) or 'adafactor'
                   betas=(0.9, 0.999), # Adam's (beta1, beta2)
-                  eps:float=1e-8): # Adam's epsilon
+                  eps:float=1e-8, # Adam's epsilon
+                  foreach:bool=True): # Adam: `ForeachAdam` (False: fastai's `Adam`, one weight at a time; the same numbers on the CPU)
     "A fastai `opt_func` for `opt`."
     check_choice('train.opt', opt, OPTIMIZERS)
     if opt == 'adafactor': return partial(OptimWrapper, opt=torch.optim.Adafactor)
-    return partial(Adam, mom=betas[0], sqr_mom=betas[1], eps=eps, decouple_wd=True)
+    return partial(foreach_adam if foreach else Adam, mom=betas[0], sqr_mom=betas[1], eps=eps, decouple_wd=True)
 
 # %% ../../nbs/experiments/04_training.ipynb #62e9e41c
 def fit_steps(learn:Learner, # the learner to train
@@ -149,6 +182,98 @@ def run_evaluation(self:TrainingLog) -> dict:
         self.eval_s += time.perf_counter() - t0
         set_rng_state(state)
 
+# %% ../../nbs/experiments/04_training.ipynb #e7a1ee2d
+class DeviceSmoothLoss(AvgSmoothLoss):
+    "fastai's `AvgSmoothLoss` (the same exponentially weighted mean of the losses) kept on the loss's device: no host sync per batch."
+    def reset(self): self.count, self.val = 0, None
+    def accumulate(self, learn):
+        loss = learn.loss.mean().detach()
+        self.count += 1
+        self.val = torch.lerp(loss, torch.zeros_like(loss) if self.val is None else self.val, self.beta)  # fastai's: lerp(loss, 0. at first)
+    @property
+    def value(self): return torch.tensor(float('nan')) if self.val is None else self.val / (1 - self.beta ** self.count)
+
+# %% ../../nbs/experiments/04_training.ipynb #0d9242da
+class KeepLossOnDevice(Callback):
+    "Give the `Recorder` a `DeviceSmoothLoss`; after the fit, its per-batch losses go to the host in one copy, as fastai keeps them."
+    order = Recorder.order - 1  # before the Recorder, which resets the smoothed loss in `before_fit`
+    def before_fit(self): self.recorder.smooth_loss = DeviceSmoothLoss(self.recorder.smooth_loss.beta)
+    def after_fit(self):
+        losses = self.recorder.losses
+        if len(losses) and losses[-1].device.type != 'cpu': self.recorder.losses = L(torch.stack(list(losses)).cpu().unbind())
+
+# %% ../../nbs/experiments/04_training.ipynb #256ba8a1
+HOST_READS = {'_local_scalar_dense': 'item', 'is_nonzero': 'item', 'nonzero': 'nonzero', 'equal': 'equal', 'masked_select': 'masked_select',
+              '_unique2': 'unique', 'unique_consecutive': 'unique', 'unique_dim': 'unique'}  # aten ops whose result the host must wait for
+
+def _site() -> str:
+    "`file function` of the innermost caller outside torch, fastai's tensor plumbing and `HostSyncs` itself."
+    f = sys._getframe(1)
+    while f is not None:
+        name, file = f.f_code.co_name, f.f_code.co_filename
+        if name not in ('add', '__torch_dispatch__', '__torch_function__') and not any(s in file for s in ('/torch/', '/fastai/torch_core.py', '/fastcore/')):
+            return f"{'/'.join(file.split('/')[-2:])} {name}"
+        f = f.f_back
+    return '?'
+
+# %% ../../nbs/experiments/04_training.ipynb #a0646fcf
+class HostSyncs(Callback):
+    "Record the host reads of tensor values and blocking device copies of a fit, by training step; use as a context manager and a callback."
+    order = 1000  # after the others: what they do after a batch belongs to its step
+    def __init__(self): self.events, self.step, self._modes = [], 'before', ()
+    def __enter__(self):
+        rec = self
+        class Reads(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                kind = HOST_READS.get(func.overloadpacket.__name__)
+                if kind: rec.add(kind)
+                return func(*args, **(kwargs or {}))
+        class Calls(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                kind = rec.call_kind(func, args, kwargs or {})
+                if kind: rec.add(kind)
+                return func(*args, **(kwargs or {}))
+        self._modes = (Calls(), Reads())
+        for m in self._modes: m.__enter__()
+        return self
+    def __exit__(self, *exc):
+        for m in reversed(self._modes): m.__exit__(*exc)
+    def add(self, kind:str): self.events.append((self.step, kind, _site()))
+    def before_train(self): self.step = self.train_iter + 1
+    def after_batch(self): self.step = self.train_iter + 1 if self.training else 'valid'
+    def before_validate(self): self.step = 'valid'
+    def after_fit(self): self.step = 'after'
+
+# %% ../../nbs/experiments/04_training.ipynb #431fbea5
+@patch
+def call_kind(self:HostSyncs, func, args, kwargs) -> str|None:
+    "The kind of host wait a torch call `func(*args, **kwargs)` makes, or None."
+    if func in (torch.Tensor.cpu, torch.Tensor.tolist, torch.Tensor.numpy): return func.__name__
+    if func not in (torch.Tensor.to, torch.Tensor.copy_): return None
+    if func is torch.Tensor.copy_: dst, src, nb = args[0].device, args[1], (args[2:] or [kwargs.get('non_blocking', False)])[0]
+    else:
+        src, nb = args[0], kwargs.get('non_blocking', False) or any(a is True for a in args[1:])
+        dst = next((torch.device(a) for a in (*args[1:], kwargs.get('device')) if isinstance(a, (str, torch.device))),
+                   next((a.device for a in args[1:] if isinstance(a, torch.Tensor)), src.device))
+    if not isinstance(src, torch.Tensor) or dst == src.device: return None
+    if dst.type == 'cpu': return 'to_host'
+    if src.device.type == 'cpu' and not (nb and src.is_pinned()): return 'blocking_copy'
+
+@patch
+def per_step(self:HostSyncs) -> dict:
+    "`{step: Counter({'kind at file function': count})}` of what was recorded."
+    out = {}
+    for step, kind, site in self.events: out.setdefault(step, Counter())[f'{kind} at {site}'] += 1
+    return out
+
+CPU_ONLY_READS = ('item at reformer/models.py forward', # the check that token ids are in range: run on CPU tensors only
+                  'item at data/load.py __iter__')      # torch's loader draws its seed from a CPU generator, once an epoch
+
+@patch
+def counts(self:HostSyncs, ignore=CPU_ONLY_READS) -> dict:
+    "`{step: host waits}` that a GPU run would make: what was recorded, less the reads `ignore` names (CPU tensors in any run)."
+    return {k: sum(n for s, n in c.items() if s not in ignore) for k, c in self.per_step().items()}
+
 # %% ../../nbs/experiments/04_training.ipynb #74c92523
 def train_learner(learn:Learner, # the learner, built with `ctx.cbs`
                   train:dict, # the config's `train` section
@@ -162,7 +287,7 @@ def train_learner(learn:Learner, # the learner, built with `ctx.cbs`
     elif precision == 'fp16': learn.to_fp16()
     log = TrainingLog(train['steps'] * train['accumulate'], train['accumulate'], train['log_every'], eval_every, evaluate, ctx, count_tokens)
     t0 = time.perf_counter()
-    fit_steps(learn, train['steps'], train['lr'], train['schedule'], train['warmup'], train['accumulate'], cbs=log)
+    fit_steps(learn, train['steps'], train['lr'], train['schedule'], train['warmup'], train['accumulate'], cbs=[log, KeepLossOnDevice()])
     if learn.dls.device is not None: synchronize(learn.dls.device)
     return log, time.perf_counter() - t0 - log.eval_s, precision
 
