@@ -105,16 +105,33 @@ def recording(self:RandomContext):
         def __exit__(self, *exc): _replay.state = self.outer
     return _Recording()
 
+# %% ../../nbs/reformer/02_reversible.ipynb #a0b637a7
+def _combine(op, # `torch.add` or `torch.sub`
+             a, b, # tensors; the result is `op(a, b)`
+             own:bool): # `a` may be overwritten (no one else reads it)
+    "`op(a, b)`, written over `a` when `own`, the result fits `a` (same shape and dtype) and no graph is recorded; else a new tensor."
+    recorded = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
+    if own and not recorded and a.shape == torch.broadcast_shapes(a.shape, b.shape) and a.dtype == torch.result_type(a, b): return op(a, b, out=a)
+    return op(a, b)
+
+# %% ../../nbs/reformer/02_reversible.ipynb #a7c3e1d2
+@patch
+def _forward_halves(self:ReversibleBlock, xs:list, kwargs:dict, own:bool=False):
+    "`forward_record` on `xs = [x1, x2]`, emptied so no caller keeps them; `own`: overwrite them. Returns `([y1, y2], contexts)`."
+    x1, x2 = xs; xs.clear()
+    f_ctx = RandomContext(x1.device)
+    with f_ctx.recording(): y1 = _combine(torch.add, x1, self.f(x2, **kwargs), own)   # y1 = x1 + F(x2)
+    del x1
+    g_ctx = RandomContext(y1.device)
+    with g_ctx.recording(): y2 = _combine(torch.add, x2, self.g(y1), own)             # y2 = x2 + G(y1)
+    return [y1, y2], (f_ctx, g_ctx)
+
 # %% ../../nbs/reformer/02_reversible.ipynb #5477781f
 @patch
 def forward_record(self:ReversibleBlock, x, **kwargs):
     "Forward without a graph; return `(y, (f_context, g_context))` for `backward_pass`."
-    x1, x2 = x.chunk(2, dim=-1)
-    f_ctx = RandomContext(x.device)
-    with f_ctx.recording(): y1 = x1 + self.f(x2, **kwargs)
-    g_ctx = RandomContext(x.device)
-    with g_ctx.recording(): y2 = x2 + self.g(y1)
-    return torch.cat([y1, y2], dim=-1), (f_ctx, g_ctx)
+    ys, contexts = self._forward_halves(list(x.chunk(2, dim=-1)), kwargs)
+    return torch.cat(ys, dim=-1), contexts
 
 # %% ../../nbs/reformer/02_reversible.ipynb #9178fc4e
 def _vjp(out, inputs, grad_out):
@@ -122,29 +139,43 @@ def _vjp(out, inputs, grad_out):
     grads = torch.autograd.grad(out, inputs, grad_out, allow_unused=True)
     return [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]
 
-# %% ../../nbs/reformer/02_reversible.ipynb #c20b2fb0
+# %% ../../nbs/reformer/02_reversible.ipynb #01babddf
 @patch
-def backward_pass(self:ReversibleBlock, y, dy, contexts, kw_inputs=(), **kwargs):
-    "From output `y` and gradient `dy`, return `(x, dx, param_grads, kw_grads)`; `kw_inputs` are the differentiable kwargs."
+def _backward_halves(self:ReversibleBlock, ys:list, dys:list, contexts, kw_inputs, kwargs:dict, own:bool=False):
+    "`backward_pass` on `ys = [y1, y2]`, `dys = [dy1, dy2]` (emptied, so each half goes once used); `own`: overwrite `ys`."
     f_ctx, g_ctx = contexts
-    y1, y2 = y.chunk(2, dim=-1)
-    dy1, dy2 = dy.chunk(2, dim=-1)
+    (y1, y2), (dy1, dy2) = ys, dys
+    ys.clear(); dys.clear()
     f_params = [p for p in self.f.parameters() if p.requires_grad]
     g_params = [p for p in self.g.parameters() if p.requires_grad]
     with torch.enable_grad():
         y1 = y1.detach().requires_grad_()
         with g_ctx: gy1 = self.g(y1)
         dy1_from_g, *g_grads = _vjp(gy1, [y1, *g_params], dy2)
-        x2 = (y2 - gy1).detach().requires_grad_()
+        with torch.no_grad(): x2 = _combine(torch.sub, y2.detach(), gy1.detach(), own)   # x2 = y2 - G(y1)
+        del y2, gy1
         dx1 = dy1 + dy1_from_g
+        del dy1, dy1_from_g
+        x2.requires_grad_()
         with f_ctx: fx2 = self.f(x2, **kwargs)
+        with torch.no_grad(): x1 = _combine(torch.sub, y1.detach(), fx2.detach(), own)   # x1 = y1 - F(x2)
+        del y1
         dx2_from_f, *rest = _vjp(fx2, [x2, *f_params, *kw_inputs], dx1)
-        x1 = y1.detach() - fx2.detach()
+        del fx2
+        dx2 = dy2 + dx2_from_f
+        del dy2, dx2_from_f
     f_grads, kw_grads = rest[:len(f_params)], rest[len(f_params):]
     param_grads = {}
     for p, g in zip(f_params + g_params, f_grads + g_grads): # a parameter shared by f and g gets both parts
         param_grads[id(p)] = param_grads[id(p)] + g if id(p) in param_grads else g
-    return torch.cat([x1, x2.detach()], -1), torch.cat([dx1, dy2 + dx2_from_f], -1), param_grads, kw_grads
+    return [x1, x2.detach()], [dx1, dx2], param_grads, kw_grads
+
+# %% ../../nbs/reformer/02_reversible.ipynb #c20b2fb0
+@patch
+def backward_pass(self:ReversibleBlock, y, dy, contexts, kw_inputs=(), **kwargs):
+    "From output `y` and gradient `dy`, return `(x, dx, param_grads, kw_grads)`; `kw_inputs` are the differentiable kwargs."
+    xs, dxs, param_grads, kw_grads = self._backward_halves(list(y.chunk(2, dim=-1)), list(dy.chunk(2, dim=-1)), contexts, kw_inputs, kwargs)
+    return torch.cat(xs, -1), torch.cat(dxs, -1), param_grads, kw_grads
 
 # %% ../../nbs/reformer/02_reversible.ipynb #66c3b82d
 class IrreversibleSequence(nn.Module):
@@ -162,27 +193,34 @@ class _ReversibleFunction(Function):
     "Forward through `blocks` keeping only the output; backward recomputes each block's input from its output."
     @staticmethod
     def forward(ctx, x, blocks, kwargs, grad_kw, *tensors): # `tensors`: the kwargs named in `grad_kw`, then parameters
-        contexts = []
-        for blk in blocks:
-            x, c = blk.forward_record(x, **kwargs)
+        contexts, xs = [], list(x.chunk(2, dim=-1))
+        for i, blk in enumerate(blocks):
+            xs, c = blk._forward_halves(xs, kwargs, own=i > 0)   # from the second block on, the halves are ours
             contexts.append(c)
+        y = torch.cat(xs, dim=-1); del xs
         ctx.blocks, ctx.kwargs, ctx.grad_kw, ctx.contexts = blocks, kwargs, grad_kw, contexts
         ctx.param_ids = [id(p) for p in tensors[len(grad_kw):]]
-        ctx.save_for_backward(x)
-        return x
+        ctx.save_for_backward(y)
+        return y
 
     @staticmethod
     def backward(ctx, dy):
         y, = ctx.saved_tensors
+        keep = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)()   # retain_graph=True (or torch < 2.5): keep all
+        if not keep: ctx.maybe_clear_saved_tensors()   # the output goes as soon as the last block has used its halves
+        ys, dys = list(y.chunk(2, dim=-1)), list(dy.chunk(2, dim=-1))
+        del y, dy
         kwargs = dict(ctx.kwargs)
         for k in ctx.grad_kw: kwargs[k] = kwargs[k].detach().requires_grad_()
         kw_inputs = [kwargs[k] for k in ctx.grad_kw]
-        param_grads, kw_grads = {}, [0.] * len(kw_inputs)
-        for blk, c in zip(reversed(ctx.blocks), reversed(ctx.contexts)):
-            y, dy, pg, kg = blk.backward_pass(y, dy, c, kw_inputs, **kwargs)
-            for i, g in pg.items(): param_grads[i] = param_grads[i] + g if i in param_grads else g
+        param_grads, kw_grads, last = {}, [0.] * len(kw_inputs), len(ctx.blocks) - 1
+        for i in range(last, -1, -1):
+            ys, dys, pg, kg = ctx.blocks[i]._backward_halves(ys, dys, ctx.contexts[i], kw_inputs, kwargs, own=i < last)
+            if not keep: ctx.contexts[i] = None   # its recorded buckets are not needed again
+            for j, g in pg.items(): param_grads[j] = param_grads[j] + g if j in param_grads else g
             kw_grads = [a + b for a, b in zip(kw_grads, kg)]
-        return (dy, None, None, None, *kw_grads, *[param_grads.get(i) for i in ctx.param_ids])
+        del ys   # the recomputed input: not needed
+        return (torch.cat(dys, dim=-1), None, None, None, *kw_grads, *[param_grads.get(j) for j in ctx.param_ids])
 
 # %% ../../nbs/reformer/02_reversible.ipynb #e913b74a
 class ReversibleSequence(IrreversibleSequence):
