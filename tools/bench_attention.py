@@ -18,7 +18,13 @@ compares the compiled fused path with the plain one on identical buckets (bf16, 
 also with one head per backward group) and writes a `kind: 'check'` record per length. `--dry-run` prints the plan
 and exits without a GPU.
 
-    python tools/bench_attention.py [--attn 4096,8192,16384,...] [--model 16384,...] [--reps 5] [--profile 65536] [--out FILE]
+The ReformerLM cases cut the feed-forward layer into `ff_chunks` pieces, as the paper does for long sequences:
+`--ff-chunks auto` (the default) takes max(1, n // 65536) (1 up to 64K tokens, 4 at 256K, 16 at 1M), and their
+reversible backward pass then recomputes and differentiates the feed-forward branch a piece at a time, so its hidden
+layer (4 x d_model wide) exists for one piece at a time; an integer fixes it for every length. The GPT case keeps 1
+(ordinary autograd saves every piece's hidden layer anyway). Model and memory records carry the value (`ff_chunks`).
+
+    python tools/bench_attention.py [--attn 4096,8192,16384,...] [--model 16384,...] [--ff-chunks auto] [--reps 5] [--profile 65536] [--out FILE]
 """
 import argparse, gc, json, math, os, statistics, time, traceback
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -98,19 +104,24 @@ def bench_graphed(case, n, reps):
     def step(): graphed(x).backward(grad)     # gradients accumulate in place: no allocation between replays
     return measure(step, reps)
 
-def model_case(case, n):
+def ff_chunks_for(case, n, setting='auto'):
+    "Feed-forward pieces of a model case at length `n`: `setting` ('auto': max(1, n // 65536)) for ReformerLM, 1 for the GPT."
+    if not case.startswith('reformerlm'): return 1
+    return max(1, n // 65536) if setting == 'auto' else int(setting)
+
+def model_case(case, n, ff_chunks=1):
     from reformer_rigl.reformer.models import ReformerLM, TransformerLM
     if case == 'gpt_sdpa_bf16': return TransformerLM(256, 512, 6, 8, 2048, n)
     layers = 24 if case.startswith('reformerlm24') else 6
-    model = ReformerLM(256, 512, layers, 8, 2048, n, bucket_size=64, n_hashes=4, reversible=True)
+    model = ReformerLM(256, 512, layers, 8, 2048, n, bucket_size=64, n_hashes=4, reversible=True, ff_chunks=ff_chunks)
     if 'fact' in case:
         for m in model.modules():
             if hasattr(m, 'n_buckets'): m.n_buckets = factorised(n)
     return model
 
-def model_step(case, n):
+def model_step(case, n, ff_chunks=1):
     "One training step of the model case on `n` random tokens (bf16 autocast, AdamW), as a function."
-    model = model_case(case, n).cuda()
+    model = model_case(case, n, ff_chunks).cuda()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     tokens = torch.randint(0, 256, (1, n + 1), device='cuda')
     def step():
@@ -119,7 +130,7 @@ def model_step(case, n):
         opt.step(); opt.zero_grad(set_to_none=True)
     return step
 
-def bench_model(case, n, reps): return measure(model_step(case, n), reps)
+def bench_model(case, n, reps, ff_chunks=1): return measure(model_step(case, n, ff_chunks), reps)
 
 KERNEL_CATEGORIES = [   # (category, substrings of a kernel's name, lower case): the first match wins
     ('attention backward', ('_bwd_dq', '_bwd_dkdv')),
@@ -185,10 +196,10 @@ def peak_breakdown(trace, top=25):
     return dict(peak_gib=round(peak / 2**30, 3), live_blocks=len(at_peak),
                 at_peak=[[k, n, round(b / 2**30, 4)] for k, (n, b) in rows])
 
-def snapshot(case, n, folder):
+def snapshot(case, n, folder, ff_chunks=1):
     """One warm-up and one recorded forward + backward (or training step) of `case` at `n` under the allocator's history
     recorder: the pickle goes to `folder` (for torch.cuda.memory's viewer), the peak's breakdown into the record."""
-    step = model_step(case, n) if case in MODEL_CASES else attention_step(case, n)
+    step = model_step(case, n, ff_chunks) if case in MODEL_CASES else attention_step(case, n)
     step(); torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
     torch.cuda.memory._record_memory_history(context='alloc', stacks='python', max_entries=200000)
     step(); torch.cuda.synchronize()
@@ -244,6 +255,8 @@ def main():
                    help='lengths at which to compare the fused path with the plain one first (4096,16384 when given alone)')
     p.add_argument('--snapshot', default='', help="case@n pairs (comma-separated) whose memory is recorded over one step: "
                    "a 'memory' record with the peak's breakdown by allocating line, and the pickle beside --out")
+    p.add_argument('--ff-chunks', default='auto', help="feed-forward pieces of the ReformerLM cases: 'auto' "
+                   "(max(1, n // 65536)) or an integer for every length")
     p.add_argument('--dry-run', action='store_true', help='print the plan (cases, lengths, skips) and exit; needs no GPU')
     p.add_argument('--out', default='nbs/experiments/gpu_runs/attention_bench/records.jsonl')
     a = p.parse_args()
@@ -255,22 +268,25 @@ def main():
     plan += [('profile', 'lsh4_fused_bf16', n) for n in lengths(a.profile)]
     plan += [('memory', c.split('@')[0], int(c.split('@')[1])) for c in a.snapshot.strip('\'"').split(',') if c]
     if a.dry_run:
-        for kind, case, n in plan: print(kind, case, n, 'skipped' if f'{case}@{n}' in skip else '')
+        for kind, case, n in plan:
+            fc = f'ff_chunks={ff_chunks_for(case, n, a.ff_chunks)}' if kind in ('model', 'memory') else ''
+            print(kind, case, n, fc, 'skipped' if f'{case}@{n}' in skip else '')
         return
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     base = dict(device=torch.cuda.get_device_name(), torch=torch.__version__)
     for kind, case, n in plan:
         rec = dict(kind=kind, case=case, n=n, **base)
+        if kind in ('model', 'memory'): rec['ff_chunks'] = ff_chunks_for(case, n, a.ff_chunks)
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
         else:
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
             try:
                 if kind == 'profile': rec.update(status='ok', **profile_fused(n, a.profile_calls))
                 elif kind == 'check': rec.update(status='ok', **check_fused(n))
-                elif kind == 'memory': rec.update(status='ok', **snapshot(case, n, os.path.dirname(a.out) or '.'))
+                elif kind == 'memory': rec.update(status='ok', **snapshot(case, n, os.path.dirname(a.out) or '.', rec['ff_chunks']))
                 else:
                     bench = bench_model if kind == 'model' else bench_graphed if case.endswith('_graphed') else bench_attention
-                    ms, peak = bench(case, n, reps)
+                    ms, peak = bench(case, n, reps, rec['ff_chunks']) if kind == 'model' else bench(case, n, reps)
                     rec.update(status='ok', ms=round(ms, 3), peak_gib=round(peak, 3), reps=reps)
             except torch.OutOfMemoryError as e:
                 rec.update(status='oom', why=str(e).split('\n')[0][:200])

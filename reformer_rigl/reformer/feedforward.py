@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch, torch.nn as nn
 
 # %% auto #0
-__all__ = ['FeedForward', 'ChunkedFeedForward']
+__all__ = ['FeedForward', 'check_sequence_dim', 'ChunkedFeedForward']
 
 # %% ../../nbs/reformer/03_feedforward.ipynb #f7e64f9e
 class FeedForward(nn.Module):
@@ -23,6 +23,13 @@ class FeedForward(nn.Module):
         self.net = nn.Sequential(nn.Linear(d_model, d_ff), activation(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
 
     def forward(self, x): return self.net(x) # `[..., d_model]` -> `[..., d_model]`
+
+# %% ../../nbs/reformer/03_feedforward.ipynb #3b9e5f70
+def check_sequence_dim(dim:int, # the dimension a position-wise layer cuts its input along
+                       x:torch.Tensor): # the input
+    "Raise unless `dim` is a dimension of `x` before the last (features), which a position-wise layer needs whole."
+    if dim % x.dim() == x.dim() - 1:
+        raise ValueError(f"dim={dim} is the feature dimension of an input of shape {list(x.shape)}; it must be the sequence dimension")
 
 # %% ../../nbs/reformer/03_feedforward.ipynb #82e4f8ea
 class ChunkedFeedForward(FeedForward):
@@ -41,8 +48,14 @@ class ChunkedFeedForward(FeedForward):
                              f"got {dim!r}; -1 is the feature dimension d_model, which the layer needs whole")
         self.n_chunks, self.dim = n_chunks, dim
 
+    @property
+    def position_wise_chunks(self): return self.n_chunks # the pieces `forward` cuts the sequence into (see below)
+    @property
+    def chunk_dim(self): return self.dim # the dimension they are cut along
+
+    def forward_chunk(self, x): return super().forward(x) # the layer on one piece: `FeedForward`
+
     def forward(self, x):
-        if self.dim % x.dim() == x.dim() - 1:
-            raise ValueError(f"dim={self.dim} is the feature dimension of an input of shape {list(x.shape)}; it must be the sequence dimension")
-        if self.n_chunks == 1: return super().forward(x)
-        return torch.cat([super(ChunkedFeedForward, self).forward(c) for c in x.chunk(self.n_chunks, dim=self.dim)], dim=self.dim)
+        check_sequence_dim(self.dim, x)
+        if self.n_chunks == 1: return self.forward_chunk(x)
+        return torch.cat([self.forward_chunk(c) for c in x.chunk(self.n_chunks, dim=self.dim)], dim=self.dim)

@@ -11,7 +11,7 @@ from fastcore.basics import patch
 from .attention import MultiHeadAttention, LSHSelfAttention, check_lsh_setting
 from .contract import check_impl
 from .reversible import ReversibleBlock, IrreversibleBlock, ReversibleSequence, IrreversibleSequence
-from .feedforward import ChunkedFeedForward
+from .feedforward import ChunkedFeedForward, check_sequence_dim
 from .positional import (AxialPositionalEncoding, AbsolutePositionalEmbedding, check_max_seq_len,
                                                FixedPositionalEncoding, default_axial_shape)
 
@@ -22,14 +22,24 @@ __all__ = ['PreNorm', 'DecoderAttention', 'positional_encoding', 'TokenEmbedding
 
 # %% ../../nbs/reformer/05_models.ipynb #0bad12b7
 class PreNorm(nn.Module):
-    "The residual branch `dropout(fn(LayerNorm(x), **kwargs))`."
+    "The residual branch `dropout(fn(LayerNorm(x), **kwargs))`; position-wise, and run piece by piece, when `fn` is."
     def __init__(self, d_model:int, # width of `x`
                  fn:nn.Module, # the sub-layer (attention or feed-forward)
                  dropout:float=0.): # dropout on the branch's output
         super().__init__()
         self.norm, self.fn, self.drop = nn.LayerNorm(d_model), fn, nn.Dropout(dropout)
 
-    def forward(self, x, **kwargs): return self.drop(self.fn(self.norm(x), **kwargs))
+    @property
+    def position_wise_chunks(self): return getattr(self.fn, 'position_wise_chunks', 1) # `fn`'s pieces (1: not position-wise)
+    @property
+    def chunk_dim(self): return getattr(self.fn, 'chunk_dim', -2)
+
+    def forward_chunk(self, x): return self.drop(self.fn.forward_chunk(self.norm(x))) # the whole branch on one piece
+
+    def forward(self, x, **kwargs):
+        if self.position_wise_chunks == 1 or kwargs: return self.drop(self.fn(self.norm(x), **kwargs))
+        check_sequence_dim(self.chunk_dim, x)
+        return torch.cat([self.forward_chunk(c) for c in x.chunk(self.position_wise_chunks, self.chunk_dim)], self.chunk_dim)
 
 # %% ../../nbs/reformer/05_models.ipynb #9df4d88d
 class DecoderAttention(nn.Module):

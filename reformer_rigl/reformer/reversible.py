@@ -6,7 +6,7 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/reformer/reversible.html.md"
 
 # %% ../../nbs/reformer/02_reversible.ipynb #cc786847
 from __future__ import annotations
-import threading
+import copy, threading
 import torch, torch.nn as nn
 from torch.autograd import Function
 from fastcore.basics import patch
@@ -50,10 +50,10 @@ class IrreversibleBlock(nn.Module):
 # %% ../../nbs/reformer/02_reversible.ipynb #6e034646
 _replay = threading.local()   # (context, replaying) of the reversible call in progress, per thread
 
-def _replay_state(ctx, replaying:bool):
-    "Make `ctx` the current record/replay context; returns the one it replaces."
+def _replay_state(ctx, replaying:bool, cursor:int=0):
+    "Make `ctx` the current record/replay context, reading its recorded values from `cursor` on; returns the one it replaces."
     outer = getattr(_replay, 'state', None)
-    ctx.cursor = 0
+    ctx.cursor = cursor
     _replay.state = (ctx, replaying)
     return outer
 
@@ -78,6 +78,7 @@ class RandomContext:
         dt = self.device.type
         self.autocast = (torch.is_autocast_enabled(dt), torch.get_autocast_dtype(dt))
         self.values = []  # what `replayed` recorded in the forward pass
+        self.resumes = False  # True (`resumable()`): each `with` goes on where the previous one stopped
 
     def __enter__(self):
         self._saved = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if self.cuda_state is not None else None)
@@ -85,10 +86,13 @@ class RandomContext:
         if self.cuda_state is not None: torch.cuda.set_rng_state(self.cuda_state, self.device)
         self._autocast = torch.autocast(self.device.type, dtype=self.autocast[1], enabled=self.autocast[0])
         self._autocast.__enter__()
-        self._outer = _replay_state(self, replaying=True)
+        self._outer = _replay_state(self, replaying=True, cursor=self.cursor if self.resumes else 0)
         return self
 
     def __exit__(self, *exc):
+        if self.resumes:   # where the replayed stream stopped: the next `with` starts there
+            self.cpu_state = torch.get_rng_state()
+            if self.cuda_state is not None: self.cuda_state = torch.cuda.get_rng_state(self.device)
         _replay.state = self._outer
         self._autocast.__exit__(*exc)
         cpu, cuda = self._saved
@@ -104,6 +108,14 @@ def recording(self:RandomContext):
         def __enter__(self): self.outer = _replay_state(ctx, replaying=False); ctx.values.clear(); return ctx
         def __exit__(self, *exc): _replay.state = self.outer
     return _Recording()
+
+# %% ../../nbs/reformer/02_reversible.ipynb #c41e9a57
+@patch
+def resumable(self:RandomContext):
+    "A copy of this context whose every `with` goes on where the previous one stopped: one call replayed in pieces."
+    ctx = copy.copy(self)
+    ctx.resumes, ctx.cursor = True, 0
+    return ctx
 
 # %% ../../nbs/reformer/02_reversible.ipynb #a0b637a7
 def _combine(op, # `torch.add` or `torch.sub`
@@ -139,6 +151,18 @@ def _vjp(out, inputs, grad_out):
     grads = torch.autograd.grad(out, inputs, grad_out, allow_unused=True)
     return [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]
 
+# %% ../../nbs/reformer/02_reversible.ipynb #e8b1c6d2
+@patch
+def _undo_g(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, own:bool):
+    "Step 1 of `backward_pass` on `halves = [y2, dy1]` (emptied): `(x2, dx1, g_grads)`, `x2 = y2 - G(y1)`, `dx1 = dy1 + (∂G/∂y1)ᵀ dy2`."
+    y2, dy1 = halves; halves.clear()
+    y1 = y1.detach().requires_grad_()
+    with g_ctx: gy1 = self.g(y1)
+    dy1_from_g, *g_grads = _vjp(gy1, [y1, *g_params], dy2)
+    with torch.no_grad(): x2 = _combine(torch.sub, y2.detach(), gy1.detach(), own)   # x2 = y2 - G(y1)
+    del y2, gy1
+    return x2, dy1 + dy1_from_g, g_grads
+
 # %% ../../nbs/reformer/02_reversible.ipynb #01babddf
 @patch
 def _backward_halves(self:ReversibleBlock, ys:list, dys:list, contexts, kw_inputs, kwargs:dict, own:bool=False):
@@ -148,14 +172,10 @@ def _backward_halves(self:ReversibleBlock, ys:list, dys:list, contexts, kw_input
     ys.clear(); dys.clear()
     f_params = [p for p in self.f.parameters() if p.requires_grad]
     g_params = [p for p in self.g.parameters() if p.requires_grad]
+    undo_g = self._undo_g_in_pieces if getattr(self.g, 'position_wise_chunks', 1) > 1 else self._undo_g   # see below
     with torch.enable_grad():
-        y1 = y1.detach().requires_grad_()
-        with g_ctx: gy1 = self.g(y1)
-        dy1_from_g, *g_grads = _vjp(gy1, [y1, *g_params], dy2)
-        with torch.no_grad(): x2 = _combine(torch.sub, y2.detach(), gy1.detach(), own)   # x2 = y2 - G(y1)
-        del y2, gy1
-        dx1 = dy1 + dy1_from_g
-        del dy1, dy1_from_g
+        halves = [y2, dy1]; del y2, dy1
+        x2, dx1, g_grads = undo_g(y1, halves, dy2, g_ctx, g_params, own)   # y2 and dy1 go in there
         x2.requires_grad_()
         with f_ctx: fx2 = self.f(x2, **kwargs)
         with torch.no_grad(): x1 = _combine(torch.sub, y1.detach(), fx2.detach(), own)   # x1 = y1 - F(x2)
@@ -237,6 +257,35 @@ class ReversibleSequence(IrreversibleSequence):
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or bool(params) or bool(grad_kw))
         if not needs_grad or len(self.blocks) == 0: return super().forward(x, **kwargs)
         return _ReversibleFunction.apply(x, self.blocks, kwargs, grad_kw, *[kwargs[k] for k in grad_kw], *params)
+
+# %% ../../nbs/reformer/02_reversible.ipynb #a92d4b17
+def _output(a, b, own:bool):
+    "Where `op(a, b)` is written piece by piece: over `a` when `own` and the result's dtype is `a`'s, else a new tensor shaped like `a`."
+    dtype = torch.result_type(a, b)
+    return a if own and dtype == a.dtype else torch.empty(a.shape, dtype=dtype, device=a.device)
+
+# %% ../../nbs/reformer/02_reversible.ipynb #b63e8f20
+@patch
+def _undo_g_in_pieces(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, own:bool):
+    "`_undo_g` for a position-wise `g`: recompute and differentiate it one piece of the sequence at a time."
+    y2, dy1 = halves; halves.clear()
+    pieces = lambda t: t.chunk(self.g.position_wise_chunks, self.g.chunk_dim)
+    replay, x2, dx1, g_grads = g_ctx.resumable(), None, None, None
+    for i, (y1c, y2c, dy1c, dy2c) in enumerate(zip(*map(pieces, (y1.detach(), y2.detach(), dy1, dy2)))):
+        y1c = y1c.detach().requires_grad_()
+        with replay: gc = self.g.forward_chunk(y1c)          # g_c = G(y1[c]), the forward pass's random draws
+        if gc.shape != y2c.shape: raise ValueError(f"a position-wise g must map each piece to its own shape: "
+                                                   f"{list(y1c.shape)} -> {list(gc.shape)}")
+        dy1c_from_g, *grads = _vjp(gc, [y1c, *g_params], dy2c)
+        g_grads = grads if g_grads is None else [a + b for a, b in zip(g_grads, grads)]
+        with torch.no_grad():
+            if x2 is None:
+                x2, dx1 = _output(y2, gc, own), _output(dy1, dy1c_from_g, False)
+                x2_pieces, dx1_pieces = pieces(x2), pieces(dx1)
+            torch.sub(y2c, gc, out=x2_pieces[i])                  # x2[c] = y2[c] - g_c
+            torch.add(dy1c, dy1c_from_g, out=dx1_pieces[i])       # dx1[c] = dy1[c] + (∂g_c/∂y1[c])ᵀ dy2[c]
+        del gc, dy1c_from_g, grads                                # the piece's graph goes here
+    return x2, dx1, g_grads
 
 # %% ../../nbs/reformer/02_reversible.ipynb #79707238
 class SavedTensorBytes:
