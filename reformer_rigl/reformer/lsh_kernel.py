@@ -123,6 +123,11 @@ def _row_max(x):
     return tl.reduce(x, 1, tl.standard._elementwise_max)
 
 @triton.jit
+def _row_min(x):
+    "Minimum of each row of a 2-D tile."
+    return tl.reduce(x, 1, tl.standard._elementwise_min)
+
+@triton.jit
 def _row_sum(x):
     "Sum of each row of a 2-D tile."
     return tl.reduce(x, 1, tl.standard._sum_combine)
@@ -406,9 +411,8 @@ def fused_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #9fe27f41
 @triton.jit
-def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
-          D: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
-    "Bucket argmax([xR; -xR]) of BN vectors for one (batch, head, round), without the [n, n_buckets] scores."
+def _hash_program(x_ptr, rot_ptr, sxb, sxh, sxn, H, R, n, K2, D: tl.constexpr, BN: tl.constexpr):
+    "This program's (batch, head, round) index, its BN positions, their vectors (float32, zeros past n), the dimension indices and its rotation's start."
     pid = tl.program_id(0)
     bhr = tl.program_id(1)
     r = bhr % R
@@ -417,9 +421,75 @@ def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
     h = bh % H
     rows = pid * BN + tl.arange(0, BN)
     od = tl.arange(0, D)
-    ok_ = tl.arange(0, BK)
     x = tl.load(x_ptr + b * sxb + h * sxh + rows[:, None] * sxn + od[None, :], mask=(rows < n)[:, None], other=0.).to(tl.float32)
-    rot = rot_ptr + (h * R + r) * D * K2
+    return bhr, rows, x, od, rot_ptr + (h * R + r) * D * K2
+
+@triton.jit
+def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
+          D: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, EVEN_K: tl.constexpr, PREC: tl.constexpr):
+    "Bucket argmax([xR; -xR]) of BN vectors for one (batch, head, round): per tile, the row maximum and minimum of xR, then the first column holding the better."
+    bhr, rows, x, od, rot = _hash_program(x_ptr, rot_ptr, sxb, sxh, sxn, H, R, n, K2, D, BN)
+    ok_ = tl.arange(0, BK)
+    best = tl.full([BN], -1., tl.float32)      # the largest |xR_j| so far (-1: none yet)
+    arg = tl.full([BN], 0, tl.int32)           # its bucket: the column j, plus K2 if xR_j < 0
+    for k0 in range(0, K2, BK):
+        cols = k0 + ok_
+        if EVEN_K:
+            xr = tl.dot(x, tl.load(rot + od[:, None] * K2 + cols[None, :]), input_precision=PREC)
+            top, low = _row_max(xr), _row_min(xr)
+        else:                                  # masked columns: zeros in the products, out of the extremes
+            inside = (cols < K2)[None, :]
+            xr = tl.dot(x, tl.load(rot + od[:, None] * K2 + cols[None, :], mask=inside, other=0.), input_precision=PREC)
+            top, low = _row_max(tl.where(inside, xr, float('-inf'))), _row_min(tl.where(inside, xr, float('inf')))
+        up = top >= -low                       # the tile's best is +top (ties: the xR half), else low
+        mag = tl.where(up, top, -low)
+        col = _row_min(tl.where(xr == tl.where(up, top, low)[:, None], ok_[None, :], BK))   # its first column
+        better = (mag > best) | ((mag == best) & up & (arg >= K2))   # ties: the earlier tile, unless it was negative
+        best = tl.where(better, mag, best)
+        arg = tl.where(better, k0 + col + tl.where(up, 0, K2), arg)
+    tl.store(out_ptr + bhr * n + rows, arg.to(out_ptr.dtype.element_ty), mask=rows < n)
+
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #bc692a91
+def _hash_tile(block_k:int, # columns per step asked for
+               half:int): # rotation columns, n_buckets/2
+    "Columns per step: `block_k`, or fewer for small rotations (at least 16, `tl.dot`'s minimum)."
+    return min(block_k, max(16, triton.next_power_of_2(half)))
+
+def _hash_launch(kernel, # `_hash` or `_hash_reference`
+                 x:torch.Tensor, # vectors to hash `[b, h, n, d]`
+                 rotations:torch.Tensor, # `[h, r, d, n_buckets/2]`
+                 block_n:int, # positions per program
+                 block_k:int, # rotation columns per step
+                 **meta): # the kernel's other constants and launch options (`num_warps`, `num_stages`)
+    "Buckets `[b, h, r, n]` from a hashing kernel: one program per `block_n` positions of one (batch, head, round)."
+    b, h, n, d = x.shape
+    r, half = rotations.shape[1], rotations.shape[-1]
+    x = _rows_contiguous(x.detach())
+    out = torch.empty(b, h, r, n, dtype=bucket_dtype(2 * half), device=x.device)   # written in its final type: no conversion
+    kernel[(triton.cdiv(n, block_n), b * h * r)](x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half, D=d, BN=block_n,
+                                                 BK=_hash_tile(block_k, half), PREC='ieee' if INTERPRET else HASH_PRECISION, **meta)
+    return out
+
+def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
+               rotations:torch.Tensor, # `[h, r, d, n_buckets/2]`
+               block_n:int=256, # positions per program, a power of two >= 16
+               block_k:int=64, # rotation columns per step, a power of two >= 16
+               num_warps:int=8, # warps per program
+               num_stages:int=3): # pipeline stages of the rotation loads
+    "`hash_vectors` as one Triton kernel: `[b, h, r, n]` buckets, in the same small integer type."
+    for name, size in (('block_n', block_n), ('block_k', block_k)):
+        if size < 16 or size & (size - 1): raise ValueError(f"{name} must be a power of two >= 16, got {size}")
+    half = rotations.shape[-1]
+    return _hash_launch(_hash, x, rotations, block_n, block_k, EVEN_K=half % _hash_tile(block_k, half) == 0,
+                        num_warps=num_warps, num_stages=num_stages)
+
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #964a670c
+@triton.jit
+def _hash_reference(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
+                    D: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
+    "The first hashing kernel, the reference of `_hash`: running argmaxes of xR and of -xR, tile by tile."
+    bhr, rows, x, od, rot = _hash_program(x_ptr, rot_ptr, sxb, sxh, sxn, H, R, n, K2, D, BN)
+    ok_ = tl.arange(0, BK)
     best_hi = tl.full([BN], float('-inf'), tl.float32)
     best_lo = tl.full([BN], float('-inf'), tl.float32)
     arg_hi = tl.full([BN], 0, tl.int32)
@@ -441,22 +511,6 @@ def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
         best_lo = tl.where(up, blo, best_lo)
         arg_lo = tl.where(up, alo, arg_lo)
     tl.store(out_ptr + bhr * n + rows, tl.where(best_hi >= best_lo, arg_hi, arg_lo + K2).to(out_ptr.dtype.element_ty), mask=rows < n)
-
-# %% ../../nbs/reformer/08_lsh_kernel.ipynb #bc692a91
-def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
-               rotations:torch.Tensor, # `[h, r, d, n_buckets/2]`
-               block_n:int=128, # positions per program
-               block_k:int=64): # rotation columns per step
-    "`hash_vectors` as one Triton kernel: `[b, h, r, n]` buckets, in the same small integer type."
-    b, h, n, d = x.shape
-    r, half = rotations.shape[1], rotations.shape[-1]
-    x = x.detach()
-    if x.stride(-1) != 1: x = x.contiguous()
-    out = torch.empty(b, h, r, n, dtype=bucket_dtype(2 * half), device=x.device)   # written in its final type: no conversion
-    block_k = min(block_k, max(16, triton.next_power_of_2(half)))
-    _hash[(triton.cdiv(n, block_n), b * h * r)](x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half,
-                                                D=d, BN=block_n, BK=block_k, PREC='ieee' if INTERPRET else HASH_PRECISION)
-    return out
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #0d57dc4c
 @triton.jit

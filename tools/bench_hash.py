@@ -1,0 +1,136 @@
+"""Time `hash_fused` (the LSH hashing kernel, issue 23) against the first hashing kernel, `_hash_reference`, on one GPU.
+
+The case is the fused LSH-4 layer's hashing at n positions: batch 1, 8 heads x 64, 4 rounds, n/64 buckets (n/128
+rotation columns), bf16 vectors, float32 rotations. For each n of `--n` (8192, 65536, 1048576) it times the first
+kernel as the layer called it (block_n 128, block_k 64, Triton's default warps and stages), `hash_fused` with its
+defaults, each other configuration of `--configs` (block_n x block_k x num_warps x num_stages), and the defaults
+replayed as a CUDA graph: median of `--reps` (20) CUDA-event timings after `--warmup` (5) calls. Every case's buckets
+are compared with the first kernel's (`identical`: all equal), and the defaults' also with a second call of
+themselves. One JSON line per case, printed and appended to `--out`: kind 'hash', case, n, ms, speedup (the first
+kernel's ms / ms), identical, device, block_n, block_k, num_warps, num_stages, tflops (rate of the TF32 products),
+torch, triton, git. A last line per n, case 'best', names the fastest configuration with identical buckets.
+
+    python tools/bench_hash.py                                   # the GPU run (well under a minute on an H100)
+    python tools/bench_hash.py --device cpu --small              # smoke check: tiny sizes in Triton's interpreter, seconds
+"""
+import argparse, inspect, json, os, statistics, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = '128x64x4x3,128x64x8x3,128x128x8x3,256x64x8x2,256x64x8x4,256x128x8x3,512x32x8x3,512x64x16x3,64x64x4x3'
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--n', default='', help='positions, comma-separated (default 8192,65536,1048576; --small: 256,1024)')
+    p.add_argument('--configs', default=None, help=f'block_n x block_k x num_warps x num_stages to time besides the defaults (default {CONFIGS})')
+    p.add_argument('--reps', type=int, default=20, help='timed calls per case (the median is kept)')
+    p.add_argument('--warmup', type=int, default=5, help='calls before timing')
+    p.add_argument('--device', default='cuda', help="'cuda', or 'cpu' for Triton's interpreter (sets TRITON_INTERPRET=1)")
+    p.add_argument('--small', action='store_true', help='tiny sizes (2 heads x 16, 2 rounds, n/32 buckets, 2 reps): a smoke check')
+    p.add_argument('--out', default=None, help='JSON lines file (default nbs/reformer/gpu_runs/hash_bench/records.jsonl; none with --small)')
+    a = p.parse_args(argv)
+    if a.small:
+        a.n = a.n or '256,1024'
+        a.configs = '32x16x4x3,64x32x4x3' if a.configs is None else a.configs
+        a.reps, a.warmup = min(a.reps, 2), min(a.warmup, 1)
+    a.n = [int(v) for v in (a.n or '8192,65536,1048576').split(',')]
+    a.configs = [tuple(int(v) for v in c.split('x')) for c in (CONFIGS if a.configs is None else a.configs).split(',') if c]
+    if a.out is None and not a.small: a.out = str(ROOT / 'nbs/reformer/gpu_runs/hash_bench/records.jsonl')
+    return a
+
+ARGS = parse_args()
+if ARGS.device == 'cpu': os.environ['TRITON_INTERPRET'] = '1'      # before triton is imported
+sys.path.insert(0, str(ROOT))
+import torch, triton
+from reformer_rigl.reformer.hashing import random_rotations
+from reformer_rigl.reformer.lsh_kernel import _hash_launch, _hash_reference, hash_fused
+from reformer_rigl.reformer.lsh_kernel import INTERPRET
+
+def time_ms(fn, reps, warmup, device):
+    "Median milliseconds of `fn()`: CUDA events on a GPU, the wall clock on the CPU."
+    for _ in range(warmup): fn()
+    if device == 'cuda':
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+        for start, end in events: start.record(); fn(); end.record()
+        torch.cuda.synchronize()
+        return statistics.median(start.elapsed_time(end) for start, end in events)
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter(); fn(); times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+def graphed(fn):
+    "`fn` captured as a CUDA graph: its replay, and the output tensor the replays write."
+    stream = torch.cuda.Stream(); stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream): fn()                                # warm-up off the capture stream
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph): out = fn()
+    return graph.replay, out
+
+def git_rev():
+    try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError): return None
+
+SETTINGS = ('block_n', 'block_k', 'num_warps', 'num_stages')
+DEFAULTS = {k: inspect.signature(hash_fused).parameters[k].default for k in SETTINGS}   # `hash_fused`'s own
+
+def cases(x, rot, configs):
+    "Name, settings and function of each timed case: the first kernel, the defaults, the other configurations."
+    yield 'reference', dict(block_n=128, block_k=64, num_warps=None, num_stages=None), lambda: _hash_launch(_hash_reference, x, rot, 128, 64)
+    yield 'fused', DEFAULTS, lambda: hash_fused(x, rot)
+    for bn, bk, warps, stages in configs:
+        if (bn, bk, warps, stages) == tuple(DEFAULTS.values()): continue   # timed as 'fused'
+        yield 'fused_config', dict(block_n=bn, block_k=bk, num_warps=warps, num_stages=stages), \
+            lambda bn=bn, bk=bk, warps=warps, stages=stages: hash_fused(x, rot, bn, bk, warps, stages)
+
+def run_length(n, a, meta):
+    "Records of every case at `n` positions."
+    h, r, d, bucket = (2, 2, 16, 16) if a.small else (8, 4, 64, 64)
+    g = torch.Generator(device=a.device).manual_seed(n)
+    x = torch.randn(1, h, n, d, device=a.device, generator=g).to(torch.bfloat16)
+    rot = random_rotations(h, r, d, n // bucket, device=a.device, seed=0)
+    flops = 2 * h * r * n * (n // bucket // 2) * d
+    base = dict(kind='hash', n=n, heads=h, rounds=r, d=d, n_buckets=n // bucket, **meta)
+    reference, records = None, []
+    for case, settings, fn in cases(x, rot, a.configs):
+        try:
+            out = fn()
+            if reference is None: reference = out
+            identical = bool(torch.equal(out, reference))
+            if case == 'fused': identical = identical and bool(torch.equal(fn(), out))   # and the same on a second call
+            del out
+            ms = time_ms(fn, a.reps, a.warmup, a.device)
+            rec = dict(base, case=case, **settings, ms=round(ms, 4), identical=identical, status='ok')
+        except Exception as e:                                           # a configuration that does not compile or fit
+            rec = dict(base, case=case, **settings, ms=None, identical=None, status=f'{type(e).__name__}: {str(e)[:200]}')
+        records.append(rec)
+    if a.device == 'cuda':
+        replay, out = graphed(lambda: hash_fused(x, rot))
+        replay(); torch.cuda.synchronize()
+        records.append(dict(base, case='fused_graphed', **DEFAULTS,
+                            ms=round(time_ms(replay, a.reps, a.warmup, a.device), 4), identical=bool(torch.equal(out, reference)), status='ok'))
+    ref_ms = records[0]['ms']
+    for rec in records:
+        rec['speedup'] = round(ref_ms / rec['ms'], 3) if rec['ms'] and ref_ms else None
+        rec['tflops'] = round(flops / rec['ms'] / 1e9, 3) if rec['ms'] else None
+    ok = [rec for rec in records if rec['identical'] and rec['case'] in ('fused', 'fused_config')]
+    if ok: records.append(dict(min(ok, key=lambda rec: rec['ms']), case='best'))
+    return records
+
+def main(a=ARGS):
+    if a.device == 'cuda' and not torch.cuda.is_available(): raise SystemExit("no CUDA device: run with --device cpu --small")
+    device = f'cpu (Triton interpreter: {INTERPRET})' if a.device == 'cpu' else torch.cuda.get_device_name()
+    meta = dict(device=device, torch=torch.__version__, triton=triton.__version__, git=git_rev())
+    started, all_identical = time.perf_counter(), True
+    for n in a.n:
+        for rec in run_length(n, a, meta):
+            print(json.dumps(rec), flush=True)
+            if rec['case'] != 'best': all_identical = all_identical and rec['identical'] is not False
+            if a.out:
+                Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+                with open(a.out, 'a') as f: f.write(json.dumps(rec) + '\n')
+    print(f"{time.perf_counter() - started:.1f} s; every case gave the first kernel's buckets: {all_identical}", flush=True)
+    return all_identical
+
+if __name__ == '__main__': sys.exit(0 if main() else 1)
