@@ -6,6 +6,7 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/reformer/lsh_kernel.html.md"
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #7f7c3feb
 from __future__ import annotations
+import functools
 import torch
 import triton
 import triton.language as tl
@@ -484,18 +485,38 @@ def _hash_launch(kernel, # `_hash` or `_hash_reference`
                                                  BK=_hash_tile(block_k, half), PREC='ieee' if INTERPRET else HASH_PRECISION, **meta)
     return out
 
+@functools.lru_cache(maxsize=None)
+def _shared_bytes(device:torch.device): # a CUDA device
+    "The shared memory one program may use on `device`, in bytes."
+    return torch.cuda.get_device_properties(device).shared_memory_per_block_optin
+
+def _hash_fit(d:int, # vector size
+              block_n:int, # positions per program asked for
+              block_k:int, # rotation columns per step
+              split:int, # groups of positions
+              num_stages:int, # stages asked for
+              limit:int): # shared memory of one program, in bytes
+    "`block_n` and `num_stages`, lowered (the stages to 2, then the positions, down to 16 per group) until a program's float32 tiles of `x` and of the rotation fit `limit`."
+    while 4 * d * (block_n + num_stages * block_k) > limit:
+        if num_stages > 2: num_stages -= 1
+        elif block_n // split > 16: block_n //= 2
+        else: break
+    return block_n, num_stages
+
 def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
                rotations:torch.Tensor, # `[h, r, d, n_buckets/2]`
                block_n:int=256, # positions per program, a power of two
                block_k:int=64, # rotation columns per step, a power of two >= 16
                split:int=2, # 1 or 2 groups of `block_n / split` (>= 16) positions whose products are formed in turn
                num_warps:int=8, # warps per program
-               num_stages:int=3): # pipeline stages of the rotation loads
+               num_stages:int=3): # pipeline stages of the rotation loads (this and `block_n` lowered where the device's shared memory is too small)
     "`hash_vectors` as one Triton kernel: `[b, h, r, n]` buckets, in the same small integer type."
     if split not in (1, 2): raise ValueError(f"split must be 1 or 2, got {split}")
     for name, size in (('block_n / split', block_n // split), ('block_k', block_k)):
         if size < 16 or size & (size - 1): raise ValueError(f"{name} must be a power of two >= 16, got {size}")
     half = rotations.shape[-1]
+    if x.is_cuda and not INTERPRET:                                      # e.g. 112 KiB at the defaults and d = 64
+        block_n, num_stages = _hash_fit(x.shape[-1], block_n, _hash_tile(block_k, half), split, num_stages, _shared_bytes(x.device))
     return _hash_launch(_hash, x, rotations, block_n, block_k, SPLIT=split, EVEN_K=half % _hash_tile(block_k, half) == 0,
                         num_warps=num_warps, num_stages=num_stages)
 
