@@ -2,9 +2,10 @@
 
 The case is the fused LSH-4 layer's hashing at n positions: batch 1, 8 heads x 64, 4 rounds, n/64 buckets (n/128
 rotation columns), bf16 vectors, float32 rotations. For each n of `--n` (8192, 65536, 1048576) it times the first
-kernel as the layer called it (block_n 128, block_k 64, Triton's default warps and stages), `hash_fused` with its
-defaults, each other configuration of `--configs` (block_n x block_k x split x num_warps x num_stages), and the
-defaults replayed as a CUDA graph: median of `--reps` (20) CUDA-event timings after `--warmup` (5) calls. Every
+kernel as the layer called it (block_n 128, block_k 64, Triton's default warps and stages) and `hash_fused` with its
+defaults; at the lengths of `--sweep-n` (8192, 65536; a call of the first kernel at 1M is some 0.4 s, judging by the
+H200 records of the layer with and without factorised buckets) also each other configuration of `--configs` (block_n x block_k x split x num_warps x num_stages) and the defaults
+replayed as a CUDA graph. Median of `--reps` (20) CUDA-event timings after `--warmup` (3) calls. Every
 case's buckets are compared with the first kernel's (`identical`: all equal), and the defaults' also with a second
 call of themselves. One JSON line per case, printed and appended to `--out`: kind 'hash', case, n, ms, speedup (the
 first kernel's ms / ms), identical, device, block_n, block_k, split, num_warps, num_stages, tflops (rate of the TF32
@@ -14,7 +15,7 @@ products), torch, triton, git. A last line per n, case 'best', names the fastest
 Triton's own ptxas and prints registers and stack per thread, shared memory, and the programs and warps that fit on
 one SM (by registers and shared memory alone). It times nothing.
 
-    python tools/bench_hash.py                                   # the GPU run (well under a minute on an H100)
+    python tools/bench_hash.py                                   # the GPU run (meant to take under a minute on an H100)
     python tools/bench_hash.py --device cpu --small              # smoke check: tiny sizes in Triton's interpreter, seconds
     python tools/bench_hash.py --resources                       # compile for sm_90 on any machine: registers, shared memory
 """
@@ -28,9 +29,10 @@ SETTINGS = ('block_n', 'block_k', 'split', 'num_warps', 'num_stages')
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--n', default='', help='positions, comma-separated (default 8192,65536,1048576; --small: 256,512)')
+    p.add_argument('--sweep-n', default=None, help='lengths at which --configs and the CUDA graph are timed too (default 8192,65536; --small: all)')
     p.add_argument('--configs', default=None, help=f'{" x ".join(SETTINGS)} to time besides the defaults (default {CONFIGS})')
     p.add_argument('--reps', type=int, default=20, help='timed calls per case (the median is kept)')
-    p.add_argument('--warmup', type=int, default=5, help='calls before timing')
+    p.add_argument('--warmup', type=int, default=3, help='calls before timing')
     p.add_argument('--device', default='cuda', help="'cuda', or 'cpu' for Triton's interpreter (sets TRITON_INTERPRET=1)")
     p.add_argument('--small', action='store_true', help='tiny sizes (2 heads x 16, 2 rounds, n/32 buckets, 2 reps): a smoke check')
     p.add_argument('--resources', action='store_true', help='compile for --arch and print registers and shared memory; no GPU, no timing')
@@ -42,6 +44,7 @@ def parse_args(argv=None):
         a.configs = '64x16x2x4x3' if a.configs is None else a.configs
         a.reps, a.warmup = min(a.reps, 2), min(a.warmup, 1)
     a.n = [int(v) for v in (a.n or '8192,65536,1048576').split(',')]
+    a.sweep_n = a.n if a.small and a.sweep_n is None else [int(v) for v in (a.sweep_n or '8192,65536').split(',') if v]
     a.configs = [tuple(int(v) for v in c.split('x')) for c in (CONFIGS if a.configs is None else a.configs).split(',') if c]
     if a.out is None and not (a.small or a.resources): a.out = str(ROOT / 'nbs/reformer/gpu_runs/hash_bench/records.jsonl')
     return a
@@ -103,7 +106,8 @@ def run_length(n, a, meta):
     flops = 2 * h * r * n * (n // bucket // 2) * d
     base = dict(kind='hash', n=n, heads=h, rounds=r, d=d, n_buckets=n // bucket, **meta)
     reference, records = None, []
-    for case, settings, fn in cases(x, rot, a.configs):
+    sweep = n in a.sweep_n
+    for case, settings, fn in cases(x, rot, a.configs if sweep else []):
         try:
             out = fn()
             if reference is None: reference = out
@@ -115,7 +119,7 @@ def run_length(n, a, meta):
         except Exception as e:                                           # a configuration that does not compile or fit
             rec = dict(base, case=case, **settings, ms=None, identical=None, status=f'{type(e).__name__}: {str(e)[:200]}')
         records.append(rec)
-    if a.device == 'cuda':
+    if a.device == 'cuda' and sweep:
         replay, out = graphed(lambda: hash_fused(x, rot))
         replay(); torch.cuda.synchronize()
         records.append(dict(base, case='fused_graphed', **DEFAULTS, ms=round(time_ms(replay, a.reps, a.warmup, a.device), 4),
