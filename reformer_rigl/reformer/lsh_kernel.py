@@ -6,6 +6,7 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/reformer/lsh_kernel.html.md"
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #7f7c3feb
 from __future__ import annotations
+import functools
 import torch
 import triton
 import triton.language as tl
@@ -121,6 +122,11 @@ def _unit_grad(x, g):
 def _row_max(x):
     "Maximum of each row of a 2-D tile."
     return tl.reduce(x, 1, tl.standard._elementwise_max)
+
+@triton.jit
+def _row_min(x):
+    "Minimum of each row of a 2-D tile."
+    return tl.reduce(x, 1, tl.standard._elementwise_min)
 
 @triton.jit
 def _row_sum(x):
@@ -406,20 +412,123 @@ def fused_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #9fe27f41
 @triton.jit
-def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
-          D: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
-    "Bucket argmax([xR; -xR]) of BN vectors for one (batch, head, round), without the [n, n_buckets] scores."
-    pid = tl.program_id(0)
+def _hash_program(rot_ptr, H, R, K2, D: tl.constexpr):
+    "This program's (batch, head, round) index, batch, head, and its rotation's start."
     bhr = tl.program_id(1)
     r = bhr % R
     bh = bhr // R
-    b = bh // H
     h = bh % H
-    rows = pid * BN + tl.arange(0, BN)
+    return bhr, bh // H, h, rot_ptr + (h * R + r) * D * K2
+
+@triton.jit
+def _hash_rows(x_ptr, b, h, sxb, sxh, sxn, first, n, D: tl.constexpr, BM: tl.constexpr):
+    "Positions `first + [0, BM)` and their vectors `[BM, D]` in float32 (zeros past `n`)."
+    rows = first + tl.arange(0, BM)
+    od = tl.arange(0, D)
+    return rows, tl.load(x_ptr + b * sxb + h * sxh + rows[:, None] * sxn + od[None, :], mask=(rows < n)[:, None], other=0.).to(tl.float32)
+
+@triton.jit
+def _hash_update(xr, best, arg, k0, cols, K2, BK: tl.constexpr, EVEN_K: tl.constexpr):
+    "Fold a tile of products `xr` `[rows, BK]` (columns `cols = k0 + [0, BK)`) into each row's largest |xR_j| so far, `best`, and its bucket `arg`."
+    if EVEN_K:
+        top, low = _row_max(xr), _row_min(xr)
+    else:                                      # columns past K2: out of the extremes
+        inside = (cols < K2)[None, :]
+        top, low = _row_max(tl.where(inside, xr, float('-inf'))), _row_min(tl.where(inside, xr, float('inf')))
+    up = top >= -low                           # the tile's best is +top (ties: the xR half), else low
+    mag = tl.where(up, top, -low)
+    col = _row_min(tl.where(xr == tl.where(up, top, low)[:, None], (cols - k0)[None, :], BK))   # its first column
+    better = (mag > best) | ((mag == best) & up & (arg >= K2))   # ties: the earlier tile, unless it was negative
+    return tl.where(better, mag, best), tl.where(better, k0 + col + tl.where(up, 0, K2), arg)
+
+@triton.jit
+def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2, D: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+          SPLIT: tl.constexpr, EVEN_K: tl.constexpr, PREC: tl.constexpr):
+    "Bucket argmax([xR; -xR]) of BN vectors for one (batch, head, round), in SPLIT groups of rows that share each tile of R."
+    bhr, b, h, rot = _hash_program(rot_ptr, H, R, K2, D)
+    BM: tl.constexpr = BN // SPLIT
+    first = tl.program_id(0) * BN
+    od = tl.arange(0, D)
+    rows1, x1 = _hash_rows(x_ptr, b, h, sxb, sxh, sxn, first, n, D, BM)
+    best1, arg1 = tl.full([BM], -1., tl.float32), tl.full([BM], 0, tl.int32)   # the largest |xR_j| so far (-1: none); its bucket
+    if SPLIT == 2:
+        rows2, x2 = _hash_rows(x_ptr, b, h, sxb, sxh, sxn, first + BM, n, D, BM)
+        best2, arg2 = tl.full([BM], -1., tl.float32), tl.full([BM], 0, tl.int32)
+    for k0 in range(0, K2, BK):
+        cols = k0 + tl.arange(0, BK)
+        if EVEN_K: rt = tl.load(rot + od[:, None] * K2 + cols[None, :])
+        else: rt = tl.load(rot + od[:, None] * K2 + cols[None, :], mask=(cols < K2)[None, :], other=0.)
+        best1, arg1 = _hash_update(tl.dot(x1, rt, input_precision=PREC), best1, arg1, k0, cols, K2, BK, EVEN_K)
+        if SPLIT == 2:                         # the second group's products reuse the registers of the first's
+            best2, arg2 = _hash_update(tl.dot(x2, rt, input_precision=PREC), best2, arg2, k0, cols, K2, BK, EVEN_K)
+    tl.store(out_ptr + bhr * n + rows1, arg1.to(out_ptr.dtype.element_ty), mask=rows1 < n)
+    if SPLIT == 2: tl.store(out_ptr + bhr * n + rows2, arg2.to(out_ptr.dtype.element_ty), mask=rows2 < n)
+
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #bc692a91
+def _hash_tile(block_k:int, # columns per step asked for
+               half:int): # rotation columns, n_buckets/2
+    "Columns per step: `block_k`, or fewer for small rotations (at least 16, `tl.dot`'s minimum)."
+    return min(block_k, max(16, triton.next_power_of_2(half)))
+
+def _hash_launch(kernel, # `_hash` or `_hash_reference`
+                 x:torch.Tensor, # vectors to hash `[b, h, n, d]`
+                 rotations:torch.Tensor, # `[h, r, d, n_buckets/2]`
+                 block_n:int, # positions per program
+                 block_k:int, # rotation columns per step
+                 **meta): # the kernel's other constants and launch options (`num_warps`, `num_stages`)
+    "Buckets `[b, h, r, n]` from a hashing kernel: one program per `block_n` positions of one (batch, head, round)."
+    b, h, n, d = x.shape
+    r, half = rotations.shape[1], rotations.shape[-1]
+    x = _rows_contiguous(x.detach())
+    out = torch.empty(b, h, r, n, dtype=bucket_dtype(2 * half), device=x.device)   # written in its final type: no conversion
+    kernel[(triton.cdiv(n, block_n), b * h * r)](x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half, D=d, BN=block_n,
+                                                 BK=_hash_tile(block_k, half), PREC='ieee' if INTERPRET else HASH_PRECISION, **meta)
+    return out
+
+@functools.lru_cache(maxsize=None)
+def _shared_bytes(device:torch.device): # a CUDA device
+    "The shared memory one program may use on `device`, in bytes."
+    return torch.cuda.get_device_properties(device).shared_memory_per_block_optin
+
+def _hash_fit(d:int, # vector size
+              block_n:int, # positions per program asked for
+              block_k:int, # rotation columns per step
+              split:int, # groups of positions
+              num_stages:int, # stages asked for
+              limit:int): # shared memory of one program, in bytes
+    "`block_n` and `num_stages`, lowered (the stages to 2, then the positions, down to 16 per group) until a program's float32 tiles of `x` and of the rotation fit `limit`."
+    while 4 * d * (block_n + num_stages * block_k) > limit:
+        if num_stages > 2: num_stages -= 1
+        elif block_n // split > 16: block_n //= 2
+        else: break
+    return block_n, num_stages
+
+def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
+               rotations:torch.Tensor, # `[h, r, d, n_buckets/2]`
+               block_n:int=256, # positions per program, a power of two
+               block_k:int=64, # rotation columns per step, a power of two >= 16
+               split:int=2, # 1 or 2 groups of `block_n / split` (>= 16) positions whose products are formed in turn
+               num_warps:int=8, # warps per program
+               num_stages:int=3): # pipeline stages of the rotation loads (this and `block_n` lowered where the device's shared memory is too small)
+    "`hash_vectors` as one Triton kernel: `[b, h, r, n]` buckets, in the same small integer type."
+    if split not in (1, 2): raise ValueError(f"split must be 1 or 2, got {split}")
+    for name, size in (('block_n / split', block_n // split), ('block_k', block_k)):
+        if size < 16 or size & (size - 1): raise ValueError(f"{name} must be a power of two >= 16, got {size}")
+    half = rotations.shape[-1]
+    if x.is_cuda and not INTERPRET:                                      # e.g. 112 KiB at the defaults and d = 64
+        block_n, num_stages = _hash_fit(x.shape[-1], block_n, _hash_tile(block_k, half), split, num_stages, _shared_bytes(x.device))
+    return _hash_launch(_hash, x, rotations, block_n, block_k, SPLIT=split, EVEN_K=half % _hash_tile(block_k, half) == 0,
+                        num_warps=num_warps, num_stages=num_stages)
+
+# %% ../../nbs/reformer/08_lsh_kernel.ipynb #964a670c
+@triton.jit
+def _hash_reference(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
+                    D: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
+    "The first hashing kernel, the reference of `_hash`: running argmaxes of xR and of -xR, tile by tile."
+    bhr, b, h, rot = _hash_program(rot_ptr, H, R, K2, D)
+    rows, x = _hash_rows(x_ptr, b, h, sxb, sxh, sxn, tl.program_id(0) * BN, n, D, BN)
     od = tl.arange(0, D)
     ok_ = tl.arange(0, BK)
-    x = tl.load(x_ptr + b * sxb + h * sxh + rows[:, None] * sxn + od[None, :], mask=(rows < n)[:, None], other=0.).to(tl.float32)
-    rot = rot_ptr + (h * R + r) * D * K2
     best_hi = tl.full([BN], float('-inf'), tl.float32)
     best_lo = tl.full([BN], float('-inf'), tl.float32)
     arg_hi = tl.full([BN], 0, tl.int32)
@@ -441,22 +550,6 @@ def _hash(x_ptr, rot_ptr, out_ptr, sxb, sxh, sxn, H, R, n, K2,
         best_lo = tl.where(up, blo, best_lo)
         arg_lo = tl.where(up, alo, arg_lo)
     tl.store(out_ptr + bhr * n + rows, tl.where(best_hi >= best_lo, arg_hi, arg_lo + K2).to(out_ptr.dtype.element_ty), mask=rows < n)
-
-# %% ../../nbs/reformer/08_lsh_kernel.ipynb #bc692a91
-def hash_fused(x:torch.Tensor, # vectors to hash `[b, h, n, d]`
-               rotations:torch.Tensor, # `[h, r, d, n_buckets/2]`
-               block_n:int=128, # positions per program
-               block_k:int=64): # rotation columns per step
-    "`hash_vectors` as one Triton kernel: `[b, h, r, n]` buckets, in the same small integer type."
-    b, h, n, d = x.shape
-    r, half = rotations.shape[1], rotations.shape[-1]
-    x = x.detach()
-    if x.stride(-1) != 1: x = x.contiguous()
-    out = torch.empty(b, h, r, n, dtype=bucket_dtype(2 * half), device=x.device)   # written in its final type: no conversion
-    block_k = min(block_k, max(16, triton.next_power_of_2(half)))
-    _hash[(triton.cdiv(n, block_n), b * h * r)](x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half,
-                                                D=d, BN=block_n, BK=block_k, PREC='ieee' if INTERPRET else HASH_PRECISION)
-    return out
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #0d57dc4c
 @triton.jit
