@@ -15,7 +15,7 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.torch_core import get_model, find_bs
 from fastai.learner import Learner
 from fastcore.meta import delegates
-from .masks import apply_masks, mask_grads, mask_optimizer_state, masked_state, zero_masked_, sync_masks
+from .masks import apply_masks, mask_grads, mask_optimizer_state, masked_state, zero_masked_, sync_masks, optimizer_state, keeps_zeros
 from .flops import batch_weight_flops
 
 # %% auto #0
@@ -38,7 +38,7 @@ class MaskedTraining(Callback):
     state_key:str = None  # the model's state-dict entry for the callback's state, e.g. '_sparse_training'
     settings:tuple = ()  # the attributes that define a run: a checkpoint saved with other values is refused (or adopted)
     _hooks = None  # `(model, save hook, load hook)` once attached
-    _stateattrs = ('_keep',)  # not pickled: the integer masks of `zero_masked_`, remade from the masks
+    _stateattrs = ('_keep', '_state_seen')  # not pickled: the integer masks of `zero_masked_`, remade from the masks, and what `_state_to_mask` masked last
     def __init__(self,
                  sync:str|None='check', # under torch.distributed: 'check' that masks agree across ranks, 'broadcast' rank 0's, or None
                  flops_input=None, # model input for FLOP counting (default: first example of the first batch); False: do not count
@@ -47,7 +47,7 @@ class MaskedTraining(Callback):
         store_attr('sync,flops_input,adopt_settings')
         self._reset()
 
-    def _init_state(self): self._state, self._hooks, self._keep = {}, None, {}  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
+    def _init_state(self): self._state, self._hooks, self._keep, self._state_seen = {}, None, {}, None  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
 
 # %% ../../nbs/sparse/03b_masked.ipynb #82be4fa3
 @patch
@@ -229,6 +229,21 @@ def _zero_masked(self:MaskedTraining, tensors:list, masks:list, plan:str|None=No
     if len(self._keep) > 4 * len(self.masks) + 8: self._keep = {}
     zero_masked_(tensors, masks, self._keep, plan)
 
+# %% ../../nbs/sparse/03b_masked.ipynb #7b43d037
+@patch
+def _state_to_mask(self:MaskedTraining) -> list:
+    "`masked_state` of the optimizer; [] when it `keeps_zeros` and neither its state tensors nor the masks changed since they were last masked."
+    opt, seen = self.opt, self.__dict__.get('_state_seen')   # (the `_keep` it belongs to, the optimizer, whether it keeps zeros, what was masked)
+    if seen is None or seen[0] is not self._keep or seen[1] is not opt: seen = (self._keep, opt, keeps_zeros(opt), None)   # `_keep` emptied: masks changed
+    self._state_seen = seen
+    if not seen[2]: return masked_state(opt, self.weights, self.masks)
+    state = optimizer_state(opt)
+    tensors = tuple(v for w in self.weights.values() for v in (state.get(w) or {}).values() if isinstance(v, torch.Tensor))
+    sig = (tuple(map(id, tensors)), tuple((id(m), m._version) for m in self.masks.values()))
+    if seen[3] == sig: return []
+    self._state_seen = (*seen[:3], sig, tensors, tuple(self.masks.values()))   # held: no id in `sig` is reused while it is compared
+    return masked_state(opt, self.weights, self.masks)
+
 # %% ../../nbs/sparse/03b_masked.ipynb #3a32993e
 @patch
 def before_step(self:MaskedTraining):
@@ -241,8 +256,8 @@ def before_step(self:MaskedTraining):
 
 @patch
 def after_step(self:MaskedTraining):
-    "Re-apply the masks to the weights and to the optimizer state."
-    state = masked_state(self.opt, self.weights, self.masks)
+    "Re-apply the masks to the weights, and to the optimizer state where it may have changed (`_state_to_mask`)."
+    state = self._state_to_mask()
     self._zero_masked([self.weights[n] for n in self.masks] + [v for v, _ in state], [*self.masks.values(), *(m for _, m in state)], 'after_step')
 
 # %% ../../nbs/sparse/03b_masked.ipynb #f491eda1
