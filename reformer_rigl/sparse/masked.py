@@ -8,6 +8,8 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/masked.html.md"""
 from __future__ import annotations
 import math, warnings
 from functools import partial
+from itertools import repeat
+from operator import attrgetter
 import torch
 from fastcore.basics import patch, store_attr
 from fastai.callback.core import Callback, CancelStepException
@@ -230,18 +232,20 @@ def _zero_masked(self:MaskedTraining, tensors:list, masks:list, plan:str|None=No
     zero_masked_(tensors, masks, self._keep, plan)
 
 # %% ../../nbs/sparse/03b_masked.ipynb #7b43d037
+_version = attrgetter('_version')
+
 @patch
 def _state_to_mask(self:MaskedTraining) -> list:
     "`masked_state` of the optimizer; [] when it `keeps_zeros` and neither its state tensors nor the masks changed since they were last masked."
-    opt, seen = self.opt, self.__dict__.get('_state_seen')   # (the `_keep` it belongs to, the optimizer, whether it keeps zeros, what was masked)
+    opt, seen = self.learn.opt, self.__dict__.get('_state_seen')   # (the `_keep` it belongs to, the optimizer, whether it keeps zeros, what was masked)
     if seen is None or seen[0] is not self._keep or seen[1] is not opt: seen = (self._keep, opt, keeps_zeros(opt), None)   # `_keep` emptied: masks changed
     self._state_seen = seen
     if not seen[2]: return masked_state(opt, self.weights, self.masks)
-    state = optimizer_state(opt)
-    tensors = tuple(v for w in self.weights.values() for v in (state.get(w) or {}).values() if isinstance(v, torch.Tensor))
-    sig = (tuple(map(id, tensors)), tuple((id(m), m._version) for m in self.masks.values()))
+    state, masks = optimizer_state(opt), self.masks.values()   # (below: `map`s, a few µs for ~20 weights; such an optimizer updates its state tensors in place)
+    dicts = tuple(map(state.get, self.weights.values(), repeat((), len(self.weights))))   # each weight's state: a new dict or a new entry is new state
+    sig = (tuple(map(id, dicts)), tuple(map(len, dicts)), tuple(map(id, masks)), tuple(map(_version, masks)))
     if seen[3] == sig: return []
-    self._state_seen = (*seen[:3], sig, tensors, tuple(self.masks.values()))   # held: no id in `sig` is reused while it is compared
+    self._state_seen = (*seen[:3], sig, dicts, tuple(masks))   # held: no id in `sig` is reused while it is compared
     return masked_state(opt, self.weights, self.masks)
 
 # %% ../../nbs/sparse/03b_masked.ipynb #3a32993e
@@ -285,6 +289,14 @@ def before_batch(self:MaskedTraining):
 
 @patch
 def after_epoch(self:MaskedTraining): "Drop the gradients' plan at the end of each epoch."; self._drop_grads_plan()
+
+# %% ../../nbs/sparse/03b_masked.ipynb #6dcfc83f
+@patch
+def after_pred(self:MaskedTraining): "Nothing: defined so that fastai does not look the event up through the `Learner` at every batch."
+@patch
+def after_loss(self:MaskedTraining): "Nothing (as `after_pred`)."
+@patch
+def before_backward(self:MaskedTraining): "Nothing (as `after_pred`)."
 
 # %% ../../nbs/sparse/03b_masked.ipynb #8dd9d1a1
 def _state_keys(cls=Callback) -> dict:
