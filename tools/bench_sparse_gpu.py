@@ -222,6 +222,7 @@ def graphed(fn):
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph): out = fn()
+    graph.fn = fn   # kept with the graph: what `fn` holds that the captured kernels read and write (an optimizer's state) must outlive the capture
     return graph, out
 
 def graphed_linear(dense, sparse, x, dy, rec):
@@ -342,7 +343,11 @@ def step_error(masked, model, tokens, targets):
     return max(rel_err(losses[0], losses[1]), rel_err(grads[0], grads[1]))
 
 def graphed_step(model, tokens, targets):
-    "One training step (forward, backward, a fused AdamW step with `capturable=True`, its own state) captured whole in a CUDA graph: its `replay`. The gradients are the graph's (set to None before capture, written, not accumulated, by each replay)."
+    """One training step (forward, backward, a fused AdamW step with `capturable=True`, its own state) captured whole in a CUDA graph: its `replay`. The gradients are the graph's (set to None before capture, written, not accumulated, by each replay).
+    The graph keeps `step` and so the optimizer: its moments and step counts are made in the warm-up, before the capture, and
+    each replay reads and writes them. Freed when this function returned (before: the h100 run of 2026-12-06 16:07), their
+    memory went back to the allocator, and the next capture's `torch.cuda.graph` (which calls `torch.cuda.empty_cache()`)
+    released it: the first replay after it was an illegal memory access."""
     live = live_accumulators(model.parameters())
     if live: raise RuntimeError(f"{len(live)} parameters' gradient accumulators are kept by an autograd graph still alive (a loss kept after backward?): the capture would fail")
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True, capturable=True)

@@ -12,7 +12,7 @@
 # into $OUT/sparse_speed.tgz (PACK=0: left loose); append the .jsonl files to nbs/sparse/gpu_runs/sparse_speed/records.jsonl.
 #     OUT=out bash tools/gpu_sparse_speed.sh
 # Knobs: LINEAR_S / OVERHEAD_S (time limits of parts (a) and (b), default 100 and 80 s; (a) writes its records as it
-# goes, (b) starts no round it cannot finish), BLOCKS (default 64,128), STEP_BLOCKS (default 64), ROUNDS (default 5),
+# goes, (b) starts no round it cannot finish; 0 skips the part, LINEAR_S=0 also (0): only (b) then runs), BLOCKS (default 64,128), STEP_BLOCKS (default 64), ROUNDS (default 5),
 # STEPS (default 50). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
@@ -22,6 +22,7 @@ if [ "${DRY:-0}" = 1 ]; then gpu=(--dry-run --blocks 16,32 --step-blocks 16); ov
 else nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1
      gpu=(--blocks "${BLOCKS:-64,128}" --step-blocks "${STEP_BLOCKS:-64}"); ovh=(--device cuda --bs 128 --rounds "${ROUNDS:-5}" --steps "${STEPS:-50}"); fi
 start=$(date +%s)
+if [ "${LINEAR_S:-100}" -gt 0 ]; then
 timeout 60 python3 tools/bench_sparse_gpu.py --host-cpu --out "$OUT/sparse_host.jsonl" > "$OUT/bench_sparse_host.log" 2>&1
 echo "(0) host path rc $? in $(( $(date +%s) - start )) s"
 [ -f "$OUT/sparse_host.jsonl" ] && python3 - "$OUT/sparse_host.jsonl" <<'PY'
@@ -49,6 +50,7 @@ for line in open(sys.argv[1]):
     if r.get('tuned') or r.get('config'): cols.append(json.dumps(r.get('tuned') or r['config']))
     print(' | '.join(cols))
 PY
+fi
 if [ "${OVERHEAD_S:-80}" -gt 0 ]; then
   mid=$(date +%s)
   timeout "${OVERHEAD_S:-80}" python3 tools/bench_sparse_overhead.py --opt sgd,adam --budget-s $(( ${OVERHEAD_S:-80} - 30 )) "${ovh[@]}" \

@@ -6,6 +6,7 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/block_kernels.html.md
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #607b2614
 from __future__ import annotations
+import warnings
 from dataclasses import dataclass
 import torch, torch.nn as nn, torch.nn.functional as F
 import triton
@@ -209,6 +210,11 @@ def _settings(kind, layout, dtype, M, launch):
     if INTERPRET or not AUTOTUNE or dtype == torch.float64 or (TILE_CONFIG and (kind, *layout.block) in TILE_CONFIG):
         return _config(kind, layout.block, dtype)
     key = tune_key(kind, layout, dtype, M)
+    if key not in TUNED and _capturing(layout.col_idx.device):   # timing synchronizes, which a CUDA graph capture forbids
+        warnings.warn(f"the block-sparse {kind} kernel for a {list(layout.shape)} weight in {layout.block[0]}×{layout.block[1]} tiles and {M} tokens "
+                      "is first called inside a CUDA graph capture: it runs with untuned settings. Run the step once before capturing "
+                      "(the usual warm-up) to autotune it")
+        return _config(kind, layout.block, dtype)
     if key not in TUNED:
         cfg, timed = _config(kind, layout.block, dtype), []
         for c in [cfg] + [c for c in _candidates(kind, layout.block, dtype) if c != cfg]:
@@ -218,6 +224,10 @@ def _settings(kind, layout, dtype, M, launch):
         ms, best = min(timed, key=lambda t: t[0])
         TUNED[key] = best, ms
     return dict(TUNED[key][0])   # a copy: the launch takes its entries out
+
+def _capturing(device:torch.device) -> bool:
+    "Whether the current stream of `device` is capturing a CUDA graph (nothing may synchronize then, autotuning included)."
+    return device.type == 'cuda' and torch.cuda.is_current_stream_capturing()
 
 def _time(fn):
     "Milliseconds a call of `fn` takes on the GPU: Triton's `do_bench` (median after warm-up, caches flushed)."

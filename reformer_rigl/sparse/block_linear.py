@@ -14,6 +14,7 @@ from fastai.torch_core import get_model
 from .training import SparseTraining
 from .blocks import block_shape
 from .block_kernels import *  # the kernels' names stay importable from this module, as before the split
+from .block_kernels import _capturing
 
 # %% auto #0
 __all__ = ['BlockSparseLinear', 'to_block_sparse', 'to_dense', 'set_dense_grad', 'BlockSparseKernels']
@@ -49,7 +50,13 @@ class BlockSparseLinear(nn.Module):
         lay = self.layout
         if lay.mask._version != self._mask_version: self.set_mask(lay.mask); lay = self.layout   # changed in place
         if lay.row_ptr.device != self.weight.device: lay = self.layout = lay.to(self.weight.device)
+        if _capturing(lay.row_ptr.device): self._keep_for_graph(lay)
         return block_sparse_linear(x, self.weight, self.bias, lay, self.dense_grad, self.impl)
+
+    def _keep_for_graph(self, layout:BlockLayout):
+        "Keep `layout` as long as the layer: a CUDA graph captured with it reads its index tensors at every replay, after a mask update too."
+        kept = self.__dict__.setdefault('_graph_layouts', [])
+        if not any(l is layout for l in kept): kept.append(layout)
 
     def as_linear(self) -> nn.Linear:
         "The `nn.Linear` this layer took over, holding the same Parameters (what `to_dense` puts back; `condense` reads it)."

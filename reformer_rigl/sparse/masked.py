@@ -8,6 +8,8 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/masked.html.md"""
 from __future__ import annotations
 import math, warnings
 from functools import partial
+from itertools import repeat
+from operator import attrgetter
 import torch
 from fastcore.basics import patch, store_attr
 from fastai.callback.core import Callback, CancelStepException
@@ -15,7 +17,7 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.torch_core import get_model, find_bs
 from fastai.learner import Learner
 from fastcore.meta import delegates
-from .masks import apply_masks, mask_grads, mask_optimizer_state, masked_state, zero_masked_, sync_masks
+from .masks import apply_masks, mask_grads, mask_optimizer_state, masked_state, zero_masked_, sync_masks, optimizer_state, keeps_zeros
 from .flops import batch_weight_flops
 
 # %% auto #0
@@ -38,7 +40,7 @@ class MaskedTraining(Callback):
     state_key:str = None  # the model's state-dict entry for the callback's state, e.g. '_sparse_training'
     settings:tuple = ()  # the attributes that define a run: a checkpoint saved with other values is refused (or adopted)
     _hooks = None  # `(model, save hook, load hook)` once attached
-    _stateattrs = ('_keep',)  # not pickled: the integer masks of `zero_masked_`, remade from the masks
+    _stateattrs = ('_keep', '_state_seen')  # not pickled: the integer masks of `zero_masked_`, remade from the masks, and what `_state_to_mask` masked last
     def __init__(self,
                  sync:str|None='check', # under torch.distributed: 'check' that masks agree across ranks, 'broadcast' rank 0's, or None
                  flops_input=None, # model input for FLOP counting (default: first example of the first batch); False: do not count
@@ -47,7 +49,7 @@ class MaskedTraining(Callback):
         store_attr('sync,flops_input,adopt_settings')
         self._reset()
 
-    def _init_state(self): self._state, self._hooks, self._keep = {}, None, {}  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
+    def _init_state(self): self._state, self._hooks, self._keep, self._state_seen = {}, None, {}, None  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
 
 # %% ../../nbs/sparse/03b_masked.ipynb #82be4fa3
 @patch
@@ -229,6 +231,23 @@ def _zero_masked(self:MaskedTraining, tensors:list, masks:list, plan:str|None=No
     if len(self._keep) > 4 * len(self.masks) + 8: self._keep = {}
     zero_masked_(tensors, masks, self._keep, plan)
 
+# %% ../../nbs/sparse/03b_masked.ipynb #7b43d037
+_version = attrgetter('_version')
+
+@patch
+def _state_to_mask(self:MaskedTraining) -> list:
+    "`masked_state` of the optimizer; [] when it `keeps_zeros` and neither its state tensors nor the masks changed since they were last masked."
+    opt, seen = self.learn.opt, self.__dict__.get('_state_seen')   # (the `_keep` it belongs to, the optimizer, whether it keeps zeros, what was masked)
+    if seen is None or seen[0] is not self._keep or seen[1] is not opt: seen = (self._keep, opt, keeps_zeros(opt), None)   # `_keep` emptied: masks changed
+    self._state_seen = seen
+    if not seen[2]: return masked_state(opt, self.weights, self.masks)
+    state, masks = optimizer_state(opt), self.masks.values()   # (below: `map`s, a few µs for ~20 weights; such an optimizer updates its state tensors in place)
+    dicts = tuple(map(state.get, self.weights.values(), repeat((), len(self.weights))))   # each weight's state: a new dict or a new entry is new state
+    sig = (tuple(map(id, dicts)), tuple(map(len, dicts)), tuple(map(id, masks)), tuple(map(_version, masks)))
+    if seen[3] == sig: return []
+    self._state_seen = (*seen[:3], sig, dicts, tuple(masks))   # held: no id in `sig` is reused while it is compared
+    return masked_state(opt, self.weights, self.masks)
+
 # %% ../../nbs/sparse/03b_masked.ipynb #3a32993e
 @patch
 def before_step(self:MaskedTraining):
@@ -241,8 +260,8 @@ def before_step(self:MaskedTraining):
 
 @patch
 def after_step(self:MaskedTraining):
-    "Re-apply the masks to the weights and to the optimizer state."
-    state = masked_state(self.opt, self.weights, self.masks)
+    "Re-apply the masks to the weights, and to the optimizer state where it may have changed (`_state_to_mask`)."
+    state = self._state_to_mask()
     self._zero_masked([self.weights[n] for n in self.masks] + [v for v, _ in state], [*self.masks.values(), *(m for _, m in state)], 'after_step')
 
 # %% ../../nbs/sparse/03b_masked.ipynb #f491eda1
@@ -270,6 +289,14 @@ def before_batch(self:MaskedTraining):
 
 @patch
 def after_epoch(self:MaskedTraining): "Drop the gradients' plan at the end of each epoch."; self._drop_grads_plan()
+
+# %% ../../nbs/sparse/03b_masked.ipynb #6dcfc83f
+@patch
+def after_pred(self:MaskedTraining): "Nothing: defined so that fastai does not look the event up through the `Learner` at every batch."
+@patch
+def after_loss(self:MaskedTraining): "Nothing (as `after_pred`)."
+@patch
+def before_backward(self:MaskedTraining): "Nothing (as `after_pred`)."
 
 # %% ../../nbs/sparse/03b_masked.ipynb #8dd9d1a1
 def _state_keys(cls=Callback) -> dict:

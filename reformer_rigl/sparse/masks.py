@@ -11,11 +11,13 @@ from typing import Callable
 import torch
 from torch import nn
 import torch.distributed as dist
-from fastai.optimizer import Optimizer, OptimWrapper, Lookahead
+from fastai.optimizer import (Optimizer, OptimWrapper, Lookahead, sgd_step, weight_decay, l2_reg, average_grad, average_sqr_grad, momentum_step,
+                              rms_prop_step, step_stat, adam_step, radam_step, qhadam_step, larc_layer_lr, larc_step, lamb_step)
 
 # %% auto #0
 __all__ = ['random_mask', 'make_masks', 'apply_masks', 'mask_grads', 'optimizer_state', 'masked_state', 'mask_optimizer_state',
-           'zero_masked_', 'update_mask', 'update_rows', 'drop_fraction', 'redistribute_counts', 'sync_masks']
+           'keeps_zeros', 'zero_masked_', 'update_mask', 'update_rows', 'drop_fraction', 'redistribute_counts',
+           'sync_masks']
 
 # %% ../../nbs/sparse/03_masks.ipynb #4b97c6ce
 def random_mask(shape:tuple|torch.Size, # the weight's shape
@@ -91,6 +93,19 @@ def mask_optimizer_state(opt, # a fastai `Optimizer`/`Lookahead`, an `OptimWrapp
                          masks:dict): # {name: bool mask}; state is zeroed where the mask is `False`
     "Zero every per-element optimizer state of the masked weights wherever their mask is `False`, in place."
     for v, m in masked_state(opt, params, masks): v.masked_fill_(~m, 0.)
+
+# %% ../../nbs/sparse/03_masks.ipynb #802efe6c
+_ZERO_KEEPING_STEPS = {sgd_step, weight_decay, l2_reg, average_grad, average_sqr_grad, momentum_step, rms_prop_step, step_stat,
+                       adam_step, radam_step, qhadam_step, larc_layer_lr, larc_step, lamb_step}   # fastai's: products and sums of p, grad and state
+_ZERO_KEEPING_TORCH = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.Adagrad, torch.optim.NAdam,
+                       torch.optim.RAdam, torch.optim.Adadelta)
+
+def keeps_zeros(opt) -> bool: # a fastai `Optimizer`, an `OptimWrapper`, a torch optimizer, or anything
+    "Whether a step of `opt` leaves exactly zero (`+0.0`) each weight whose value, gradient and per-element state are zero: SGD, Adam and kin; False when unknown."
+    if isinstance(opt, OptimWrapper): return keeps_zeros(opt.opt)
+    if isinstance(opt, Lookahead): return False
+    if isinstance(opt, Optimizer): return all(getattr(cb, 'func', cb) in _ZERO_KEEPING_STEPS for cb in opt.cbs)   # (Adam's `average_grad` is a `partial`)
+    return type(opt) in _ZERO_KEEPING_TORCH
 
 # %% ../../nbs/sparse/03_masks.ipynb #72289d8a
 _int_of_size = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}  # element size -> the integer dtype of that size
