@@ -21,7 +21,7 @@ from .config import ConfigError
 from .validation import data_hint, check_positive
 from .tasks import task
 from .report import report_plot, config_labels, bar_plot
-from .training import TRAIN_DEFAULTS, step_task_config, make_opt_func, train_learner, training_metrics
+from .training import TRAIN_DEFAULTS, step_task_config, make_opt_func, train_learner, training_metrics, compile_mode
 from .flops import forward_flops
 from .precision import resolve_precision
 
@@ -206,7 +206,8 @@ def byte_lm(cfg:dict, seed:int, ctx) -> dict:
     out['train_bpc'] = nats_to_bits(out['train_loss'])
     fwd = forward_flops(lambda: build_lm(vocab_sz=dls.tokenizer.vocab_sz, max_seq_len=data['seq_len'], **mc, reversible=False), data['seq_len'], dls.tokenizer.vocab_sz)
     out.update(flops_per_token=3 * fwd / data['seq_len'], flops=3 * fwd / data['seq_len'] * log.tokens,
-               label=variant_label(mc['variant'], mc['n_hashes']), precision=precision, curve=log.curve)
+               label=variant_label(mc['variant'], mc['n_hashes']), precision=precision,
+               compile=compile_mode(train['compile']) or 'off', curve=log.curve)
     if hasattr(dls, 'corpus'): out.update(corpus_sha=dls.corpus['sha256'], corpus_bytes=sum(s['bytes'] for s in dls.corpus['splits'].values()))
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys, math, time
 from collections import Counter
 from functools import partial
+from contextlib import contextmanager, nullcontext
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -25,9 +26,10 @@ from .validation import task_config, check_choice, check_positive
 from .precision import resolve_precision
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'OPTIMIZERS', 'HOST_READS', 'CPU_ONLY_READS', 'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule',
-           'ForeachAdam', 'foreach_adam', 'make_opt_func', 'fit_steps', 'TrainingLog', 'DeviceSmoothLoss',
-           'KeepLossOnDevice', 'HostSyncs', 'train_learner', 'check_train', 'step_task_config', 'training_metrics']
+__all__ = ['SCHEDULES', 'OPTIMIZERS', 'HOST_READS', 'CPU_ONLY_READS', 'COMPILE_MODES', 'TRAIN_DEFAULTS', 'StepBudget',
+           'lr_schedule', 'ForeachAdam', 'foreach_adam', 'make_opt_func', 'fit_steps', 'TrainingLog',
+           'DeviceSmoothLoss', 'KeepLossOnDevice', 'HostSyncs', 'compile_mode', 'compiled', 'train_learner',
+           'check_train', 'step_task_config', 'training_metrics']
 
 # %% ../../nbs/experiments/04_training.ipynb #0c29cefc
 class StepBudget(Callback):
@@ -274,6 +276,34 @@ def counts(self:HostSyncs, ignore=CPU_ONLY_READS) -> dict:
     "`{step: host waits}` that a GPU run would make: what was recorded, less the reads `ignore` names (CPU tensors in any run)."
     return {k: sum(n for s, n in c.items() if s not in ignore) for k, c in self.per_step().items()}
 
+# %% ../../nbs/experiments/04_training.ipynb #18dd748f
+COMPILE_MODES = ('default', 'max-autotune-no-cudagraphs')  # torch.compile modes a fit may use (the others replay CUDA graphs)
+
+def compile_mode(compile) -> str|None: # `train.compile`: false, true or a mode of `COMPILE_MODES`
+    "The `torch.compile` mode a `train.compile` value asks for: None (not compiled), 'default' for true, or the mode named."
+    if compile is None or compile is False: return None
+    if compile is True: return 'default'
+    if compile in ('reduce-overhead', 'max-autotune'):
+        raise ConfigError(f"train.compile={compile!r} replays CUDA graphs, whose outputs the next step overwrites while fastai's loop "
+                          f"still holds a step's loss; use true or 'max-autotune-no-cudagraphs'")
+    return check_choice('train.compile', compile, (False, True) + COMPILE_MODES)
+
+# %% ../../nbs/experiments/04_training.ipynb #ef1ed208
+@contextmanager
+def compiled(learn:Learner, # the learner whose model is compiled inside the block
+             mode:str='default', # a mode of `COMPILE_MODES`
+             backend:str='inductor'): # torch.compile's backend ('aot_eager': traced, not code-generated: quick checks)
+    "Inside the block `learn.model` is `torch.compile(model)` (fixed shapes, random numbers drawn as eagerly); after it, `model` again."
+    from torch._inductor import config as inductor_config   # imports Dynamo: only when compiling
+    model = learn.model
+    learn.model = torch.compile(model, mode=None if mode == 'default' else mode, dynamic=False, backend=backend)
+    try:
+        with inductor_config.patch(fallback_random=True): yield learn.model
+    except torch._dynamo.exc.TorchDynamoException as e:
+        raise RuntimeError(f"torch.compile could not compile the {type(model).__name__} ({type(e).__name__}: {str(e).strip().splitlines()[0]}); "
+                           f"train it uncompiled: train.compile=false") from e
+    finally: learn.model = model
+
 # %% ../../nbs/experiments/04_training.ipynb #74c92523
 def train_learner(learn:Learner, # the learner, built with `ctx.cbs`
                   train:dict, # the config's `train` section
@@ -286,21 +316,24 @@ def train_learner(learn:Learner, # the learner, built with `ctx.cbs`
     if precision == 'bf16': learn.to_bf16()
     elif precision == 'fp16': learn.to_fp16()
     log = TrainingLog(train['steps'] * train['accumulate'], train['accumulate'], train['log_every'], eval_every, evaluate, ctx, count_tokens)
+    mode = compile_mode(train['compile'])
     t0 = time.perf_counter()
-    fit_steps(learn, train['steps'], train['lr'], train['schedule'], train['warmup'], train['accumulate'], cbs=[log, KeepLossOnDevice()])
+    with compiled(learn, mode) if mode else nullcontext():
+        fit_steps(learn, train['steps'], train['lr'], train['schedule'], train['warmup'], train['accumulate'], cbs=[log, KeepLossOnDevice()])
     if learn.dls.device is not None: synchronize(learn.dls.device)
     return log, time.perf_counter() - t0 - log.eval_s, precision
 
 # %% ../../nbs/experiments/04_training.ipynb #0a697582
 TRAIN_DEFAULTS = dict(steps=100_000, lr=1e-3, opt='adam', schedule='one_cycle', warmup=None, wd=0., betas=[0.9, 0.999],
-                      eps=1e-8, accumulate=1, precision='auto', log_every=100)  # the `train` section of a step-based task
+                      eps=1e-8, accumulate=1, precision='auto', log_every=100,
+                      compile=False)  # the `train` section of a step-based task
 
 # %% ../../nbs/experiments/04_training.ipynb #bb76e72d
 def check_train(train:dict, # the config's `train` section
                 device) -> callable: # where training will run
-    "Check a `train` section (steps, optimizer, schedule, precision) at once; returns its fastai `opt_func`."
+    "Check a `train` section (steps, optimizer, schedule, precision, compile) at once; returns its fastai `opt_func`."
     check_positive(train, 'train', 'steps', 'accumulate')
-    resolve_precision(train['precision'], device)
+    resolve_precision(train['precision'], device); compile_mode(train['compile'])
     lr_schedule(train['schedule'], train['lr'], train['steps'], train['warmup'])
     return make_opt_func(train['opt'], train['betas'], train['eps'])
 

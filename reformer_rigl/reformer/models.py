@@ -94,7 +94,7 @@ class TokenEmbedding(nn.Module):
         if tokens.shape[1] > self.max_seq_len:
             raise ValueError(f"sequence length {tokens.shape[1]} is longer than max_seq_len={self.max_seq_len}")
         if tokens.is_floating_point() or tokens.dtype == torch.bool: raise TypeError(f"tokens must be integer token ids, got {tokens.dtype}")
-        if tokens.device.type == 'cpu' and tokens.numel() and not 0 <= int(tokens.min()) <= int(tokens.max()) < self.emb.num_embeddings:
+        if tokens.device.type == 'cpu' and not torch.compiler.is_compiling() and tokens.numel() and not 0 <= int(tokens.min()) <= int(tokens.max()) < self.emb.num_embeddings:
             raise ValueError(f"token ids must be in [0, vocab_sz={self.emb.num_embeddings}), got ids from {int(tokens.min())} to {int(tokens.max())}")
         x = self.emb(tokens) * self.scale
         if self.pos is not None: x = x + self.pos(tokens).to(x.dtype)

@@ -10,7 +10,9 @@ the same number of bytes, picks the lowest validation bits per byte, writes it t
 all seven variants x three seeds with that recipe for as many steps as the measured throughput lets finish before the
 limit (the same steps for every run). Phase `ctx` trains LSH-4 at longer windows at the same bytes a step, with the
 bucket count growing with the length and fixed at 16, and full attention where it fits; its 64K models also score
-the same validation bytes given 1K-63K bytes of context (`eval.context`). A CPU smoke test of both phases:
+the same validation bytes given 1K-63K bytes of context (`eval.context`). With --compile every run trains its model
+compiled by torch.compile (`train.compile=true`; its records say `compile: default`); the first steps of each run
+compile. A CPU smoke test of both phases:
     python drive.py abl --device cpu --smoke --work /tmp/lmc-smoke --limit 600
 """
 import argparse, json, math, os, subprocess, sys, time
@@ -27,7 +29,8 @@ def launch(name, overrides, a, deadline):
     left = max(5, int(deadline - time.time()))
     given = {o.split('=')[0] for o in overrides}
     smoke = [o for o in SMOKE if o.split('=')[0] not in given] if a.smoke else []
-    cmd = ['timeout', str(left), *a.rr.split(), 'lm_converged', *overrides, *smoke,
+    compiled = ['compile=true'] if a.compile else []                # train.compile: the model compiled by torch.compile
+    cmd = ['timeout', str(left), *a.rr.split(), 'lm_converged', *overrides, *smoke, *compiled,
            '--results', str(a.work/name), '--device', a.device, '--no-progress']
     log = open(a.work/f'{name}.log', 'w')
     log.write(' '.join(cmd) + '\n'); log.flush()
@@ -120,6 +123,7 @@ def main():
     p.add_argument('--variants', nargs='*', choices=VARIANTS, help="long: these variants only (default: all seven; given empty: none, only the context runs)")
     p.add_argument('--ctx', nargs='+', help="long: context runs as KIND:N[:fix16], KIND lsh<r> or full (e.g. lsh4:4096 full:4096 lsh4:65536:fix16)")
     p.add_argument('--ctx-steps', type=int, help="long: steps of the context runs (default --steps)")
+    p.add_argument('--compile', action='store_true', help="every run trains its model compiled by torch.compile (train.compile=true)")
     a = p.parse_args()
     start = time.time(); deadline = start + a.limit
     a.work.mkdir(parents=True, exist_ok=True)
