@@ -213,12 +213,14 @@ def interleaved(dense_fn, sparse_fn, rec, dense_rec, suffix='', **sparse_extra):
     write(dict(rec, **common, case='block_sparse_bf16' + suffix, ms=sparse_med, ms_repeats=ms['sparse'], host_ms=med(host['sparse']), dense_ms=dense_med,
                speedup=dense_med / sparse_med, speedup_repeats=ratios, speedup_min=min(ratios), speedup_max=max(ratios), **sparse_extra))
 
+GRAPH_WARMUP = 3   # calls of `fn` that `graphed` runs before the capture: for a training step, optimizer steps taken (an eager reference takes as many)
+
 def graphed(fn):
-    "`fn()`'s kernels captured once in a CUDA graph, after warm-up on a side stream (autotuning and compiling happen there), and `fn`'s outputs at capture: each `graph.replay()` runs the same kernels on the same inputs, with no host work."
+    "`fn()`'s kernels captured once in a CUDA graph, after `GRAPH_WARMUP` warm-up calls on a side stream (autotuning and compiling happen there; they run, a training step's warm-ups are steps), and `fn`'s outputs at capture: each `graph.replay()` runs the same kernels on the same inputs, with no host work."
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        for _ in range(3): fn()
+        for _ in range(GRAPH_WARMUP): fn()
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph): out = fn()
@@ -356,6 +358,7 @@ def graphed_step(model, tokens, targets):
         lm_loss(model, tokens, targets, cache=False).backward()
         opt.step()
     graph, _ = graphed(step)
+    graph.opt = opt   # (also kept through `graph.fn`) its step counters tell how many steps the model took: `GRAPH_WARMUP`, then one a replay
     return graph.replay
 
 def bench_step():
