@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch, torch.nn as nn
 
 # %% auto #0
-__all__ = ['FeedForward', 'check_sequence_dim', 'ChunkedFeedForward']
+__all__ = ['FeedForward', 'check_sequence_dim', 'forward_in_pieces', 'ChunkedFeedForward']
 
 # %% ../../nbs/reformer/03_feedforward.ipynb #f7e64f9e
 class FeedForward(nn.Module):
@@ -30,6 +30,14 @@ def check_sequence_dim(dim:int, # the dimension a position-wise layer cuts its i
     "Raise unless `dim` is a dimension of `x` before the last (features), which a position-wise layer needs whole."
     if dim % x.dim() == x.dim() - 1:
         raise ValueError(f"dim={dim} is the feature dimension of an input of shape {list(x.shape)}; it must be the sequence dimension")
+
+# %% ../../nbs/reformer/03_feedforward.ipynb #f0a1b2c3
+def forward_in_pieces(layer:nn.Module, # position-wise: has `position_wise_chunks`, `chunk_dim` and `forward_chunk` (see below)
+                      x:torch.Tensor): # its input
+    "`layer` on `x` a piece of the sequence at a time: `forward_chunk` on each of `position_wise_chunks` pieces along `chunk_dim`, joined."
+    check_sequence_dim(layer.chunk_dim, x)
+    if layer.position_wise_chunks == 1: return layer.forward_chunk(x)
+    return torch.cat([layer.forward_chunk(c) for c in x.chunk(layer.position_wise_chunks, layer.chunk_dim)], layer.chunk_dim)
 
 # %% ../../nbs/reformer/03_feedforward.ipynb #82e4f8ea
 class ChunkedFeedForward(FeedForward):
@@ -56,6 +64,4 @@ class ChunkedFeedForward(FeedForward):
     def forward_chunk(self, x): return super().forward(x) # the layer on one piece: `FeedForward`
 
     def forward(self, x):
-        check_sequence_dim(self.dim, x)
-        if self.n_chunks == 1: return self.forward_chunk(x)
-        return torch.cat([self.forward_chunk(c) for c in x.chunk(self.n_chunks, dim=self.dim)], dim=self.dim)
+        return forward_in_pieces(self, x)

@@ -11,7 +11,7 @@ from fastcore.basics import patch
 from .attention import MultiHeadAttention, LSHSelfAttention, check_lsh_setting
 from .contract import check_impl
 from .reversible import ReversibleBlock, IrreversibleBlock, ReversibleSequence, IrreversibleSequence
-from .feedforward import ChunkedFeedForward, check_sequence_dim
+from .feedforward import ChunkedFeedForward, forward_in_pieces
 from .positional import (AxialPositionalEncoding, AbsolutePositionalEmbedding, check_max_seq_len,
                                                FixedPositionalEncoding, default_axial_shape)
 
@@ -38,8 +38,7 @@ class PreNorm(nn.Module):
 
     def forward(self, x, **kwargs):
         if self.position_wise_chunks == 1 or kwargs: return self.drop(self.fn(self.norm(x), **kwargs))
-        check_sequence_dim(self.chunk_dim, x)
-        return torch.cat([self.forward_chunk(c) for c in x.chunk(self.position_wise_chunks, self.chunk_dim)], self.chunk_dim)
+        return forward_in_pieces(self, x)
 
 # %% ../../nbs/reformer/05_models.ipynb #9df4d88d
 class DecoderAttention(nn.Module):
