@@ -6,19 +6,21 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/block_kernels.html.md
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #607b2614
 from __future__ import annotations
-import warnings
+import copy, warnings
 from dataclasses import dataclass
 import torch, torch.nn as nn, torch.nn.functional as F
 import triton
 import triton.language as tl
 from triton import knobs
 from triton.runtime.driver import driver
+from torch.utils.weak import WeakIdKeyDictionary
 from .blocks import block_shape, blocks_of
 
 # %% auto #0
 __all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'FAST_LAUNCH', 'IMPLS', 'BlockLayout',
            'block_layout', 'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_params',
-           'bsl_grad_weight', 'BlockSparseLinearFn', 'block_impl', 'triton_unsupported', 'block_sparse_linear']
+           'bsl_grad_weight', 'BlockSparseLinearFn', 'block_impl', 'triton_unsupported', 'block_sparse_linear',
+           'remember_layout', 'current_layout', 'block_sparse_linear_op']
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #693a0251
 @dataclass
@@ -353,6 +355,10 @@ def bsl_grad_weight(dy, x, # `[M, out]`, `[M, in]`, rows contiguous
     return bsl_grad_params(dy, x, layout, dtype)[0]
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #fa3f8d10
+def _bias_grad(dy, dtype): # `[M, out]`; the bias's dtype
+    "`dy` summed over its rows in float32 (float64 for float64), as `dtype`: the bias gradient where the kernels do not sum it."
+    return dy.sum(0, dtype=torch.float64 if dy.dtype == torch.float64 else torch.float32).to(dtype)
+
 class BlockSparseLinearFn(torch.autograd.Function):
     "`x W^T + b` on the kept tiles of a `BlockLayout`, with its gradients; `apply(x [M, in], weight, bias, layout, dense_grad)`."
     @staticmethod
@@ -370,7 +376,7 @@ class BlockSparseLinearFn(torch.autograd.Function):
         want_b = ctx.needs_input_grad[2]
         if ctx.needs_input_grad[1] and ctx.dense_grad: dw = (dy.t() @ x).to(weight.dtype)
         elif ctx.needs_input_grad[1]: dw, db = bsl_grad_params(dy, x, ctx.layout, weight.dtype, ctx.bias_dtype if want_b else None)
-        if want_b and db is None: db = dy.sum(0, dtype=torch.float64 if dy.dtype == torch.float64 else torch.float32).to(ctx.bias_dtype)
+        if want_b and db is None: db = _bias_grad(dy, ctx.bias_dtype)
         return dx, dw, db, None, None
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #3309d8f2
@@ -409,4 +415,86 @@ def block_sparse_linear(x:torch.Tensor, # `[..., in]`
     elif x.dtype != weight.dtype: raise ValueError(f"x is {x.dtype} but the weight is {weight.dtype} (outside autocast both must match, as for nn.Linear)")
     rows = x.reshape(-1, x.shape[-1])
     if rows.stride(-1) != 1: rows = rows.contiguous()
+    if torch.compiler.is_compiling():   # traced by torch.compile: the custom op (below), which reads the mask when it runs
+        return block_sparse_linear_op(rows, weight, bias, layout.mask, list(layout.block), dense_grad).view(*x.shape[:-1], layout.shape[0])
     return BlockSparseLinearFn.apply(rows, weight, bias, layout, dense_grad).view(*x.shape[:-1], layout.shape[0])
+
+# %% ../../nbs/sparse/09a_block_kernels.ipynb #9e2944e7
+_LAYOUTS = WeakIdKeyDictionary()   # mask -> (its version then, its BlockLayout with no reference back to the mask): a freed mask's entry goes with it
+
+def remember_layout(layout:BlockLayout, # a layout of `mask`'s current values
+                    mask:torch.Tensor|None=None): # the mask it is kept for (None: `layout.mask`)
+    "Keep `layout` as the current one of `mask`, for `current_layout` (a layer hands over each layout it makes)."
+    mask = layout.mask if mask is None else mask
+    kept = copy.copy(layout)
+    if kept.mask is mask: kept.mask = None   # the index tensors only: the entry must not keep its own key alive
+    _LAYOUTS[mask] = mask._version, kept
+
+def current_layout(mask:torch.Tensor, # bool `[out, in]`
+                   block:tuple, # `(b_out, b_in)`
+                   device:torch.device): # where the kernels run
+    "The `BlockLayout` of `mask` as it is now, on `device`: the one kept for it, or a new one if the mask changed in place since (its version moved)."
+    hit = _LAYOUTS.get(mask)
+    if hit is None or hit[0] != mask._version or hit[1].block != block or hit[1].col_idx.device != device:
+        lay = block_layout(mask, block)
+        remember_layout(lay if mask.device == device else lay.to(device), mask)
+        hit = _LAYOUTS[mask]
+    lay = copy.copy(hit[1])
+    if lay.mask is None: lay.mask = mask
+    return lay
+
+
+# %% ../../nbs/sparse/09a_block_kernels.ipynb #7b9e1dfb
+_TAGS = (torch.Tag.cudagraph_unsafe,) if hasattr(torch.Tag, 'cudagraph_unsafe') else ()   # see below: no CUDA graph of torch.compile's may capture them
+
+@torch.library.custom_op('reformer_rigl::block_sparse_linear', mutates_args=(), tags=_TAGS,
+                         schema='(Tensor x, Tensor weight, Tensor? bias, Tensor mask, int[] block, bool dense_grad) -> Tensor')
+def block_sparse_linear_op(x, weight, bias, mask, block, dense_grad):
+    "`bsl_forward` as a custom op for `torch.compile`: `x [M, in]` on the kept tiles of `mask` as it is when the op runs (`dense_grad`: for the backward)."
+    return bsl_forward(x.contiguous(), weight, bias, current_layout(mask, tuple(block), x.device))
+
+@torch.library.custom_op('reformer_rigl::block_sparse_linear_grad_input', mutates_args=(), tags=_TAGS,
+                         schema='(Tensor dy, Tensor weight, Tensor mask, int[] block) -> Tensor')
+def _grad_input_op(dy, weight, mask, block):
+    "`bsl_grad_input` as a custom op: `dy W` on the kept tiles of `mask`."
+    return bsl_grad_input(dy.contiguous(), weight, current_layout(mask, tuple(block), dy.device))
+
+@torch.library.custom_op('reformer_rigl::block_sparse_linear_grad_params', mutates_args=(), tags=_TAGS,
+                         schema='(Tensor dy, Tensor x, Tensor weight, Tensor mask, int[] block, ScalarType? bias_dtype) -> (Tensor, Tensor)')
+def _grad_params_op(dy, x, weight, mask, block, bias_dtype):
+    "`bsl_grad_params` as a custom op: the weight gradient on the kept tiles of `mask`, and the bias gradient (empty without a bias)."
+    dy = dy.contiguous()
+    dw, db = bsl_grad_params(dy, x.contiguous(), current_layout(mask, tuple(block), dy.device), weight.dtype, bias_dtype)
+    if bias_dtype is None: return dw, dy.new_empty(0)
+    return dw, _bias_grad(dy, bias_dtype) if db is None else db
+
+@block_sparse_linear_op.register_fake
+def _(x, weight, bias, mask, block, dense_grad): return x.new_empty(x.shape[0], weight.shape[0])
+@_grad_input_op.register_fake
+def _(dy, weight, mask, block): return dy.new_empty(dy.shape[0], weight.shape[1])
+@_grad_params_op.register_fake
+def _(dy, x, weight, mask, block, bias_dtype):
+    return weight.new_empty(weight.shape), dy.new_empty(0 if bias_dtype is None else weight.shape[0], dtype=bias_dtype or dy.dtype)
+
+def _setup_context(ctx, inputs, output):
+    x, weight, bias, mask, block, dense_grad = inputs
+    ctx.save_for_backward(x, weight, mask)
+    ctx.block, ctx.dense_grad, ctx.bias_dtype = block, dense_grad, None if bias is None else bias.dtype
+
+def _backward(ctx, dy):
+    "The gradients of `block_sparse_linear_op`, as `BlockSparseLinearFn.backward` computes them, through the gradient ops."
+    x, weight, mask = ctx.saved_tensors
+    want_x, want_w, want_b = ctx.needs_input_grad[:3]
+    dx = _grad_input_op(dy, weight, mask, ctx.block) if want_x else None
+    dw = db = None
+    if ctx.dense_grad:   # the dense weight gradient: an ordinary product, which the compiler sees
+        if want_w: dw = (dy.t() @ x).to(weight.dtype)
+        if want_b: db = _bias_grad(dy, ctx.bias_dtype)
+    elif want_w:
+        dw, db = _grad_params_op(dy, x, weight, mask, ctx.block, ctx.bias_dtype if want_b else None)
+        if not want_b: db = None
+    elif want_b: db = _bias_grad(dy, ctx.bias_dtype)
+    return dx, dw, db, None, None, None
+
+block_sparse_linear_op.register_autograd(_backward, setup_context=_setup_context)
+

@@ -14,7 +14,7 @@ from fastai.torch_core import get_model
 from .training import SparseTraining
 from .blocks import block_shape
 from .block_kernels import *  # the kernels' names stay importable from this module, as before the split
-from .block_kernels import _capturing
+from .block_kernels import _capturing, remember_layout
 
 # %% auto #0
 __all__ = ['BlockSparseLinear', 'to_block_sparse', 'to_dense', 'set_dense_grad', 'BlockSparseKernels']
@@ -44,9 +44,13 @@ class BlockSparseLinear(nn.Module):
         if mask.shape != self.weight.shape: raise ValueError(f"the mask is {list(mask.shape)} but the weight is {list(self.weight.shape)}")
         return block_layout(mask, self.block)
 
-    def _use(self, layout:BlockLayout): self.layout, self._mask_version = layout, layout.mask._version
+    def _use(self, layout:BlockLayout):
+        self.layout, self._mask_version = layout, layout.mask._version
+        remember_layout(layout)   # what the compiled path's ops find for this mask
 
     def forward(self, x):
+        if torch.compiler.is_compiling():   # traced: the custom ops follow the mask when they run (see below)
+            return block_sparse_linear(x, self.weight, self.bias, self.layout, self.dense_grad, self.impl)
         lay = self.layout
         if lay.mask._version != self._mask_version: self.set_mask(lay.mask); lay = self.layout   # changed in place
         if lay.row_ptr.device != self.weight.device: lay = self.layout = lay.to(self.weight.device)
