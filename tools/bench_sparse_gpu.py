@@ -26,6 +26,12 @@ CUDA allocator's peak memory over the timed calls:
   the dense step and each block-sparse one are then also timed `--repeats` times interleaved, as at the headline
   linear case; then both steps captured whole in CUDA graphs (forward, backward, a capturable fused AdamW step),
   `dense_bf16_graphed` / `block_sparse_bf16_graphed`, also interleaved (`--no-graphed-step`: skipped).
+  With `--compile` the dense and the block-sparse LM are both compiled (`torch.compile`, mode 'default', the
+  block-sparse layers through their custom ops; `--compile-scope blocks`: each transformer block, one compiled graph
+  that all blocks reuse, or `model`: the whole LM) and timed the same way, eager AdamW; the cases are then
+  `dense_bf16_compiled`, `block_sparse_bf16_compiled` (the interleaved pairs too), with `compile` ('default'),
+  `compile_scope`, `first_step_s` (the first step, compiling and autotuning included) and `graphs` (graphs dynamo
+  compiled for that model). The masked dense case and the CUDA-graph cases are skipped under `--compile`.
 - `host` (`--host-cpu`, no GPU needed): microseconds of host work per call of the block-sparse layer on this CPU
   with its kernel launches replaced by no-ops (`host_us`, `ms` = host_us / 1000; the aten ops and launches of one
   call), and per launch in Triton's launcher (`triton_launch`) and in `block_kernels._launch` (`fast_launch`;
@@ -40,6 +46,7 @@ per-call argument binding. Needs CUDA (except `--host-cpu`); about 3 minutes on 
 
     python tools/bench_sparse_gpu.py [--kinds linear,step] [--reps 20] [--out FILE]
     python tools/bench_sparse_gpu.py --linear headline --blocks 64,128 --repeats 7   # the headline case only, with its spread
+    python tools/bench_sparse_gpu.py --kinds step --compile --step-blocks 64 --repeats 7   # the LM step, dense and block-sparse both compiled
     python tools/bench_sparse_gpu.py --host-cpu  # no GPU: the layer's host path per call, and Triton's launcher, on this CPU
     python tools/bench_sparse_gpu.py --dry-run   # no GPU: tiny sizes on the CPU with TRITON_INTERPRET=1 (checks the script, times nothing)
 """
@@ -55,6 +62,8 @@ def parse():
     p.add_argument('--step-blocks', default=None, help="comma-separated tile sides of kind step (default 64,128)")
     p.add_argument('--repeats', type=int, default=5, help="interleaved dense / block-sparse repeats at the headline case (spread of the ratio)")
     p.add_argument('--no-graphed-step', dest='graphed_step', action='store_false', help="kind step: skip the CUDA-graph cases (the whole step captured)")
+    p.add_argument('--compile', action='store_true', help="kind step: compile the dense and the block-sparse LM (torch.compile, mode 'default'), cases *_compiled; no masked dense or CUDA-graph cases")
+    p.add_argument('--compile-scope', choices=('blocks', 'model'), default='blocks', help="--compile: each transformer block (compiled once, reused by all) or the whole LM")
     p.add_argument('--host-cpu', action='store_true', help="no GPU: the host time of the block-sparse layer's Python path on this CPU, its kernel launches replaced by no-ops (kind 'host')")
     p.add_argument('--dry-run', action='store_true', help="CPU smoke test at tiny sizes under Triton's interpreter; writes to --out only if given")
     return p.parse_args()
@@ -312,6 +321,22 @@ def lm_loss(model, tokens, targets, cache=True):
     with torch.autocast(DEV.type, dtype=torch.bfloat16, cache_enabled=cache):   # cache False inside a CUDA graph capture
         return F.cross_entropy(model(tokens).flatten(0, 1).float(), targets.flatten())
 
+COMPILE = dict(compile='default', compile_scope=ARGS.compile_scope) if ARGS.compile else dict(compile=None)   # in every step record
+SUFFIX = '_compiled' if ARGS.compile else ''   # of the step cases
+
+def compile_model(model):
+    "`--compile`: `model` compiled in place (`nn.Module.compile`, mode 'default'): each block (`--compile-scope blocks`) or the whole LM. Else `model` as it is."
+    if ARGS.compile:
+        for m in (model.blocks if ARGS.compile_scope == 'blocks' else [model]): m.compile(mode='default')
+    return model
+
+def first_step(step):
+    "Seconds of `step()`'s first call (compiling and autotuning included), and how many graphs dynamo compiled during it."
+    from torch._dynamo.utils import counters
+    graphs, start = counters['stats']['unique_graphs'], time.perf_counter()
+    step(); sync()
+    return dict(first_step_s=time.perf_counter() - start, graphs=counters['stats']['unique_graphs'] - graphs)
+
 def train_step(model, opt, tokens, targets):
     def step():
         lm_loss(model, tokens, targets).backward()
@@ -365,19 +390,21 @@ def bench_step():
     s = STEP
     n = n_tok = s['batch'] * s['seq']
     base = dict(kind='step', n=n, d_in=s['d_model'], d_out=s['d_ff'], n_layers=s['n_layers'], n_heads=s['n_heads'], vocab=s['vocab'],
-                batch=s['batch'], seq=s['seq'])
+                batch=s['batch'], seq=s['seq'], **COMPILE)
     torch.manual_seed(0)
     tokens = torch.randint(0, s['vocab'], (s['batch'], s['seq'] + 1), device=DEV)
     tokens, targets = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
     make = lambda: LM(s['vocab'], s['d_model'], s['n_layers'], s['n_heads'], s['d_ff'], s['seq']).to(DEV)
     fused = dict(fused=True) if DEV.type == 'cuda' else {}
-    dense_model = make()
+    dense_model = compile_model(make())
     dense_opt = torch.optim.AdamW(dense_model.parameters(), lr=1e-4, **fused)
     dense_step = train_step(dense_model, dense_opt, tokens, targets)   # kept: timed again next to each block-sparse step
+    first = first_step(dense_step) if ARGS.compile else {}
     dense_ms, peak, host = measure(dense_step)
-    write(dict(base, case='dense_bf16', density=1.0, block=None, ms=dense_ms, peak_mib=peak, host_ms=host))
+    write(dict(base, case='dense_bf16' + SUFFIX, density=1.0, block=None, ms=dense_ms, peak_mib=peak, host_ms=host, **first))
     dense_graphed = None
-    if DEV.type == 'cuda' and ARGS.graphed_step:
+    if ARGS.compile and ARGS.graphed_step: print("--compile: the CUDA-graph cases are skipped (the compiled steps run as compiled, mode 'default')")
+    if DEV.type == 'cuda' and ARGS.graphed_step and not ARGS.compile:
         try: dense_graphed = graphed_step(dense_model, tokens, targets)
         except Exception as e:
             traceback.print_exc()
@@ -395,14 +422,16 @@ def bench_step():
         try:
             masked = to_block_sparse(copy.deepcopy(model), masks, block, impl='plain')       # dense layers on masked weights
             to_block_sparse(model, masks, block, impl='fused')
-            err = step_error(masked, model, tokens, targets)   # (a loss kept here made the h100-2026-12-06b run's step capture fail)
+            compile_model(model)
+            first = first_step(lambda: (lm_loss(model, tokens, targets).backward(), model.zero_grad(set_to_none=True))) if ARGS.compile else {}
+            err = step_error(masked, model, tokens, targets)   # compiled: against the masked dense LM run eagerly   # (a loss kept here made the h100-2026-12-06b run's step capture fail)
             if DRY:   # what the capture needs, checked on the CPU: no graph left by the check, and the check sees a kept loss
                 assert not live_accumulators(model.parameters())
                 kept = lm_loss(model, tokens, targets); kept.backward()
                 assert len(live_accumulators(model.parameters())) == len(list(model.parameters())); del kept
                 model.zero_grad(set_to_none=True)
             if err > 2e-2: raise AssertionError(f"block-sparse and masked dense LM disagree: rel_err {err:.2e}")
-            if block == s['blocks'][0]:
+            if block == s['blocks'][0] and not ARGS.compile:
                 opt = torch.optim.AdamW(masked.parameters(), lr=1e-4, **fused)
                 ms, peak, host = measure(train_step(masked, opt, tokens, targets))
                 write(dict(rec, case='masked_dense_bf16', ms=ms, peak_mib=peak, host_ms=host, dense_ms=dense_ms, speedup=dense_ms / ms))
@@ -413,8 +442,8 @@ def bench_step():
             ms, peak, host = measure(sparse_step)
             layers = {n: m for n, m in model.named_modules() if isinstance(m, BlockSparseLinear)}
             tuned = {n: tuned_configs(m.layout, torch.bfloat16, n_tok) for n, m in list(layers.items())[:2]}   # ff1 and ff2 of the first block: the others have the same shapes
-            write(dict(rec, case='block_sparse_bf16', ms=ms, peak_mib=peak, host_ms=host, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, tuned=tuned))
-            interleaved(dense_step, sparse_step, dict(rec, rel_err=err), dict(base), tuned=tuned)
+            write(dict(rec, case='block_sparse_bf16' + SUFFIX, ms=ms, peak_mib=peak, host_ms=host, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, tuned=tuned, **first))
+            interleaved(dense_step, sparse_step, dict(rec, rel_err=err), dict(base), suffix=SUFFIX, tuned=tuned)
             del opt, sparse_step
             if dense_graphed is not None:   # the whole step without host work, next to the dense step graphed the same way
                 try: interleaved(dense_graphed, graphed_step(model, tokens, targets), dict(rec, rel_err=err), dict(base), suffix='_graphed', tuned=tuned)
@@ -423,7 +452,7 @@ def bench_step():
                     write(dict(rec, case='block_sparse_bf16_graphed', ms=None, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
         except Exception as e:
             traceback.print_exc()
-            write(dict(rec, case='block_sparse_bf16', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
+            write(dict(rec, case='block_sparse_bf16' + SUFFIX, status='failed', error=f"{type(e).__name__}: {e}"[:500]))
         del model
         if DEV.type == 'cuda': torch.cuda.empty_cache()
 

@@ -11,9 +11,11 @@
 # Everything lands in $OUT: sparse_host.jsonl, sparse_gpu.jsonl, sparse_overhead.jsonl and the logs, packed at the end
 # into $OUT/sparse_speed.tgz (PACK=0: left loose); append the .jsonl files to nbs/sparse/gpu_runs/sparse_speed/records.jsonl.
 #     OUT=out bash tools/gpu_sparse_speed.sh
+#     OUT=out KINDS=step COMPILE=1 HOST=0 OVERHEAD_S=0 LINEAR_S=110 bash tools/gpu_sparse_speed.sh   # the compiled LM step alone (~2 min)
 # Knobs: LINEAR_S / OVERHEAD_S (time limits of parts (a) and (b), default 100 and 80 s; (a) writes its records as it
 # goes, (b) starts no round it cannot finish; 0 skips the part, LINEAR_S=0 also (0): only (b) then runs), BLOCKS (default 64,128), STEP_BLOCKS (default 64), ROUNDS (default 5),
-# STEPS (default 50). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
+# STEPS (default 50), KINDS (of (a), default linear,step), COMPILE=1 (part (a) with --compile: the LM step, dense and block-sparse,
+# both torch.compile'd, cases *_compiled; no CUDA-graph cases then), HOST=0 (skips (0)). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
 if ls .whl/*.whl > /dev/null 2>&1; then source tools/gpu_wheels.sh || exit 1; fi
@@ -21,10 +23,13 @@ export PYTHONPATH=/tmp/site:$PWD:$PWD/tools PATH=/tmp/site/bin:$PATH PYTHONUNBUF
 if [ "${DRY:-0}" = 1 ]; then gpu=(--dry-run --blocks 16,32 --step-blocks 16); ovh=(--quick --device cpu --rounds 2 --steps 24)
 else nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1
      gpu=(--blocks "${BLOCKS:-64,128}" --step-blocks "${STEP_BLOCKS:-64}"); ovh=(--device cuda --bs 128 --rounds "${ROUNDS:-5}" --steps "${STEPS:-50}"); fi
+[ "${COMPILE:-0}" = 1 ] && gpu+=(--compile)
 start=$(date +%s)
 if [ "${LINEAR_S:-100}" -gt 0 ]; then
+if [ "${HOST:-1}" = 1 ]; then
 timeout 60 python3 tools/bench_sparse_gpu.py --host-cpu --out "$OUT/sparse_host.jsonl" > "$OUT/bench_sparse_host.log" 2>&1
 echo "(0) host path rc $? in $(( $(date +%s) - start )) s"
+fi
 [ -f "$OUT/sparse_host.jsonl" ] && python3 - "$OUT/sparse_host.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
@@ -33,7 +38,7 @@ for line in open(sys.argv[1]):
                                       r.get('aten_ops', ''), r.get('launches', ''), f"same_args {r['same_args']}" if 'same_args' in r else '', r['triton'])))
 PY
 mid=$(date +%s)
-timeout "${LINEAR_S:-100}" python3 tools/bench_sparse_gpu.py --kinds linear,step --linear headline --repeats 7 --reps 20 "${gpu[@]}" \
+timeout "${LINEAR_S:-100}" python3 tools/bench_sparse_gpu.py --kinds "${KINDS:-linear,step}" --linear headline --repeats 7 --reps 20 "${gpu[@]}" \
   --out "$OUT/sparse_gpu.jsonl" > "$OUT/bench_sparse_gpu.log" 2>&1
 echo "(a) bench_sparse_gpu rc $? in $(( $(date +%s) - mid )) s"
 [ -f "$OUT/sparse_gpu.jsonl" ] && python3 - "$OUT/sparse_gpu.jsonl" <<'PY'
@@ -44,6 +49,7 @@ for line in open(sys.argv[1]):
             or 'status' in r): continue
     cols = [r['kind'], r['case'], f"block {r.get('block')}", r.get('pass') or '', f"{r['ms']:.3f} ms" if r.get('ms') is not None else f"FAILED {r.get('error', '')[:120]!r}"]
     if r.get('host_ms') is not None: cols.append(f"host {r['host_ms']:.3f} ms")
+    if r.get('compile'): cols.append(f"compiled ({r['compile']}, {r['compile_scope']}" + (f", first step {r['first_step_s']:.1f} s, {r['graphs']} graphs)" if 'first_step_s' in r else ')'))
     if 'speedup' in r: cols.append(f"speedup {r['speedup']:.2f}" + (f" ({r['speedup_min']:.2f}-{r['speedup_max']:.2f})" if 'speedup_min' in r else ''))
     if 'dense_spread' in r: cols.append(f"dense spread {r['dense_spread'][0]:.3f}-{r['dense_spread'][1]:.3f}")
     if 'graph_err' in r: cols.append(f"graph_err {r['graph_err']:.1e}")
