@@ -322,6 +322,7 @@ def lm_loss(model, tokens, targets, cache=True):
         return F.cross_entropy(model(tokens).flatten(0, 1).float(), targets.flatten())
 
 COMPILE = dict(compile='default', compile_scope=ARGS.compile_scope) if ARGS.compile else dict(compile=None)   # in every step record
+EAGER = dict(compile=None, compile_scope=None)   # under --compile, the records of the steps timed once before compiling
 SUFFIX = '_compiled' if ARGS.compile else ''   # of the step cases
 
 def compile_model(model):
@@ -396,10 +397,15 @@ def bench_step():
     tokens, targets = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
     make = lambda: LM(s['vocab'], s['d_model'], s['n_layers'], s['n_heads'], s['d_ff'], s['seq']).to(DEV)
     fused = dict(fused=True) if DEV.type == 'cuda' else {}
-    dense_model = compile_model(make())
+    dense_model = make()
     dense_opt = torch.optim.AdamW(dense_model.parameters(), lr=1e-4, **fused)
     dense_step = train_step(dense_model, dense_opt, tokens, targets)   # kept: timed again next to each block-sparse step
-    first = first_step(dense_step) if ARGS.compile else {}
+    first, eager_ms = {}, None
+    if ARGS.compile:   # the same step eagerly first, once: what compiling changes, on the same GPU in the same call
+        eager_ms, peak, host = measure(dense_step)
+        write(dict(base, **EAGER, case='dense_bf16', density=1.0, block=None, ms=eager_ms, peak_mib=peak, host_ms=host))
+        compile_model(dense_model)
+        first = first_step(dense_step)
     dense_ms, peak, host = measure(dense_step)
     write(dict(base, case='dense_bf16' + SUFFIX, density=1.0, block=None, ms=dense_ms, peak_mib=peak, host_ms=host, **first))
     dense_graphed = None
@@ -422,9 +428,16 @@ def bench_step():
         try:
             masked = to_block_sparse(copy.deepcopy(model), masks, block, impl='plain')       # dense layers on masked weights
             to_block_sparse(model, masks, block, impl='fused')
-            compile_model(model)
-            first = first_step(lambda: (lm_loss(model, tokens, targets).backward(), model.zero_grad(set_to_none=True))) if ARGS.compile else {}
-            err = step_error(masked, model, tokens, targets)   # compiled: against the masked dense LM run eagerly   # (a loss kept here made the h100-2026-12-06b run's step capture fail)
+            err = step_error(masked, model, tokens, targets)   # (a loss kept here made the h100-2026-12-06b run's step capture fail)
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
+            sparse_step, first = train_step(model, opt, tokens, targets), {}
+            if ARGS.compile:   # eagerly first, once (as the dense step above); then compiled, and checked again against the masked dense LM run eagerly
+                ms, peak, host = measure(sparse_step)
+                write(dict(rec, **EAGER, case='block_sparse_bf16', ms=ms, peak_mib=peak, host_ms=host, rel_err=err, dense_ms=eager_ms, speedup=eager_ms / ms))
+                compile_model(model)
+                first = first_step(sparse_step)
+                masked.load_state_dict(model.state_dict())   # the weights after the steps taken since the first check
+                err = step_error(masked, model, tokens, targets)
             if DRY:   # what the capture needs, checked on the CPU: no graph left by the check, and the check sees a kept loss
                 assert not live_accumulators(model.parameters())
                 kept = lm_loss(model, tokens, targets); kept.backward()
@@ -432,13 +445,11 @@ def bench_step():
                 model.zero_grad(set_to_none=True)
             if err > 2e-2: raise AssertionError(f"block-sparse and masked dense LM disagree: rel_err {err:.2e}")
             if block == s['blocks'][0] and not ARGS.compile:
-                opt = torch.optim.AdamW(masked.parameters(), lr=1e-4, **fused)
-                ms, peak, host = measure(train_step(masked, opt, tokens, targets))
+                masked_opt = torch.optim.AdamW(masked.parameters(), lr=1e-4, **fused)
+                ms, peak, host = measure(train_step(masked, masked_opt, tokens, targets))
                 write(dict(rec, case='masked_dense_bf16', ms=ms, peak_mib=peak, host_ms=host, dense_ms=dense_ms, speedup=dense_ms / ms))
-                del opt
+                del masked_opt
             del masked
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
-            sparse_step = train_step(model, opt, tokens, targets)
             ms, peak, host = measure(sparse_step)
             layers = {n: m for n, m in model.named_modules() if isinstance(m, BlockSparseLinear)}
             tuned = {n: tuned_configs(m.layout, torch.bfloat16, n_tok) for n, m in list(layers.items())[:2]}   # ff1 and ff2 of the first block: the others have the same shapes
