@@ -31,7 +31,10 @@ CUDA allocator's peak memory over the timed calls:
   that all blocks reuse, or `model`: the whole LM) and timed the same way, eager AdamW; the cases are then
   `dense_bf16_compiled`, `block_sparse_bf16_compiled` (the interleaved pairs too), with `compile` ('default'),
   `compile_scope`, `first_step_s` (the first step, compiling and autotuning included) and `graphs` (graphs dynamo
-  compiled for that model). The masked dense case and the CUDA-graph cases are skipped under `--compile`.
+  compiled for that model). Before compiling, each step is timed once eagerly (`dense_bf16`, `block_sparse_bf16`,
+  `compile` None: what compiling changes, on the same GPU in the same call); the compiled block-sparse LM is checked
+  against the masked dense LM again (`rel_err`). The masked dense case and the CUDA-graph cases are skipped under
+  `--compile` (the CUDA-graph cases capture the eager step; compile's own graphs, mode 'reduce-overhead', are not used).
 - `host` (`--host-cpu`, no GPU needed): microseconds of host work per call of the block-sparse layer on this CPU
   with its kernel launches replaced by no-ops (`host_us`, `ms` = host_us / 1000; the aten ops and launches of one
   call), and per launch in Triton's launcher (`triton_launch`) and in `block_kernels._launch` (`fast_launch`;
