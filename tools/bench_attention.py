@@ -28,7 +28,7 @@ layer (4 x d_model wide) exists for one piece at a time; an integer fixes it for
 PyTorch draws them: `compile_settings`): the GPT whole (`compile: 'model'`), the ReformerLMs by `compile_blocks`, every
 block's attention and feed-forward branches (layer norms, projections, feed-forward; `compile: 'blocks'`), which the
 reversible backward pass then recomputes compiled too; the fused LSH kernels run as they are between the compiled pieces.
-`--compile both` runs each model case eager then compiled, `off` (the default) eager (`compile: 'off'`). A compiled
+`--compile both` runs the model cases eager, then compiled; `off` (the default) eager (`compile: 'off'`). A compiled
 record also carries `compile_s` (the first step: compiling and running), the graphs compiled (`graphs`) and the graph
 breaks (`graph_breaks`); a case that would pass Dynamo's recompile limit fails with an error record instead of running
 partly eager. `--device cpu` runs the model cases on the CPU (small lengths: a check of the code path, `peak_gib` null).
@@ -300,7 +300,7 @@ def main():
     p.add_argument('--ff-chunks', default='auto', help="feed-forward pieces of the ReformerLM cases: 'auto' "
                    "(max(1, n // 65536)) or an integer for every length")
     p.add_argument('--compile', default='off', choices=('off', 'on', 'both'), help="the model cases compiled: 'on' (the GPT "
-                   "whole, a ReformerLM's blocks by compile_blocks), 'off' (eager) or 'both' (each case eager, then compiled)")
+                   "whole, a ReformerLM's blocks by compile_blocks), 'off' (eager) or 'both' (the cases eager, then compiled)")
     p.add_argument('--device', default='cuda', choices=('cuda', 'cpu'), help='where the model cases run (cpu: a check of the code path)')
     p.add_argument('--dry-run', action='store_true', help='print the plan (cases, lengths, skips) and exit; needs no GPU')
     p.add_argument('--out', default='nbs/experiments/gpu_runs/attention_bench/records.jsonl')
@@ -310,7 +310,7 @@ def main():
     plan = [('check', 'lsh4_fused_vs_plain_bf16', n) for n in lengths(a.check)]
     plan += [('attn', c, n) for n in lengths(a.attn) for c in a.attn_cases.split(',')]
     compiles = {'off': ['off'], 'on': ['on'], 'both': ['off', 'on']}[a.compile]
-    plan += [('model', c, n, k) for n in lengths(a.model) for c in a.model_cases.split(',') for k in compiles]
+    plan += [('model', c, n, k) for k in compiles for n in lengths(a.model) for c in a.model_cases.split(',')]   # eager cases first
     plan += [('profile', 'lsh4_fused_bf16', n) for n in lengths(a.profile)]
     plan += [('memory', c.split('@')[0], int(c.split('@')[1]), k) for c in a.snapshot.strip('\'"').split(',') if c for k in compiles]
     plan = [e if len(e) == 4 else (*e, 'off') for e in plan]   # (kind, case, n, compile)
