@@ -24,20 +24,36 @@ reversible backward pass then recomputes and differentiates the feed-forward bra
 layer (4 x d_model wide) exists for one piece at a time; an integer fixes it for every length. The GPT case keeps 1
 (ordinary autograd saves every piece's hidden layer anyway). Model and memory records carry the value (`ff_chunks`).
 
-    python tools/bench_attention.py [--attn 4096,8192,16384,...] [--model 16384,...] [--ff-chunks auto] [--reps 5] [--profile 65536] [--out FILE]
+`--compile on` runs the model cases compiled by `torch.compile` (Inductor, default mode, random numbers drawn as eager
+PyTorch draws them: `compile_settings`): the GPT whole (`compile: 'model'`), the ReformerLMs by `compile_blocks`, every
+block's attention and feed-forward branches (layer norms, projections, feed-forward; `compile: 'blocks'`), which the
+reversible backward pass then recomputes compiled too; the fused LSH kernels run as they are between the compiled pieces.
+`--compile both` runs the model cases eager, then compiled; `off` (the default) eager (`compile: 'off'`). A compiled
+record also carries `compile_s` (the first step: compiling and running), the graphs compiled (`graphs`) and the graph
+breaks (`graph_breaks`); a case that would pass Dynamo's recompile limit fails with an error record instead of running
+partly eager. `--device cpu` runs the model cases on the CPU (small lengths: a check of the code path, `peak_gib` null).
+
+    python tools/bench_attention.py [--attn 4096,8192,16384,...] [--model 16384,...] [--ff-chunks auto] [--compile off|on|both]
+                                    [--reps 5] [--profile 65536] [--out FILE]
 """
 import argparse, gc, json, math, os, statistics, time, traceback
 import torch, torch.nn as nn, torch.nn.functional as F
 
+DEVICE = 'cuda'   # where the model cases run (`--device`); the attention cases need CUDA
+
+def sync():
+    if DEVICE == 'cuda': torch.cuda.synchronize()
+
 def measure(step, reps, warmup=1):
-    "Median milliseconds of `step()` after `warmup` calls, and the allocator's peak in GiB over the timed calls."
+    "Median milliseconds of `step()` after `warmup` calls, and the allocator's peak in GiB over the timed calls (None on the CPU)."
     for _ in range(warmup): step()
-    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    sync()
+    if DEVICE == 'cuda': torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(reps):
-        start = time.perf_counter(); step(); torch.cuda.synchronize()
+        start = time.perf_counter(); step(); sync()
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times), torch.cuda.max_memory_allocated() / 2**30
+    return statistics.median(times), torch.cuda.max_memory_allocated() / 2**30 if DEVICE == 'cuda' else None
 
 class SDPAAttention(nn.Module):
     "Causal multi-head attention with flash attention (`F.scaled_dot_product_attention`)."
@@ -119,18 +135,44 @@ def model_case(case, n, ff_chunks=1):
             if hasattr(m, 'n_buckets'): m.n_buckets = factorised(n)
     return model
 
-def model_step(case, n, ff_chunks=1):
-    "One training step of the model case on `n` random tokens (bf16 autocast, AdamW), as a function."
-    model = model_case(case, n, ff_chunks).cuda()
+def compiled(case, model, compile='off'):
+    """The model of `case` as the step runs it: itself (`compile` 'off'), or compiled with `compile_settings` (Inductor, random
+    numbers drawn as eager PyTorch draws them): the GPT whole, a ReformerLM's blocks by `compile_blocks` (in place)."""
+    if compile == 'off': return model
+    from reformer_rigl.reformer.reversible import compile_blocks, compile_settings
+    return torch.compile(model, **compile_settings()) if case == 'gpt_sdpa_bf16' else compile_blocks(model)
+
+def compile_kind(case, compile='off'): return 'off' if compile == 'off' else 'model' if case == 'gpt_sdpa_bf16' else 'blocks'
+
+def model_step(case, n, ff_chunks=1, compile='off'):
+    "One training step of the model case on `n` random tokens (bf16 autocast, AdamW), compiled as `compile` says, as a function."
+    model = model_case(case, n, ff_chunks).to(DEVICE)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    tokens = torch.randint(0, 256, (1, n + 1), device='cuda')
+    run = compiled(case, model, compile)
+    tokens = torch.randint(0, 256, (1, n + 1), device=DEVICE)
     def step():
-        with torch.autocast('cuda', dtype=torch.bfloat16): logits = model(tokens[:, :-1])
+        with torch.autocast(DEVICE, dtype=torch.bfloat16): logits = run(tokens[:, :-1])
         F.cross_entropy(logits.float().flatten(0, 1), tokens[:, 1:].flatten()).backward()
         opt.step(); opt.zero_grad(set_to_none=True)
     return step
 
-def bench_model(case, n, reps, ff_chunks=1): return measure(model_step(case, n, ff_chunks), reps)
+def bench_model(case, n, reps, ff_chunks=1, compile='off'):
+    """`measure` of the model case's step, and what the record says about compiling: for a compiled step the seconds of the
+    first step (compiling and running it), the graphs Dynamo compiled and the graph breaks."""
+    if compile == 'off': return (*measure(model_step(case, n, ff_chunks), reps), {})
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset(); counters.clear()                     # this case's graphs only
+    config = torch._dynamo.config
+    limit = 'recompile_limit' if hasattr(config, 'recompile_limit') else 'cache_size_limit'
+    patch = {limit: 32}                                         # a graph per grad mode and stride of each branch's input
+    if hasattr(config, 'fail_on_recompile_limit_hit'): patch['fail_on_recompile_limit_hit'] = True   # never partly eager
+    with config.patch(patch):
+        step = model_step(case, n, ff_chunks, compile)
+        start = time.perf_counter(); step(); sync(); compile_s = time.perf_counter() - start
+        ms, peak = measure(step, reps)
+    return ms, peak, dict(compile_s=round(compile_s, 1), graphs=counters['stats']['unique_graphs'],
+                          graph_breaks=sum(counters['graph_break'].values()))
 
 KERNEL_CATEGORIES = [   # (category, substrings of a kernel's name, lower case): the first match wins
     ('attention backward', ('_bwd_dq', '_bwd_dkdv')),
@@ -196,10 +238,10 @@ def peak_breakdown(trace, top=25):
     return dict(peak_gib=round(peak / 2**30, 3), live_blocks=len(at_peak),
                 at_peak=[[k, n, round(b / 2**30, 4)] for k, (n, b) in rows])
 
-def snapshot(case, n, folder, ff_chunks=1):
+def snapshot(case, n, folder, ff_chunks=1, compile='off'):
     """One warm-up and one recorded forward + backward (or training step) of `case` at `n` under the allocator's history
     recorder: the pickle goes to `folder` (for torch.cuda.memory's viewer), the peak's breakdown into the record."""
-    step = model_step(case, n, ff_chunks) if case in MODEL_CASES else attention_step(case, n)
+    step = model_step(case, n, ff_chunks, compile) if case in MODEL_CASES else attention_step(case, n)
     step(); torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
     torch.cuda.memory._record_memory_history(context='alloc', stacks='python', max_entries=200000)
     step(); torch.cuda.synchronize()
@@ -257,6 +299,9 @@ def main():
                    "a 'memory' record with the peak's breakdown by allocating line, and the pickle beside --out")
     p.add_argument('--ff-chunks', default='auto', help="feed-forward pieces of the ReformerLM cases: 'auto' "
                    "(max(1, n // 65536)) or an integer for every length")
+    p.add_argument('--compile', default='off', choices=('off', 'on', 'both'), help="the model cases compiled: 'on' (the GPT "
+                   "whole, a ReformerLM's blocks by compile_blocks), 'off' (eager) or 'both' (the cases eager, then compiled)")
+    p.add_argument('--device', default='cuda', choices=('cuda', 'cpu'), help='where the model cases run (cpu: a check of the code path)')
     p.add_argument('--dry-run', action='store_true', help='print the plan (cases, lengths, skips) and exit; needs no GPU')
     p.add_argument('--out', default='nbs/experiments/gpu_runs/attention_bench/records.jsonl')
     a = p.parse_args()
@@ -264,36 +309,43 @@ def main():
     lengths = lambda v: [int(n) for n in v.strip('\'"').split(',') if n]   # '' (quoted through a shell variable too): none
     plan = [('check', 'lsh4_fused_vs_plain_bf16', n) for n in lengths(a.check)]
     plan += [('attn', c, n) for n in lengths(a.attn) for c in a.attn_cases.split(',')]
-    plan += [('model', c, n) for n in lengths(a.model) for c in a.model_cases.split(',')]
+    compiles = {'off': ['off'], 'on': ['on'], 'both': ['off', 'on']}[a.compile]
+    plan += [('model', c, n, k) for k in compiles for n in lengths(a.model) for c in a.model_cases.split(',')]   # eager cases first
     plan += [('profile', 'lsh4_fused_bf16', n) for n in lengths(a.profile)]
-    plan += [('memory', c.split('@')[0], int(c.split('@')[1])) for c in a.snapshot.strip('\'"').split(',') if c]
+    plan += [('memory', c.split('@')[0], int(c.split('@')[1]), k) for c in a.snapshot.strip('\'"').split(',') if c for k in compiles]
+    plan = [e if len(e) == 4 else (*e, 'off') for e in plan]   # (kind, case, n, compile)
     if a.dry_run:
-        for kind, case, n in plan:
-            fc = f'ff_chunks={ff_chunks_for(case, n, a.ff_chunks)}' if kind in ('model', 'memory') else ''
+        for kind, case, n, comp in plan:
+            fc = f'ff_chunks={ff_chunks_for(case, n, a.ff_chunks)} compile={compile_kind(case, comp)}' if kind in ('model', 'memory') else ''
             print(kind, case, n, fc, 'skipped' if f'{case}@{n}' in skip else '')
         return
+    global DEVICE
+    DEVICE = a.device
+    if DEVICE == 'cpu' and any(kind not in ('model',) for kind, *_ in plan):
+        p.error('--device cpu runs model cases only: pass --attn= (and no --check, --profile or --snapshot)')
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    base = dict(device=torch.cuda.get_device_name(), torch=torch.__version__)
-    for kind, case, n in plan:
+    base = dict(device=torch.cuda.get_device_name() if DEVICE == 'cuda' else 'cpu', torch=torch.__version__)
+    for kind, case, n, comp in plan:
         rec = dict(kind=kind, case=case, n=n, **base)
-        if kind in ('model', 'memory'): rec['ff_chunks'] = ff_chunks_for(case, n, a.ff_chunks)
+        if kind in ('model', 'memory'): rec.update(ff_chunks=ff_chunks_for(case, n, a.ff_chunks), compile=compile_kind(case, comp))
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
         else:
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
             try:
                 if kind == 'profile': rec.update(status='ok', **profile_fused(n, a.profile_calls))
                 elif kind == 'check': rec.update(status='ok', **check_fused(n))
-                elif kind == 'memory': rec.update(status='ok', **snapshot(case, n, os.path.dirname(a.out) or '.', rec['ff_chunks']))
+                elif kind == 'memory': rec.update(status='ok', **snapshot(case, n, os.path.dirname(a.out) or '.', rec['ff_chunks'], comp))
                 else:
-                    bench = bench_model if kind == 'model' else bench_graphed if case.endswith('_graphed') else bench_attention
-                    ms, peak = bench(case, n, reps, rec['ff_chunks']) if kind == 'model' else bench(case, n, reps)
-                    rec.update(status='ok', ms=round(ms, 3), peak_gib=round(peak, 3), reps=reps)
+                    bench = bench_graphed if case.endswith('_graphed') else bench_attention
+                    ms, peak, extra = bench_model(case, n, reps, rec['ff_chunks'], comp) if kind == 'model' else (*bench(case, n, reps), {})
+                    rec.update(status='ok', ms=round(ms, 3), peak_gib=None if peak is None else round(peak, 3), reps=reps, **extra)
             except torch.OutOfMemoryError as e:
                 rec.update(status='oom', why=str(e).split('\n')[0][:200])
             except Exception as e:
                 rec.update(status='error', why=f'{type(e).__name__}: {str(e)[:300]}')
                 traceback.print_exc()
-        gc.collect(); torch.cuda.empty_cache()
+        gc.collect()
+        if DEVICE == 'cuda': torch.cuda.empty_cache()
         print(json.dumps(rec), flush=True)
         with open(a.out, 'a') as f: f.write(json.dumps(rec) + '\n')
 

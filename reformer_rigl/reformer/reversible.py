@@ -13,7 +13,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['ReversibleBlock', 'IrreversibleBlock', 'replayed', 'RandomContext', 'IrreversibleSequence', 'ReversibleSequence',
-           'SavedTensorBytes']
+           'SavedTensorBytes', 'compile_settings', 'compile_blocks']
 
 # %% ../../nbs/reformer/02_reversible.ipynb #361db4ed
 class ReversibleBlock(nn.Module):
@@ -308,3 +308,24 @@ class SavedTensorBytes:
 
     @property
     def nbytes(self): return sum(self.storages.values())
+
+# %% ../../nbs/reformer/02_reversible.ipynb #608cde97
+def compile_settings(mode:str|None=None, # `torch.compile`'s mode (None: its default)
+                     backend='inductor'): # `torch.compile`'s backend, a name or a function
+    "`torch.compile` arguments for `mode` on `backend`, with random numbers drawn as eager PyTorch draws them (Inductor's `fallback_random`)."
+    if backend != 'inductor': return dict(backend=backend, mode=mode)
+    from torch._inductor import list_mode_options   # imports Inductor: only when compiling
+    return dict(backend=backend, options={**list_mode_options(mode or 'default'), 'fallback_random': True})
+
+# %% ../../nbs/reformer/02_reversible.ipynb #aef3518b
+def compile_blocks(model:nn.Module, # holds `ReversibleBlock`s or `IrreversibleBlock`s: a stack, a model
+                   mode:str|None=None, # `torch.compile`'s mode (None: its default)
+                   backend='inductor', # `torch.compile`'s backend ('aot_eager': traced, not code-generated: quick checks)
+                   **kwargs): # more `torch.compile` arguments (`dynamic`, `fullgraph`)
+    "Compile the `f` and `g` of every block in `model` in place, so both passes of a reversible block run them compiled; returns `model`."
+    blocks = [m for m in model.modules() if isinstance(m, (ReversibleBlock, IrreversibleBlock))]
+    if not blocks: raise ValueError(f"compile_blocks found no ReversibleBlock or IrreversibleBlock in the {type(model).__name__}; "
+                                    "compile it with torch.compile(model, **compile_settings())")
+    for blk in blocks:
+        for branch in (blk.f, blk.g): branch.compile(**compile_settings(mode, backend), **kwargs)
+    return model
