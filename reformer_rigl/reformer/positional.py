@@ -88,12 +88,16 @@ class AxialPositionalEncoding(nn.Module):
             raise ValueError(f"axial_dims {axial_dims} must be positive and sum to d_model={d_model} (they sum to {sum(axial_dims)})")
         self.axial_shape, self.axial_dims, self.max_seq_len = axial_shape, axial_dims, math.prod(axial_shape)
         self.weights = nn.ParameterList([nn.Parameter(torch.randn(n, d)) for n, d in zip(axial_shape, axial_dims)])
+        # the positions 0..max_seq_len-1, kept (not saved): with `torch.arange` inside a graph compiled by Inductor
+        # (torch 2.14, CPU) the first table's gradient came out wrong whenever the sequence was shorter than the grid
+        self.register_buffer('_positions', torch.arange(self.max_seq_len), persistent=False)
 
     def forward(self, x): # `x`: `[batch, seq, ...]`; returns `[seq, d_model]`
         n = _seq_len(x)
         if n > self.max_seq_len:
             raise ValueError(f"sequence length {n} is longer than the {self.max_seq_len} positions of axial_shape {self.axial_shape}")
-        return self.at(torch.arange(n, device=self.weights[0].device))
+        kept = getattr(self, '_positions', None)       # None: a module pickled before the buffer existed
+        return self.at(kept[:n] if kept is not None else torch.arange(n, device=self.weights[0].device))
 
     def at(self, positions:torch.Tensor): # positions `[n]` (long), each below `max_seq_len`
         "The encodings of `positions` only, `[n, d_model]`: `p = i1*(n2*...*nk) + ... + ik` takes one row of each axis' table."
