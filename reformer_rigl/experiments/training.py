@@ -24,6 +24,7 @@ from ..core import get_rng_state, set_rng_state, synchronize, param_count
 from .config import ConfigError
 from .validation import task_config, check_choice, check_positive
 from .precision import resolve_precision
+from ..reformer.reversible import ReversibleBlock, compile_blocks
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'OPTIMIZERS', 'HOST_READS', 'CPU_ONLY_READS', 'COMPILE_MODES', 'TRAIN_DEFAULTS', 'StepBudget',
@@ -292,17 +293,28 @@ def compile_mode(compile) -> str|None: # `train.compile`: false, true or a mode 
 @contextmanager
 def compiled(learn:Learner, # the learner whose model is compiled inside the block
              mode:str='default', # a mode of `COMPILE_MODES`
-             backend:str='inductor'): # torch.compile's backend ('aot_eager': traced, not code-generated: quick checks)
-    "Inside the block `learn.model` is `torch.compile(model)` (fixed shapes, random numbers drawn as eagerly); after it, `model` again."
+             backend='inductor'): # torch.compile's backend, a name ('aot_eager': traced, not code-generated: quick checks) or a function
+    "Inside the block `learn.model` is `torch.compile(model)` (fixed shapes, random numbers drawn as eagerly), its reversible blocks compiled too; after it, `model` as it was."
     from torch._inductor import config as inductor_config   # imports Dynamo: only when compiling
-    model = learn.model
-    learn.model = torch.compile(model, mode=None if mode == 'default' else mode, dynamic=False, backend=backend)
+    model, mode_arg, unset = learn.model, None if mode == 'default' else mode, object()
+    calls = [(m, m.__dict__.get('_compiled_call_impl', unset)) for m in model.modules()]   # what `Module.compile` sets
+    def when_training(m, compiled_call):   # in evaluation mode the module runs uncompiled: no compiling for evaluations' shapes
+        return lambda *args, **kwargs: (compiled_call if m.training else m._call_impl)(*args, **kwargs)
     try:
+        if any(isinstance(m, ReversibleBlock) for m in model.modules()):
+            compile_blocks(model, mode_arg, backend, dynamic=False)
+            for m, call in calls:
+                if m.__dict__.get('_compiled_call_impl', unset) is not call: m._compiled_call_impl = when_training(m, m._compiled_call_impl)
+        learn.model = torch.compile(model, mode=mode_arg, dynamic=False, backend=backend)
         with inductor_config.patch(fallback_random=True): yield learn.model
     except torch._dynamo.exc.TorchDynamoException as e:
         raise RuntimeError(f"torch.compile could not compile the {type(model).__name__} ({type(e).__name__}: {str(e).strip().splitlines()[0]}); "
                            f"train it uncompiled: train.compile=false") from e
-    finally: learn.model = model
+    finally:
+        learn.model = model
+        for m, call in calls:
+            if call is unset: m.__dict__.pop('_compiled_call_impl', None)
+            else: m._compiled_call_impl = call
 
 # %% ../../nbs/experiments/04_training.ipynb #74c92523
 def train_learner(learn:Learner, # the learner, built with `ctx.cbs`
