@@ -6,7 +6,7 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/report.html.md""
 
 # %% ../../nbs/experiments/03_report.ipynb #e64a5a1d
 from __future__ import annotations
-import json, math
+import json, math, statistics
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -16,9 +16,9 @@ from .config import ConfigError, leaf_paths, get_path
 from .grid import short_names
 
 # %% auto #0
-__all__ = ['RUN_COLUMNS', 'PLOTS', 'results_frame', 'swept_keys', 'quantities', 'summarize', 'mean_std', 'summary_markdown',
-           'report_plot', 'metric_plots', 'config_summary', 'plot_lines', 'config_labels', 'bar_plot', 'plot_curves',
-           'report', 'main']
+__all__ = ['RUN_COLUMNS', 'T95', 'PLOTS', 'results_frame', 'swept_keys', 'quantities', 'summarize', 'mean_std', 'paired',
+           'summary_markdown', 'report_plot', 'metric_plots', 'config_summary', 'plot_lines', 'config_labels',
+           'bar_plot', 'plot_curves', 'report', 'main']
 
 # %% ../../nbs/experiments/03_report.ipynb #de9b14dd
 RUN_COLUMNS = ('flops', 'wall_s', 'peak_rss_mb', 'peak_cuda_mb')  # what the runner measures besides the task's metrics
@@ -81,6 +81,18 @@ def mean_std(mean:float, std:float|None=None) -> str:
     d = 1 - math.floor(math.log10(std))  # decimals that keep two significant digits of the std
     if d <= 0: return f'{round(mean, d):.0f} ± {round(std, d):.0f}'
     return f'{mean:.{d}f} ± {std:.{d}f}'
+
+# %% ../../nbs/experiments/03_report.ipynb #85b09bbe
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45}   # two-sided 95% t quantiles by degrees of freedom
+
+def paired(recs:list, # records: dicts with `case`, `seed` and `val_bpb`
+           case:str, # the model with the change
+           base:str): # the model it is compared with
+    "Mean difference in val_bpb of `case` over `base` on their common seeds, its 95% half-width, and the seed count."
+    a, b = ({r['seed']: r['val_bpb'] for r in recs if r['case'] == c} for c in (case, base))
+    d = [a[s] - b[s] for s in sorted(set(a) & set(b))]
+    if len(d) < 2: return (d[0] if d else float('nan')), float('nan'), len(d)
+    return statistics.mean(d), T95[len(d) - 1] * statistics.stdev(d) / math.sqrt(len(d)), len(d)
 
 # %% ../../nbs/experiments/03_report.ipynb #9cec83de
 def _show(v): return str(list(v)) if isinstance(v, tuple) else str(v)
