@@ -359,6 +359,19 @@ def _bias_grad(dy, dtype): # `[M, out]`; the bias's dtype
     "`dy` summed over its rows in float32 (float64 for float64), as `dtype`: the bias gradient where the kernels do not sum it."
     return dy.sum(0, dtype=torch.float64 if dy.dtype == torch.float64 else torch.float32).to(dtype)
 
+def _linear_grads(dy, x, weight, # `[M, out]`, `[M, in]`, `[out, in]`
+                  needs, # whether x, the weight and the bias want gradients
+                  dense_grad:bool, bias_dtype, # the dense weight gradient instead of the kept tiles'; the bias's dtype (None: no bias)
+                  grad_input, grad_params): # `dy -> dx` and `(dy, bias dtype or None) -> (dW, db or None)` on the kept tiles
+    "The gradients `(dx, dW, db)` of `x W^T + b` that `needs` asks for: the layer's backward, eager or as custom ops."
+    want_x, want_w, want_b = needs
+    dx = grad_input(dy) if want_x else None
+    dw = db = None
+    if want_w and dense_grad: dw = (dy.t() @ x).to(weight.dtype)
+    elif want_w: dw, db = grad_params(dy, bias_dtype if want_b else None)
+    if want_b and db is None: db = _bias_grad(dy, bias_dtype)
+    return dx, dw, db
+
 class BlockSparseLinearFn(torch.autograd.Function):
     "`x W^T + b` on the kept tiles of a `BlockLayout`, with its gradients; `apply(x [M, in], weight, bias, layout, dense_grad)`."
     @staticmethod
@@ -370,14 +383,9 @@ class BlockSparseLinearFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         x, weight = ctx.saved_tensors
-        dy = dy.contiguous()
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]: dx = bsl_grad_input(dy, weight, ctx.layout)
-        want_b = ctx.needs_input_grad[2]
-        if ctx.needs_input_grad[1] and ctx.dense_grad: dw = (dy.t() @ x).to(weight.dtype)
-        elif ctx.needs_input_grad[1]: dw, db = bsl_grad_params(dy, x, ctx.layout, weight.dtype, ctx.bias_dtype if want_b else None)
-        if want_b and db is None: db = _bias_grad(dy, ctx.bias_dtype)
-        return dx, dw, db, None, None
+        return *_linear_grads(dy.contiguous(), x, weight, ctx.needs_input_grad[:3], ctx.dense_grad, ctx.bias_dtype,
+                              lambda dy: bsl_grad_input(dy, weight, ctx.layout),
+                              lambda dy, bias_dtype: bsl_grad_params(dy, x, ctx.layout, weight.dtype, bias_dtype)), None, None
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #3309d8f2
 IMPLS = ('auto', 'plain', 'fused')   # the words of the attention's `impl`; 'triton', the older name of 'fused', is accepted
@@ -484,17 +492,11 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, dy):
     "The gradients of `block_sparse_linear_op`, as `BlockSparseLinearFn.backward` computes them, through the gradient ops."
     x, weight, mask = ctx.saved_tensors
-    want_x, want_w, want_b = ctx.needs_input_grad[:3]
-    dx = _grad_input_op(dy, weight, mask, ctx.block) if want_x else None
-    dw = db = None
-    if ctx.dense_grad:   # the dense weight gradient: an ordinary product, which the compiler sees
-        if want_w: dw = (dy.t() @ x).to(weight.dtype)
-        if want_b: db = _bias_grad(dy, ctx.bias_dtype)
-    elif want_w:
-        dw, db = _grad_params_op(dy, x, weight, mask, ctx.block, ctx.bias_dtype if want_b else None)
-        if not want_b: db = None
-    elif want_b: db = _bias_grad(dy, ctx.bias_dtype)
-    return dx, dw, db, None, None, None
+    def grad_params(dy, bias_dtype):
+        dw, db = _grad_params_op(dy, x, weight, mask, ctx.block, bias_dtype)
+        return dw, None if bias_dtype is None else db   # (the op returns an empty bias gradient without a bias)
+    return *_linear_grads(dy, x, weight, ctx.needs_input_grad[:3], ctx.dense_grad, ctx.bias_dtype,
+                          lambda dy: _grad_input_op(dy, weight, mask, ctx.block), grad_params), None, None, None
 
 block_sparse_linear_op.register_autograd(_backward, setup_context=_setup_context)
 
