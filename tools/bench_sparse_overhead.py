@@ -13,7 +13,9 @@ every fit.
 What is timed, per training batch: from `before_batch` to `after_batch` (forward, backward, optimizer step and every
 callback), `torch.cuda.synchronize()`d at both ends on a GPU. The first `--warmup` steps of every fit are dropped; mask
 update steps (which skip the optimizer step and run `SparseTraining.update_masks`) are taken out and reported apart: the
-time of `update_masks` itself (synchronized before and after) is the case `<method>_update`. Also recorded: `cb_ms`, the
+time of `update_masks` itself (synchronized before and after) is the case `<method>_update`. For a dynamic method the
+record also gives its normal steps without the first one after each update (`ms_settled`, `ratio_settled`, the same
+median over rounds) and the median of those first steps (`after_update_ms`), which re-mask the optimizer state. Also recorded: `cb_ms`, the
 host time spent inside the callback's own per-step hooks (`after_backward`, `before_step`, `after_step`) on normal steps.
 
 Per optimizer and case: `ms` is the median step time over all rounds; `ratio` the median over rounds of (case median /
@@ -184,6 +186,7 @@ def main(argv=None):
     keys = [(o, c) for o in opts for c in cases]
     per_round = {k: [] for k in keys}   # per (optimizer, case): per round, the normal step times (ms) after warm-up
     cb_ms, updates, update_steps = {k: [] for k in keys}, {k: [] for k in keys}, {k: [] for k in keys}
+    settled, after_ms = {k: [] for k in keys}, {k: [] for k in keys}   # per round: the normal steps not right after an update; all those right after one
     rotate = lambda seq, r: seq[r % len(seq):] + seq[:r % len(seq)]
     start, done = time.time(), 0
     for r in range(args.rounds):
@@ -193,7 +196,10 @@ def main(argv=None):
             for case in rotate(cases, r):
                 timer, k = fit_case(case, base, batches, args, device, opt), (opt, case)
                 kept = timer.steps[args.warmup:]
+                after = [i > 0 and timer.steps[i - 1][1] for i in range(len(timer.steps))][args.warmup:]   # the first step after an update
                 per_round[k].append([ms for ms, upd, _ in kept if not upd])
+                settled[k].append([ms for (ms, upd, _), a in zip(kept, after) if not (upd or a)])
+                after_ms[k] += [ms for (ms, upd, _), a in zip(kept, after) if a and not upd]
                 cb_ms[k] += [c for _, upd, c in kept if not upd]
                 updates[k] += timer.updates
                 update_steps[k] += [ms for ms, upd, _ in kept if upd]
@@ -222,12 +228,17 @@ def main(argv=None):
             rec = dict(common, opt=opt, case=case, density=1. if case.startswith('dense') else args.density, ms=med(all_ms), ratio=med(ratios[case]),
                        ratio_min=min(ratios[case]), ratio_max=max(ratios[case]), ratios=ratios[case], n_timed=len(all_ms),
                        cb_ms=med(cb_ms[k]) if not case.startswith('dense') else 0., **ref)
+            if after_ms[k]:   # a dynamic method: its steps apart from the first after each update, and those
+                rs = [med(t) / d for t, d in zip(settled[k], dense_round)]
+                rec.update(ms_settled=med([ms for t in settled[k] for ms in t]), ratio_settled=med(rs), ratios_settled=rs,
+                           after_update_ms=med(after_ms[k]), n_after_update=len(after_ms[k]))
             records.append(rec)
             if updates[k]:
                 records.append(dict(common, opt=opt, case=f'{case}_update', density=args.density, ms=med(updates[k]), n_updates=len(updates[k]),
                                     update_step_ms=med(update_steps[k]), update_step_minus_step_ms=med(update_steps[k]) - rec['ms']))
             upd = f"{med(updates[k]):.2f} | {med(update_steps[k]):.2f}" if updates[k] else "- | -"
-            print(f"| {case} | {rec['ms']:.3f} | {rec['ratio']:.4f} ({rec['ratio_min']:.3f}-{rec['ratio_max']:.3f}) | {rec['cb_ms']:.3f} | {upd} |")
+            settle = f"; settled {rec['ratio_settled']:.4f}, after an update {rec['after_update_ms']:.3f} ms" if 'ratio_settled' in rec else ''
+            print(f"| {case} | {rec['ms']:.3f} | {rec['ratio']:.4f} ({rec['ratio_min']:.3f}-{rec['ratio_max']:.3f}) | {rec['cb_ms']:.3f} | {upd}{settle} |")
     if args.out != '-':
         out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
         with out.open('a') as f:

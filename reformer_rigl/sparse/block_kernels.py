@@ -301,13 +301,14 @@ def _launch(kernel, grid:tuple, args:tuple, consts:dict): # runtime arguments by
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #1b999ba4
 def bsl_forward(x, # `[M, in]`, rows contiguous
-                weight, bias, layout:BlockLayout):
-    "`x W^T + b` over the kept tiles of `layout`: `[M, out]` in `x`'s type."
+                weight, bias, layout:BlockLayout,
+                lead:tuple|None=None): # the result's leading dimensions, their product M (None: `(M,)`)
+    "`x W^T + b` over the kept tiles of `layout`: `[M, out]` (or `[*lead, out]`, allocated in that shape) in `x`'s type."
     M, (out, _) = x.shape[0], layout.shape
     def launch(cfg):
-        y, BM = torch.empty(M, out, dtype=x.dtype, device=x.device), cfg.pop('BM')
+        y, BM = torch.empty(*(lead or (M,)), out, dtype=x.dtype, device=x.device), cfg.pop('BM')   # contiguous: rows `out` apart
         _launch(_forward, (layout.grid[0], _cdiv(M, BM)),
-                (x, weight, weight if bias is None else bias, y, layout.row_ptr, layout.col_idx, M, x.stride(0), weight.stride(0), y.stride(0)),
+                (x, weight, weight if bias is None else bias, y, layout.row_ptr, layout.col_idx, M, x.stride(0), weight.stride(0), out),
                 dict(BM=BM, BO=layout.block[0], BI=layout.block[1], HAS_BIAS=bias is not None, **_types(x.dtype), **cfg))
         return y
     return launch(_settings('forward', layout, x.dtype, M, launch))
@@ -373,19 +374,23 @@ def _linear_grads(dy, x, weight, # `[M, out]`, `[M, in]`, `[out, in]`
     return dx, dw, db
 
 class BlockSparseLinearFn(torch.autograd.Function):
-    "`x W^T + b` on the kept tiles of a `BlockLayout`, with its gradients; `apply(x [M, in], weight, bias, layout, dense_grad)`."
+    "`x W^T + b` on the kept tiles of a `BlockLayout`, with its gradients; `apply(x [..., in], weight, bias, layout, dense_grad)` → `[..., out]`."
     @staticmethod
     def forward(ctx, x, weight, bias, layout, dense_grad):
-        ctx.save_for_backward(x, weight)
-        ctx.layout, ctx.dense_grad, ctx.bias_dtype = layout, dense_grad, None if bias is None else bias.dtype
-        return bsl_forward(x, weight, bias, layout)
+        rows = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])   # `[M, in]`, flattened in here: autograd tracks no view around the function
+        if rows.stride(-1) != 1: rows = rows.contiguous()
+        ctx.save_for_backward(rows, weight)
+        ctx.layout, ctx.dense_grad, ctx.bias_dtype, ctx.x_shape = layout, dense_grad, None if bias is None else bias.dtype, x.shape
+        return bsl_forward(rows, weight, bias, layout, None if x.dim() == 2 else x.shape[:-1])
 
     @staticmethod
     def backward(ctx, dy):
-        x, weight = ctx.saved_tensors
-        return *_linear_grads(dy.contiguous(), x, weight, ctx.needs_input_grad[:3], ctx.dense_grad, ctx.bias_dtype,
-                              lambda dy: bsl_grad_input(dy, weight, ctx.layout),
-                              lambda dy, bias_dtype: bsl_grad_params(dy, x, ctx.layout, weight.dtype, bias_dtype)), None, None
+        x, weight = ctx.saved_tensors   # `[M, in]`
+        dy = (dy if dy.dim() == 2 else dy.reshape(-1, dy.shape[-1])).contiguous()
+        dx, dw, db = _linear_grads(dy, x, weight, ctx.needs_input_grad[:3], ctx.dense_grad, ctx.bias_dtype,
+                                   lambda dy: bsl_grad_input(dy, weight, ctx.layout),
+                                   lambda dy, bias_dtype: bsl_grad_params(dy, x, ctx.layout, weight.dtype, bias_dtype))
+        return dx if dx is None or len(ctx.x_shape) == 2 else dx.view(ctx.x_shape), dw, db, None, None
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #3309d8f2
 IMPLS = ('auto', 'plain', 'fused')   # the words of the attention's `impl`; 'triton', the older name of 'fused', is accepted
@@ -395,6 +400,8 @@ def block_impl(impl:str) -> str: # 'auto', 'plain' or 'fused' ('triton': 'fused'
     impl = 'fused' if impl == 'triton' else impl
     if impl not in IMPLS: raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
     return impl
+
+_any_autocast = getattr(torch._C, '_is_any_autocast_enabled', lambda: True)   # one cheap check before the per-device one
 
 def triton_unsupported(x:torch.Tensor, weight:torch.Tensor, layout:BlockLayout):
     "Why the kernels cannot run on these inputs, or None when they can."
@@ -419,13 +426,12 @@ def block_sparse_linear(x:torch.Tensor, # `[..., in]`
     reason = None if impl == 'plain' else triton_unsupported(x, weight, layout)
     if impl == 'fused' and reason: raise ValueError(f"impl='fused' cannot run here: {reason}; use impl='plain' or 'auto'")
     if impl == 'plain' or (impl == 'auto' and (reason or not x.is_cuda)): return masked_linear(x, weight, bias, layout.mask, dense_grad)
-    if torch.is_autocast_enabled(x.device.type): x = x.to(torch.get_autocast_dtype(x.device.type))
+    if _any_autocast() and torch.is_autocast_enabled(x.device.type): x = x.to(torch.get_autocast_dtype(x.device.type))
     elif x.dtype != weight.dtype: raise ValueError(f"x is {x.dtype} but the weight is {weight.dtype} (outside autocast both must match, as for nn.Linear)")
-    rows = x.reshape(-1, x.shape[-1])
+    if not torch.compiler.is_compiling(): return BlockSparseLinearFn.apply(x, weight, bias, layout, dense_grad)   # (it flattens `x` itself)
+    rows = x.reshape(-1, x.shape[-1])   # traced by torch.compile: the custom op (below), which reads the mask when it runs
     if rows.stride(-1) != 1: rows = rows.contiguous()
-    if torch.compiler.is_compiling():   # traced by torch.compile: the custom op (below), which reads the mask when it runs
-        return block_sparse_linear_op(rows, weight, bias, layout.mask, list(layout.block), dense_grad).view(*x.shape[:-1], layout.shape[0])
-    return BlockSparseLinearFn.apply(rows, weight, bias, layout, dense_grad).view(*x.shape[:-1], layout.shape[0])
+    return block_sparse_linear_op(rows, weight, bias, layout.mask, list(layout.block), dense_grad).view(*x.shape[:-1], layout.shape[0])
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #9e2944e7
 _LAYOUTS = WeakIdKeyDictionary()   # mask -> (its version then, its BlockLayout with no reference back to the mask): a freed mask's entry goes with it

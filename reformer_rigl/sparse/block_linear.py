@@ -49,13 +49,14 @@ class BlockSparseLinear(nn.Module):
         remember_layout(layout)   # what the compiled path's ops find for this mask
 
     def forward(self, x):
+        weight = self.weight   # (once: a Parameter is looked up through `nn.Module.__getattr__`)
         if torch.compiler.is_compiling():   # traced: the custom ops follow the mask when they run (see below)
-            return block_sparse_linear(x, self.weight, self.bias, self.layout, self.dense_grad, self.impl)
+            return block_sparse_linear(x, weight, self.bias, self.layout, self.dense_grad, self.impl)
         lay = self.layout
         if lay.mask._version != self._mask_version: self.set_mask(lay.mask); lay = self.layout   # changed in place
-        if lay.row_ptr.device != self.weight.device: lay = self.layout = lay.to(self.weight.device)
+        if lay.row_ptr.device != weight.device: lay = self.layout = lay.to(weight.device)
         if _capturing(lay.row_ptr.device): self._keep_for_graph(lay)
-        return block_sparse_linear(x, self.weight, self.bias, lay, self.dense_grad, self.impl)
+        return block_sparse_linear(x, weight, self.bias, lay, self.dense_grad, self.impl)
 
     def _keep_for_graph(self, layout:BlockLayout):
         "Keep `layout` as long as the layer: a CUDA graph captured with it reads its index tensors at every replay, after a mask update too."

@@ -235,17 +235,22 @@ def _zero_masked(self:MaskedTraining, tensors:list, masks:list, plan:str|None=No
 _version = attrgetter('_version')
 
 @patch
+def _state_record(self:MaskedTraining, opt) -> tuple:
+    "`(signature, state dicts, masks)`: what `_state_to_mask` compares, each weight's state dict (identity, entries) and each mask (identity, version), and the objects."
+    state, masks = optimizer_state(opt), tuple(self.masks.values())   # (below: `map`s, a few µs for ~20 weights; such an optimizer updates its state tensors in place)
+    dicts = tuple(map(state.get, self.weights.values(), repeat((), len(self.weights))))   # each weight's state: a new dict or a new entry is new state
+    return (tuple(map(id, dicts)), tuple(map(len, dicts)), tuple(map(id, masks)), tuple(map(_version, masks))), dicts, masks
+
+@patch
 def _state_to_mask(self:MaskedTraining) -> list:
     "`masked_state` of the optimizer; [] when it `keeps_zeros` and neither its state tensors nor the masks changed since they were last masked."
     opt, seen = self.learn.opt, self.__dict__.get('_state_seen')   # (the `_keep` it belongs to, the optimizer, whether it keeps zeros, what was masked)
     if seen is None or seen[0] is not self._keep or seen[1] is not opt: seen = (self._keep, opt, keeps_zeros(opt), None)   # `_keep` emptied: masks changed
     self._state_seen = seen
     if not seen[2]: return masked_state(opt, self.weights, self.masks)
-    state, masks = optimizer_state(opt), self.masks.values()   # (below: `map`s, a few µs for ~20 weights; such an optimizer updates its state tensors in place)
-    dicts = tuple(map(state.get, self.weights.values(), repeat((), len(self.weights))))   # each weight's state: a new dict or a new entry is new state
-    sig = (tuple(map(id, dicts)), tuple(map(len, dicts)), tuple(map(id, masks)), tuple(map(_version, masks)))
+    sig, dicts, masks = self._state_record(opt)
     if seen[3] == sig: return []
-    self._state_seen = (*seen[:3], sig, dicts, tuple(masks))   # held: no id in `sig` is reused while it is compared
+    self._state_seen = (*seen[:3], sig, dicts, masks)   # held: no id in `sig` is reused while it is compared
     return masked_state(opt, self.weights, self.masks)
 
 # %% ../../nbs/sparse/03b_masked.ipynb #3a32993e
@@ -275,6 +280,8 @@ def _masks_changed(self:MaskedTraining, old:dict|None=None): # the masks before 
     opt = getattr(self.learn, 'opt', None) if self.learn is not None else None
     if opt is not None: mask_optimizer_state(opt, self.weights, kept)
     self._active, self._f_sparse, self._keep = {n: int(m.sum()) for n, m in self.masks.items()}, None, {}
+    if opt is not None and keeps_zeros(opt): self._state_seen = (self._keep, opt, True, *self._state_record(opt))   # masked just now: not again at the next `after_step`
+    if self._flops_by_weight: self._sparse_flops()   # f_S at the new densities now, not in the next step
 
 # %% ../../nbs/sparse/03b_masked.ipynb #6b2e4c10
 @patch

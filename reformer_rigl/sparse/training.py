@@ -355,7 +355,7 @@ def after_batch(self:SparseTraining):
     "Log this batch's update to W&B, on the step the `WandbCallback` is about to log."
     if len(self.updates) == self._n_logged: return   # (first: most batches do not update, and looking for W&B costs a few µs)
     wandb = self._wandb
-    if wandb is None: return
+    if wandb is None: self._n_logged = len(self.updates); return   # no W&B at this update: not looked for again until the next one
     u = self.updates[-1]
     wandb.log({'sparse/churn': sum(u['grown'].values()) / max(sum(u['active'].values()), 1), 'sparse/drop_fraction': u['drop_fraction'],
                'sparse/density': self.report()['density'], 'sparse/train_flops': self.train_flops_ratio},
