@@ -4,6 +4,10 @@
 # with its arguments; everything small under WORK is packed into $OUT/results.tgz.
 #   PHASE=abl bash nbs/experiments/gpu_runs/lm_converged/call.sh --limit 520
 #   PHASE=ctx bash nbs/experiments/gpu_runs/lm_converged/call.sh --limit 520 --lr 2e-3 --batch-tokens 65536 --steps 800
+# With JOBS, several drive.py invocations run side by side instead, each in WORK/j<k> with the common arguments first
+# and its own after them ('|' between jobs), e.g. two compiled runs beside two eager ones:
+#   PHASE=long JOBS="--steps 16000 --seeds 1 --variants transformer shared_qk --parallel 2 --compile|--steps 4000 --seeds 0 --variants lsh4 lsh8 --parallel 2" \
+#     bash nbs/experiments/gpu_runs/lm_converged/call.sh --limit 540 --lr 4e-3 --batch-tokens 65536 --no-ctx
 set -u
 OUT=${OUT:-out}; WORK=${WORK:-/tmp/lmc}; mkdir -p "$OUT" "$WORK"
 source tools/gpu_wheels.sh || exit 1
@@ -13,6 +17,17 @@ mkdir -p /tmp/rrdata/pypi_corpus && tar xJf .carry/corpus.tar.xz -C /tmp/rrdata/
 python3 -c "from reformer_rigl.data.corpus import load_corpus; print('corpus', load_corpus(verify=True)['manifest']['sha256'])" || exit 1
 printf 'from reformer_rigl.experiments.runner import main\nmain()\n' > /tmp/rr.py
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$WORK/gpu.txt"
-python3 nbs/experiments/gpu_runs/lm_converged/drive.py "$PHASE" --work "$WORK" --rr "python3 /tmp/rr.py" "$@" > "$OUT/drive.log" 2>&1
-echo "drive rc $?"; grep -v "^ *$" "$OUT/drive.log" | tail -40
+D=nbs/experiments/gpu_runs/lm_converged/drive.py
+if [ -z "${JOBS:-}" ]; then
+  python3 $D "$PHASE" --work "$WORK" --rr "python3 /tmp/rr.py" "$@" > "$OUT/drive.log" 2>&1
+  echo "drive rc $?"; grep -v "^ *$" "$OUT/drive.log" | tail -40
+else
+  IFS='|' read -ra JA <<< "$JOBS"; k=0
+  for j in "${JA[@]}"; do
+    k=$((k+1)); read -ra JARGS <<< "$j"
+    python3 $D "$PHASE" --work "$WORK/j$k" --rr "python3 /tmp/rr.py" "$@" "${JARGS[@]}" > "$OUT/drive_$k.log" 2>&1 &
+  done
+  wait
+  for f in "$OUT"/drive_*.log; do echo "== $f"; grep -v "^ *$" "$f" | tail -8; done
+fi
 tar czf "$OUT/results.tgz" -C "$WORK" --exclude='*.bin' .
