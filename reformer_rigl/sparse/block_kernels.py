@@ -373,12 +373,16 @@ def _linear_grads(dy, x, weight, # `[M, out]`, `[M, in]`, `[out, in]`
     if want_b and db is None: db = _bias_grad(dy, bias_dtype)
     return dx, dw, db
 
+def _rows(t:torch.Tensor): # `[..., n]`
+    "`t` as `[M, n]` with its rows contiguous (itself when it already is)."
+    rows = t if t.dim() == 2 else t.reshape(-1, t.shape[-1])
+    return rows if rows.stride(-1) == 1 else rows.contiguous()
+
 class BlockSparseLinearFn(torch.autograd.Function):
     "`x W^T + b` on the kept tiles of a `BlockLayout`, with its gradients; `apply(x [..., in], weight, bias, layout, dense_grad)` → `[..., out]`."
     @staticmethod
     def forward(ctx, x, weight, bias, layout, dense_grad):
-        rows = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])   # `[M, in]`, flattened in here: autograd tracks no view around the function
-        if rows.stride(-1) != 1: rows = rows.contiguous()
+        rows = _rows(x)   # `[M, in]`, flattened in here: autograd tracks no view around the function
         ctx.save_for_backward(rows, weight)
         ctx.layout, ctx.dense_grad, ctx.bias_dtype, ctx.x_shape = layout, dense_grad, None if bias is None else bias.dtype, x.shape
         return bsl_forward(rows, weight, bias, layout, None if x.dim() == 2 else x.shape[:-1])
@@ -386,7 +390,7 @@ class BlockSparseLinearFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         x, weight = ctx.saved_tensors   # `[M, in]`
-        dy = (dy if dy.dim() == 2 else dy.reshape(-1, dy.shape[-1])).contiguous()
+        dy = _rows(dy).contiguous()
         dx, dw, db = _linear_grads(dy, x, weight, ctx.needs_input_grad[:3], ctx.dense_grad, ctx.bias_dtype,
                                    lambda dy: bsl_grad_input(dy, weight, ctx.layout),
                                    lambda dy, bias_dtype: bsl_grad_params(dy, x, ctx.layout, weight.dtype, bias_dtype))
@@ -429,9 +433,8 @@ def block_sparse_linear(x:torch.Tensor, # `[..., in]`
     if _any_autocast() and torch.is_autocast_enabled(x.device.type): x = x.to(torch.get_autocast_dtype(x.device.type))
     elif x.dtype != weight.dtype: raise ValueError(f"x is {x.dtype} but the weight is {weight.dtype} (outside autocast both must match, as for nn.Linear)")
     if not torch.compiler.is_compiling(): return BlockSparseLinearFn.apply(x, weight, bias, layout, dense_grad)   # (it flattens `x` itself)
-    rows = x.reshape(-1, x.shape[-1])   # traced by torch.compile: the custom op (below), which reads the mask when it runs
-    if rows.stride(-1) != 1: rows = rows.contiguous()
-    return block_sparse_linear_op(rows, weight, bias, layout.mask, list(layout.block), dense_grad).view(*x.shape[:-1], layout.shape[0])
+    # traced by torch.compile: the custom op (below), which reads the mask when it runs
+    return block_sparse_linear_op(_rows(x), weight, bias, layout.mask, list(layout.block), dense_grad).view(*x.shape[:-1], layout.shape[0])
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #9e2944e7
 _LAYOUTS = WeakIdKeyDictionary()   # mask -> (its version then, its BlockLayout with no reference back to the mask): a freed mask's entry goes with it
