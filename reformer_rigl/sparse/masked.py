@@ -210,6 +210,7 @@ def _warn_if_trained(self:MaskedTraining, model,
 
 # %% ../../nbs/sparse/03b_masked.ipynb #e4a7b2c9
 _version = attrgetter('_version')
+
 @patch
 def _weights_record(self:MaskedTraining) -> tuple:
     "`(signature, masks)`: each weight's version counter, each mask's identity and version; and the masks, held while the signature is compared."
@@ -276,9 +277,9 @@ def _others_between(self:MaskedTraining) -> bool:
     cbs, seen = tuple(self.learn.cbs), self.__dict__.get('_between')
     if seen is None or seen[0] != tuple(map(id, cbs)):
         order = sorted(cbs, key=attrgetter('order'))   # fastai's order (a stable sort)
-        mine = next(i for i, c in enumerate(order) if c is self)
-        found = any(type(c) not in _QUIET_IN_STEP and (_defines(c, 'after_cancel_step') or _defines(c, 'before_step' if i > mine else 'after_step'))
-                    for i, c in enumerate(order) if i != mine)
+        mine = next((i for i, c in enumerate(order) if c is self), None)   # (None: not in this Learner, nothing is known)
+        found = mine is None or any(type(c) not in _QUIET_IN_STEP and (_defines(c, 'after_cancel_step') or _defines(c, 'before_step' if i > mine else 'after_step'))
+                                    for i, c in enumerate(order) if i != mine)
         seen = self._between = (tuple(map(id, cbs)), found, cbs)   # the callbacks held: no id is reused while compared
     return seen[1]
 
