@@ -14,7 +14,7 @@
 #     OUT=out KINDS=step COMPILE=1 HOST=0 OVERHEAD_S=0 LINEAR_S=110 bash tools/gpu_sparse_speed.sh   # the compiled LM step alone (~2 min)
 # Knobs: LINEAR_S / OVERHEAD_S (time limits of parts (a) and (b), default 100 and 80 s; (a) writes its records as it
 # goes, (b) starts no round it cannot finish; 0 skips the part, LINEAR_S=0 also (0): only (b) then runs), BLOCKS (default 64,128), STEP_BLOCKS (default 64), ROUNDS (default 5),
-# STEPS (default 50), KINDS (of (a), default linear,step), COMPILE=1 (part (a) with --compile: the LM step, dense and block-sparse,
+# STEPS (default 50), CASES (of (b), default all: dense,dense_repeat,static,set,snfs,rigl; dense first), KINDS (of (a), default linear,step), COMPILE=1 (part (a) with --compile: the LM step, dense and block-sparse,
 # both torch.compile'd, cases *_compiled; no CUDA-graph cases then), HOST=0 (skips (0)). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
@@ -59,7 +59,7 @@ PY
 fi
 if [ "${OVERHEAD_S:-80}" -gt 0 ]; then
   mid=$(date +%s)
-  timeout "${OVERHEAD_S:-80}" python3 tools/bench_sparse_overhead.py --opt sgd,adam --budget-s $(( ${OVERHEAD_S:-80} - 30 )) "${ovh[@]}" \
+  timeout "${OVERHEAD_S:-80}" python3 tools/bench_sparse_overhead.py --opt sgd,adam --budget-s $(( ${OVERHEAD_S:-80} - 30 )) "${ovh[@]}" ${CASES:+--cases "$CASES"} \
     --out "$OUT/sparse_overhead.jsonl" > "$OUT/bench_sparse_overhead.log" 2>&1
   echo "(b) bench_sparse_overhead rc $? in $(( $(date +%s) - mid )) s"
   grep -E "^\||^sgd|^adam|stopping|Error" "$OUT/bench_sparse_overhead.log"

@@ -17,7 +17,7 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.torch_core import get_model, find_bs
 from fastai.learner import Learner
 from fastcore.meta import delegates
-from .masks import apply_masks, mask_grads, mask_optimizer_state, masked_state, zero_masked_, sync_masks, optimizer_state, keeps_zeros
+from .masks import apply_masks, mask_grads, mask_optimizer_state, masked_state, zero_masked_, sync_masks, optimizer_state, keeps_zeros, keeps_weight_zeros
 from .flops import batch_weight_flops
 
 # %% auto #0
@@ -40,7 +40,7 @@ class MaskedTraining(Callback):
     state_key:str = None  # the model's state-dict entry for the callback's state, e.g. '_sparse_training'
     settings:tuple = ()  # the attributes that define a run: a checkpoint saved with other values is refused (or adopted)
     _hooks = None  # `(model, save hook, load hook)` once attached
-    _stateattrs = ('_keep', '_state_seen')  # not pickled: the integer masks of `zero_masked_`, remade from the masks, and what `_state_to_mask` masked last
+    _stateattrs = ('_keep', '_state_seen', '_weights_seen', '_between')  # not pickled: the integer masks of `zero_masked_`, remade from the masks, what `_state_to_mask` masked last, when the weights were last zero, the callbacks `_others_between` saw
     def __init__(self,
                  sync:str|None='check', # under torch.distributed: 'check' that masks agree across ranks, 'broadcast' rank 0's, or None
                  flops_input=None, # model input for FLOP counting (default: first example of the first batch); False: do not count
@@ -49,7 +49,7 @@ class MaskedTraining(Callback):
         store_attr('sync,flops_input,adopt_settings')
         self._reset()
 
-    def _init_state(self): self._state, self._hooks, self._keep, self._state_seen = {}, None, {}, None  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
+    def _init_state(self): self._state, self._hooks, self._keep, self._state_seen, self._weights_seen, self._between = {}, None, {}, None, None, None  # also after unpickling (`learn.export`): hooks are re-registered at the next fit
 
 # %% ../../nbs/sparse/03b_masked.ipynb #82be4fa3
 @patch
@@ -57,6 +57,7 @@ def _reset(self:MaskedTraining):
     "Forget the run: masks, step count, reloads and FLOP counts (a subclass extends it with its own records)."
     self.masks, self.weights, self.n_steps, self.reloads = {}, {}, 0, []
     self._numel, self._active, self._owner, self._fitted, self._keep = {}, {}, None, False, {}
+    self._weights_seen, self._remask = None, True   # see `_weights_need_masks`
     self._flops, self._flops_by_weight, self._f_sparse, self._flops_failed = dict(sparse=0., dense=0.), None, None, False
 
 # %% ../../nbs/sparse/03b_masked.ipynb #a807938c
@@ -94,7 +95,7 @@ def _bind(self:MaskedTraining, model):
     "Key `masks` to `model`'s weights (checking that they fit) on the weights' devices, and count what they keep."
     named = self._check_fit(self.masks, model)
     self.masks = {n: m.to(named[n].device) for n, m in self.masks.items()}
-    self.weights, self._keep = {n: named[n] for n in self.masks}, {}
+    self.weights, self._keep, self._weights_seen = {n: named[n] for n in self.masks}, {}, None   # (new weights: masked after the next step)
     self._numel = {n: named[n].numel() for n in self.sparsified if n in named}
     self._active, self._f_sparse = {n: int(m.sum()) for n, m in self.masks.items()}, None  # counts refreshed only when masks change
 
@@ -207,6 +208,20 @@ def _warn_if_trained(self:MaskedTraining, model,
         f"{dropped} non-zero weights: if they come from a sparse checkpoint loaded without its masks (`learn.load(..., strict=False)`), "
         f"that training is lost. To keep the checkpoint's masks, add the {type(self).__name__} to the Learner before `learn.load`")
 
+# %% ../../nbs/sparse/03b_masked.ipynb #e4a7b2c9
+_version = attrgetter('_version')
+
+@patch
+def _weights_record(self:MaskedTraining) -> tuple:
+    "`(signature, masks)`: each weight's version counter, each mask's identity and version; and the masks, held while the signature is compared."
+    ms = tuple(self.masks.values())
+    return (tuple(map(_version, self.weights.values())), tuple(map(id, ms)), tuple(map(_version, ms))), ms
+
+@patch
+def _weights_masked(self:MaskedTraining):
+    "Note that the masked weights are zero now: masked, or kept zero by a step `_weights_need_masks` let through."
+    self._weights_seen = self._weights_record()
+
 # %% ../../nbs/sparse/03b_masked.ipynb #89452d68
 @patch
 def before_fit(self:MaskedTraining):
@@ -221,7 +236,7 @@ def before_fit(self:MaskedTraining):
         self._warn_if_trained(model)
     self._owner, self._fitted = self.learn, True
     self._bind(model)
-    apply_masks(self.weights, self.masks)
+    apply_masks(self.weights, self.masks); self._weights_masked()
     mask_optimizer_state(self.opt, self.weights, self.masks)
 
 # %% ../../nbs/sparse/03b_masked.ipynb #687f9ec1
@@ -232,8 +247,6 @@ def _zero_masked(self:MaskedTraining, tensors:list, masks:list, plan:str|None=No
     zero_masked_(tensors, masks, self._keep, plan)
 
 # %% ../../nbs/sparse/03b_masked.ipynb #7b43d037
-_version = attrgetter('_version')
-
 @patch
 def _state_record(self:MaskedTraining, opt) -> tuple:
     "`(signature, state dicts, masks)`: what `_state_to_mask` compares, each weight's state dict (identity, entries) and each mask (identity, version), and the objects."
@@ -253,21 +266,51 @@ def _state_to_mask(self:MaskedTraining) -> list:
     self._state_seen = (*seen[:3], sig, dicts, masks)   # held: no id in `sig` is reused while it is compared
     return masked_state(opt, self.weights, self.masks)
 
+# %% ../../nbs/sparse/03b_masked.ipynb #c3d9a1e2
+_QUIET_IN_STEP = (MixedPrecision,)   # callbacks whose step events touch no gradient and no weight: fp16's overflow check and loss-scale update
+
+def _defines(cb, event:str) -> bool: return event in vars(cb) or any(event in vars(k) for k in type(cb).__mro__)
+
+@patch
+def _others_between(self:MaskedTraining) -> bool:
+    "Whether another callback may run between the gradients' masking and `after_step`: a `before_step` after this one, an `after_step` before it, an `after_cancel_step`."
+    cbs, seen = tuple(self.learn.cbs), self.__dict__.get('_between')
+    if seen is None or seen[0] != tuple(map(id, cbs)):
+        order = sorted(cbs, key=attrgetter('order'))   # fastai's order (a stable sort)
+        mine = next((i for i, c in enumerate(order) if c is self), None)   # (None: not in this Learner, nothing is known)
+        found = mine is None or any(type(c) not in _QUIET_IN_STEP and (_defines(c, 'after_cancel_step') or _defines(c, 'before_step' if i > mine else 'after_step'))
+                                    for i, c in enumerate(order) if i != mine)
+        seen = self._between = (tuple(map(id, cbs)), found, cbs)   # the callbacks held: no id is reused while compared
+    return seen[1]
+
+@patch
+def _weights_need_masks(self:MaskedTraining) -> bool:
+    "Whether this step's `after_step` must mask the weights: unless the optimizer `keeps_weight_zeros`, no callback runs in between, and the weights and masks are as when last zero."
+    keeps = keeps_weight_zeros(self.learn.opt)
+    if keeps is False: self._state_seen = None   # a known optimizer at hyper-parameters the proof does not cover: its state masked after this step too
+    if not keeps or self._others_between(): return True
+    seen = self._weights_seen
+    return seen is None or seen[0] != self._weights_record()[0]
+
 # %% ../../nbs/sparse/03b_masked.ipynb #3a32993e
 @patch
 def before_step(self:MaskedTraining):
-    "Count the optimizer step, let the policy change the masks, mask the gradients; skip the step when the policy says so."
+    "Count the optimizer step, let the policy change the masks, mask the gradients, decide whether `after_step` masks the weights; skip the step when the policy says so."
     self.n_steps += 1
     skip = self.change_masks()
     grads = [(self.weights[n].grad, m) for n, m in self.masks.items() if self.weights[n].grad is not None]
     self._zero_masked([g for g, _ in grads], [m for _, m in grads], 'grads')
+    self._remask = self._weights_need_masks()
     if skip: raise CancelStepException()
 
 @patch
 def after_step(self:MaskedTraining):
-    "Re-apply the masks to the weights, and to the optimizer state where it may have changed (`_state_to_mask`)."
+    "Re-apply the masks to the weights unless the step provably kept their zeros (`_weights_need_masks`), and to the optimizer state where it may have changed (`_state_to_mask`)."
+    remask, self._remask = self._remask, True   # used once: a step whose `before_step` did not run here has its weights masked
     state = self._state_to_mask()
-    self._zero_masked([self.weights[n] for n in self.masks] + [v for v, _ in state], [*self.masks.values(), *(m for _, m in state)], 'after_step')
+    if remask: self._zero_masked([self.weights[n] for n in self.masks] + [v for v, _ in state], [*self.masks.values(), *(m for _, m in state)], 'after_step')
+    elif state: self._zero_masked([v for v, _ in state], [m for _, m in state])
+    self._weights_masked()
 
 # %% ../../nbs/sparse/03b_masked.ipynb #f491eda1
 @patch
@@ -276,7 +319,7 @@ def _masks_changed(self:MaskedTraining, old:dict|None=None): # the masks before 
     "After the policy changed `masks`: sync ranks, zero dropped (and grown) weights, gradients and state, refresh the counts."
     if self.sync: sync_masks(self.masks, self.sync)
     kept = self.masks if old is None else {n: m & old[n] for n, m in self.masks.items()}
-    apply_masks(self.weights, kept); mask_grads(self.weights, self.masks)
+    apply_masks(self.weights, kept); mask_grads(self.weights, self.masks); self._weights_masked()
     opt = getattr(self.learn, 'opt', None) if self.learn is not None else None
     if opt is not None: mask_optimizer_state(opt, self.weights, kept)
     self._active, self._f_sparse, self._keep = {n: int(m.sum()) for n, m in self.masks.items()}, None, {}

@@ -6,7 +6,8 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/masks.html.md"""
 
 # %% ../../nbs/sparse/03_masks.ipynb #0dcaa5a6
 from __future__ import annotations
-import math
+import math, numbers
+from functools import partial
 from typing import Callable
 import torch
 from torch import nn
@@ -16,8 +17,8 @@ from fastai.optimizer import (Optimizer, OptimWrapper, Lookahead, sgd_step, weig
 
 # %% auto #0
 __all__ = ['random_mask', 'make_masks', 'apply_masks', 'mask_grads', 'optimizer_state', 'masked_state', 'mask_optimizer_state',
-           'keeps_zeros', 'zero_masked_', 'update_mask', 'update_rows', 'drop_fraction', 'redistribute_counts',
-           'sync_masks']
+           'keeps_zeros', 'keeps_weight_zeros', 'zero_masked_', 'update_mask', 'update_rows', 'drop_fraction',
+           'redistribute_counts', 'sync_masks']
 
 # %% ../../nbs/sparse/03_masks.ipynb #4b97c6ce
 def random_mask(shape:tuple|torch.Size, # the weight's shape
@@ -106,6 +107,49 @@ def keeps_zeros(opt) -> bool: # a fastai `Optimizer`, an `OptimWrapper`, a torch
     if isinstance(opt, Lookahead): return False
     if isinstance(opt, Optimizer): return all(getattr(cb, 'func', cb) in _ZERO_KEEPING_STEPS for cb in opt.cbs)   # (Adam's `average_grad` is a `partial`)
     return type(opt) in _ZERO_KEEPING_TORCH
+
+# %% ../../nbs/sparse/03_masks.ipynb #b1e7c0a4
+def _real(*xs) -> bool:
+    "Whether every one of `xs` is a finite plain number (a tensor is not looked into)."
+    for x in xs:   # (a loop, not `all`: it runs at every step)
+        if not ((type(x) is float or isinstance(x, numbers.Real)) and math.isfinite(x)): return False
+    return True
+def _coef(x) -> bool: return _real(x) and 0 <= x < 1   # a moving-average coefficient: its debiasing 1 - x**t is positive
+def _shrinks(lr, wd) -> bool: return _real(lr, wd) and 1 - lr * wd >= 0   # decoupled decay multiplies by 1 - lr*wd: negative gives -0.0
+def _adam_like(h) -> bool: return _real(h.get('lr'), h.get('eps')) and h['eps'] > 0 and _coef(h.get('mom')) and _coef(h.get('sqr_mom'))
+
+_WEIGHT_ZERO_STEPS = {   # fastai's per-element steps, and what each needs of the hyper-parameters to keep a zero weight `+0.0`
+    sgd_step: lambda h: _real(h.get('lr')), momentum_step: lambda h: _real(h.get('lr')),   # p - lr * (0 or momentum 0)
+    l2_reg: lambda h: _real(h.get('wd')), weight_decay: lambda h: _shrinks(h.get('lr'), h.get('wd')),
+    average_grad: lambda h: _real(h.get('mom')), average_sqr_grad: lambda h: _real(h.get('sqr_mom')), step_stat: lambda h: True,
+    rms_prop_step: lambda h: _real(h.get('lr'), h.get('eps')) and h['eps'] > 0,   # 0 / (sqrt(0) + eps)
+    adam_step: _adam_like, radam_step: lambda h: _adam_like(h) and _real(h.get('beta')) and h['beta'] >= 0,
+    qhadam_step: lambda h: _adam_like(h) and _real(h.get('nu_1'), h.get('nu_2'))}
+
+def _torch_sgd(g) -> bool: return _real(g['lr'], g['momentum'], g['dampening'], g['weight_decay']) and not g.get('differentiable')
+def _torch_adam(g, decoupled=False) -> bool:
+    b1, b2 = g['betas']
+    return (_real(g['lr'], g['eps'], g['weight_decay']) and g['eps'] > 0 and _coef(b1) and _coef(b2) and not g.get('capturable')
+            and not g.get('differentiable') and (not (decoupled or g.get('decoupled_weight_decay')) or _shrinks(g['lr'], g['weight_decay'])))
+_WEIGHT_ZERO_TORCH = {torch.optim.SGD: _torch_sgd, torch.optim.Adam: _torch_adam, torch.optim.AdamW: partial(_torch_adam, decoupled=True)}
+
+def keeps_weight_zeros(opt) -> bool|None: # a fastai `Optimizer`, an `OptimWrapper`, a torch optimizer, or anything
+    "Whether a step of `opt`, at its hyper-parameters now, leaves `+0.0` bit for bit each weight that is `+0.0` with a `+0.0` gradient and zero state, whatever the rest holds; None for an optimizer it does not know."
+    if isinstance(opt, OptimWrapper): return keeps_weight_zeros(opt.opt)
+    if isinstance(opt, Lookahead): return None
+    if isinstance(opt, Optimizer):   # (a loop: it runs at every step)
+        checks = []
+        for cb in opt.cbs:
+            kw = None
+            if type(cb) is partial:   # Adam's `average_grad`
+                if cb.args: return None
+                cb, kw = cb.func, cb.keywords
+            check = _WEIGHT_ZERO_STEPS.get(cb)
+            if check is None: return None
+            checks.append((check, kw))
+        return all(check({**kw, **h} if kw else h) for h in opt.hypers for check, kw in checks)
+    check = _WEIGHT_ZERO_TORCH.get(type(opt))
+    return None if check is None else all(check(g) for g in opt.param_groups)
 
 # %% ../../nbs/sparse/03_masks.ipynb #72289d8a
 _int_of_size = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}  # element size -> the integer dtype of that size
