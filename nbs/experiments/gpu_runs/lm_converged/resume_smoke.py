@@ -1,0 +1,57 @@
+"""CPU smoke test of drive.py's two-call pattern: a run that the first call's limit stops continues in the second.
+
+    python nbs/experiments/gpu_runs/lm_converged/resume_smoke.py [--work /tmp/lmc-resume-smoke] [--steps 400] [--first-limit 25]
+
+Call 1 runs `drive.py long --smoke --device cpu` (the Transformer, seed 0, a checkpoint every 2 s) with a limit too
+short to finish: `timeout` stops its run with SIGTERM, and the run saves a checkpoint. Call 2, the same command with a
+longer limit and the same --work, continues the run from its checkpoint to the end. Call 3 finds it finished and
+skips it. Checked: after call 1 a checkpoint and no row; after call 2 one row whose `resumed_at` names the step it
+continued at, the run's full number of steps, and no checkpoint left; call 3 starts no run. About a minute on 2 cores.
+"""
+import argparse, json, shutil, subprocess, sys, time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+def call(work, limit, steps):
+    "One drive.py call; returns its printed output."
+    cmd = [sys.executable, str(HERE/'drive.py'), 'long', '--smoke', '--device', 'cpu', '--work', str(work), '--limit', str(limit),
+           '--lr', '3e-3', '--batch-tokens', '512', '--steps', str(steps), '--seeds', '0', '--variants', 'transformer', '--no-ctx',
+           '--checkpoint-s', '2']
+    t0 = time.time()
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    print(f"$ drive.py ... --limit {limit}  ({time.time() - t0:.0f} s)\n" + ''.join('    ' + l + '\n' for l in out.splitlines()), flush=True)
+    return out
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--work', type=Path, default=Path('/tmp/lmc-resume-smoke'))
+    p.add_argument('--steps', type=int, default=400); p.add_argument('--first-limit', type=float, default=25)
+    a = p.parse_args()
+    shutil.rmtree(a.work, ignore_errors=True)
+    run = a.work/'abl_transformer_s0'
+    table = run/'lm_converged.jsonl'
+    checkpoints = lambda: list(run.glob('lm_converged/runs/*/checkpoint.pt'))
+    out = call(a.work, a.first_limit, a.steps)
+    if table.exists() and table.read_text().strip(): sys.exit(f"the run finished within {a.first_limit} s: give more --steps")
+    if not checkpoints(): sys.exit(f"no checkpoint after the first call (did training start within {a.first_limit} s?): raise --first-limit\n"
+                                   + (run.parent/'abl_transformer_s0.log').read_text()[-2000:])
+    assert 'rc 124' in out, out
+    import torch
+    at = torch.load(checkpoints()[0], weights_only=True)['step']
+    print(f"after call 1: checkpoint at step {at} of {a.steps}, no row", flush=True)
+    out = call(a.work, 300, a.steps)
+    rows = [json.loads(l) for l in table.read_text().splitlines() if l.strip()]
+    assert len(rows) == 1, rows
+    info, m = rows[0]['info'], rows[0]['metrics']
+    assert info.get('resumed_at') == [at], info.get('resumed_at')
+    assert m['steps'] == a.steps and info['curve'][-1]['step'] == a.steps, (m['steps'], info['curve'][-1])
+    assert not checkpoints(), checkpoints()
+    log = (a.work/'abl_transformer_s0.log').read_text()
+    assert f'resumed at step {at} of {a.steps}' in log, log[-2000:]
+    print(f"after call 2: one row, resumed_at {info['resumed_at']}, {m['steps']} steps, valid_bpc {m['valid_bpc']:.4f}, no checkpoint left", flush=True)
+    out = call(a.work, 60, a.steps)
+    assert 'finished in an earlier call' in out and len(table.read_text().splitlines()) == 1, out
+    print("call 3: the finished run skipped. OK", flush=True)
+
+if __name__ == '__main__': main()
