@@ -412,6 +412,7 @@ class Checkpoint(Callback):
                  show=print): # where the messages go
         store_attr('every_s,every,fingerprint,accumulate,on_signal'); self.path, self._show, self._prev = Path(path), show, None
     def before_fit(self):
+        if not hasattr(self.learn, 'step_budget'): raise ValueError("Checkpoint continues a fit of so many steps: train with fit_steps (its StepBudget)")
         self.n_batches = self.learn.step_budget.n_batches
         self.term, self.pending, self.rng_at_batch, self.last_save, self.finished = False, None, None, time.time(), False
         self.epoch_rng, self.epoch_batches = None, 0
