@@ -7,7 +7,7 @@ With --converged, OUT is an unpacked results archive of `nbs/experiments/gpu_run
 `sweep_lr<lr>_bt<bytes>` (the recipe sweep), `abl_<case>_s<seed>` (the ablations) and `ctx_<model>_n<len>_<buckets>_s<seed>`
 (the context series). Each record has `case`, `seed`, `seq_len`, `steps`, `tokens_seen`, `val_bpb`, `curve` (a list
 of `{"step", "val_bpb"}`), `corpus_bytes`, `corpus_sha`, `n_params`, `wall_s`, `device`, `git`, and `compile` ('off' or the
-`torch.compile` mode of `train.compile`), `last_fifth_gain`
+`torch.compile` mode of `train.compile`), for a run continued from checkpoints `resumed_at` (the steps it continued at), `last_fifth_gain`
 (the relative fall of val_bpb over the last fifth of training: below 0.01 counts as flattened), `flat`, the recipe
 (`lr`, `batch_tokens`), and the case's extra evaluations (`val_bpb_h<r>`, `val_bpb_full`); a 64K run's context
 evaluation becomes a record of its own, case `context_eval`, with `context` = {bytes of context: bits per byte}.
@@ -80,6 +80,7 @@ def converged_records(row:dict, folder:str, git:str|None=None) -> list:
                 d_model=cfg['model']['d_model'], n_layers=cfg['model']['n_layers'], n_hashes=cfg['model']['n_hashes'] if cfg['model']['variant'] == 'lsh' else None,
                 n_buckets=cfg['model'].get('n_buckets'), precision=info.get('precision'),
                 compile=info.get('compile', 'off'))   # 'off', or the torch.compile mode it trained under (train.compile)
+    if info.get('resumed_at'): base['resumed_at'] = info['resumed_at']   # continued from a checkpoint at these steps (wall_s: the last part only)
     gain = last_fifth_gain(curve, base['steps'])
     evals = {k.replace('valid_bpc', 'val_bpb'): v for k, v in m.items() if k.startswith('valid_bpc_') and not k.startswith('valid_bpc_ctx')}
     out = [dict(case=converged_case(folder), **base, val_bpb=m['valid_bpc'], **evals, train_bpb=m.get('train_bpc'),

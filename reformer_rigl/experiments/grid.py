@@ -12,8 +12,8 @@ import yaml
 from .config import ConfigError, load_yaml, leaf_paths, get_path, set_path
 
 # %% auto #0
-__all__ = ['RUN_KEYS', 'UNHASHED_KEYS', 'META_KEYS', 'split_sweep', 'parse_value', 'parse_overrides', 'resolve_key',
-           'short_names', 'config_hash', 'Run', 'expand_grid']
+__all__ = ['RUN_KEYS', 'UNHASHED_KEYS', 'UNHASHED_TRAIN_KEYS', 'META_KEYS', 'split_sweep', 'parse_value', 'parse_overrides',
+           'resolve_key', 'short_names', 'hashed_config', 'config_hash', 'Run', 'expand_grid']
 
 # %% ../../nbs/experiments/01b_grid.ipynb #86b64eac
 def split_sweep(text:str) -> list:
@@ -89,14 +89,20 @@ def short_names(paths) -> dict:
 
 # %% ../../nbs/experiments/01b_grid.ipynb #93ad35d4
 UNHASHED_KEYS = ('description', 'seeds', 'wandb', 'report')  # config keys for the runner and the report, not for what runs
+UNHASHED_TRAIN_KEYS = ('checkpoint_s', 'checkpoint_every')  # `train` keys that say when a run saves its state, not what it computes
 META_KEYS = ('task', *UNHASHED_KEYS)  # the top-level keys that are not a task's sections
+
+def hashed_config(cfg:dict) -> dict: # a resolved config
+    "What of `cfg` identifies a run: all but its seeds, presentation keys and checkpoint settings."
+    core = {k: v for k, v in cfg.items() if k not in UNHASHED_KEYS}
+    if isinstance(core.get('train'), dict): core['train'] = {k: v for k, v in core['train'].items() if k not in UNHASHED_TRAIN_KEYS}
+    return core
 
 def config_hash(cfg:dict, # a resolved config
                 n:int=10 # hex digits kept
                ) -> str:
     "A short, stable hash of `cfg` without its seeds and presentation keys."
-    core = {k: v for k, v in cfg.items() if k not in UNHASHED_KEYS}
-    blob = json.dumps(core, sort_keys=True, separators=(',', ':'), ensure_ascii=True)
+    blob = json.dumps(hashed_config(cfg), sort_keys=True, separators=(',', ':'), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
 # %% ../../nbs/experiments/01b_grid.ipynb #7c380f68

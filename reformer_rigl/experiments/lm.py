@@ -208,6 +208,7 @@ def byte_lm(cfg:dict, seed:int, ctx) -> dict:
     out.update(flops_per_token=3 * fwd / data['seq_len'], flops=3 * fwd / data['seq_len'] * log.tokens,
                label=variant_label(mc['variant'], mc['n_hashes']), precision=precision,
                compile=compile_mode(train['compile']) or 'off', curve=log.curve)
+    if log.resumed_at: out['resumed_at'] = log.resumed_at   # the steps it continued from its checkpoint at
     if hasattr(dls, 'corpus'): out.update(corpus_sha=dls.corpus['sha256'], corpus_bytes=sum(s['bytes'] for s in dls.corpus['splits'].values()))
     return out
 

@@ -13,12 +13,19 @@ from fastcore.basics import patch, noop
 from fastprogress.fastprogress import progress_bar
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
-from .grid import Run
+from .grid import Run, hashed_config
 
 # %% auto #0
-__all__ = ['RunContext', 'RunContextCallback']
+__all__ = ['CHECKPOINT_NAME', 'run_folder', 'RunContext', 'RunContextCallback']
 
 # %% ../../nbs/experiments/04d_run_context.ipynb #9eba2ced
+def run_folder(results, # the results folder
+               run:Run) -> Path: # the run
+    "`results/<experiment>/runs/<config hash>-s<seed>`: the folder of `run`'s files (not created here)."
+    return Path(results)/run.experiment/'runs'/f'{run.config_hash}-s{run.seed}'
+
+CHECKPOINT_NAME = 'checkpoint.pt'  # a run's training checkpoint, in its folder
+
 @dataclass
 class RunContext:
     "What a task gets besides its config and seed: its run, device, output folder, progress bar and loggers."
@@ -34,7 +41,7 @@ class RunContext:
     @property
     def out_dir(self) -> Path:
         "This run's own folder for files (checkpoints, curves, samples)."
-        d = Path(self.results)/self.run.experiment/'runs'/f'{self.run.config_hash}-s{self.run.seed}'
+        d = run_folder(self.results, self.run)
         d.mkdir(parents=True, exist_ok=True)
         return d
 
@@ -64,6 +71,17 @@ def progress(self:RunContext, items, total:int|None=None):
     for i, o in enumerate(items):
         yield o
         if pb is not None: pb.update(i + 1)
+
+# %% ../../nbs/experiments/04d_run_context.ipynb #984a11e8
+@patch(as_prop=True)
+def checkpoint(self:RunContext) -> Path:
+    "Where this run's training checkpoint is kept: `checkpoint.pt` in the run's folder."
+    return run_folder(self.results, self.run)/CHECKPOINT_NAME
+
+@patch(as_prop=True)
+def fingerprint(self:RunContext) -> dict:
+    "What a checkpoint must have been saved by: this run's experiment, seed and config (`hashed_config`)."
+    return dict(experiment=self.run.experiment, seed=self.run.seed, config=hashed_config(self.run.cfg))
 
 # %% ../../nbs/experiments/04d_run_context.ipynb #14f56619
 @patch(as_prop=True)

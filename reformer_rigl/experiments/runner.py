@@ -144,6 +144,7 @@ def run_grid(experiment:str|Path, # an experiment's name or the path of its `.ya
     "Run the grid of `experiment` under `overrides`, appending one row per finished run to `results/<experiment>.jsonl`."
     from fastprogress.fastprogress import master_bar, IN_NOTEBOOK
     from reformer_rigl.experiments.environment import run_environment
+    from reformer_rigl.experiments.run_context import run_folder, CHECKPOINT_NAME
     path = find_config(experiment, configs)
     cfg = load_config(path, configs)
     runs = expand_grid(cfg, overrides, path.stem)
@@ -167,6 +168,7 @@ def run_grid(experiment:str|Path, # an experiment's name or the path of its `.ya
             try:
                 row = execute(run, results, device, use_wandb, mb, pos, env, lines=progress and not bars)
                 table.append(row); rows.append(row)
+                run_folder(results, run).joinpath(CHECKPOINT_NAME).unlink(missing_ok=True)   # recorded: its checkpoint must not resume it again
             except Exception as e:
                 if not keep_going:
                     say(f'run {pos} ({run.label}) failed; the {len(rows)} finished runs are in {table.path}. Fix it, then run again with --resume.')

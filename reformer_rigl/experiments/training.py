@@ -6,31 +6,35 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/experiments/training.html.md
 
 # %% ../../nbs/experiments/04_training.ipynb #909c0b52
 from __future__ import annotations
-import sys, math, time
-from collections import Counter
+import os, sys, math, time, signal, threading, warnings
+from pathlib import Path
+from collections import Counter, OrderedDict, defaultdict
 from functools import partial
 from contextlib import contextmanager, nullcontext
+import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from fastcore.basics import patch, store_attr
 from fastcore.foundation import L
-from fastai.callback.core import Callback, CancelFitException, CancelValidException
+from fastai.callback.core import Callback, CancelFitException, CancelValidException, CancelEpochException
 from fastai.callback.schedule import ParamScheduler, combined_cos
 from fastai.callback.training import GradientAccumulation
 from fastai.learner import Learner, Recorder, AvgSmoothLoss
 from fastai.optimizer import Optimizer, Adam, OptimWrapper, weight_decay, average_grad, average_sqr_grad, step_stat, adam_step, debias
 from ..core import get_rng_state, set_rng_state, synchronize, param_count
 from .config import ConfigError
+from .grid import UNHASHED_TRAIN_KEYS
 from .validation import task_config, check_choice, check_positive
 from .precision import resolve_precision
 from ..reformer.reversible import ReversibleBlock, compile_blocks
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'OPTIMIZERS', 'HOST_READS', 'CPU_ONLY_READS', 'COMPILE_MODES', 'TRAIN_DEFAULTS', 'StepBudget',
-           'lr_schedule', 'ForeachAdam', 'foreach_adam', 'make_opt_func', 'fit_steps', 'TrainingLog',
-           'DeviceSmoothLoss', 'KeepLossOnDevice', 'HostSyncs', 'compile_mode', 'compiled', 'train_learner',
-           'check_train', 'step_task_config', 'training_metrics']
+__all__ = ['SCHEDULES', 'OPTIMIZERS', 'HOST_READS', 'CPU_ONLY_READS', 'COMPILE_MODES', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS',
+           'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule', 'ForeachAdam', 'foreach_adam', 'make_opt_func', 'fit_steps',
+           'TrainingLog', 'DeviceSmoothLoss', 'KeepLossOnDevice', 'HostSyncs', 'compile_mode', 'compiled',
+           'CheckpointError', 'fingerprint_diff', 'save_checkpoint', 'load_checkpoint', 'Checkpoint',
+           'train_checkpoint', 'train_learner', 'check_train', 'step_task_config', 'training_metrics']
 
 # %% ../../nbs/experiments/04_training.ipynb #0c29cefc
 class StepBudget(Callback):
@@ -144,13 +148,16 @@ class TrainingLog(Callback):
                  show:bool=False): # print every record (step, values, seconds since the start)
         store_attr('n_batches,accumulate,log_every,eval_every,evaluate,count_tokens,keep_losses,max_seconds,show')
         self._ctx = ctx  # private: kept out of fastai's `gather_args` (W&B config)
-    def before_fit(self): self.curve, self.eval_s, self.last, self.tokens, self.losses, self.stopped, self.start = [], 0., {}, 0, [], False, time.time()
+    def before_fit(self):
+        self.curve, self.eval_s, self.last, self.tokens, self.losses, self.stopped, self.start = [], 0., {}, 0, [], False, time.time()
+        self.prior_s, self.resumed_at = 0., []   # a resumed fit: the time its earlier parts took, and the steps it resumed at
+    def elapsed(self) -> float: return self.prior_s + time.time() - self.start   # seconds of the fit, evaluations included
     def after_batch(self):
         n = self.count_tokens(self.learn) if self.count_tokens else self.yb[0].numel()
         self.tokens = self.tokens + n
         if self.keep_losses: self.losses.append(self.loss.detach())
         if self.train_iter % self.accumulate == 0: self.log_step(self.train_iter // self.accumulate, self.train_iter >= self.n_batches)
-        if self.max_seconds is not None and time.time() - self.start - self.eval_s > self.max_seconds:
+        if self.max_seconds is not None and self.elapsed() - self.eval_s > self.max_seconds:
             self.stopped = True
             raise CancelFitException()
     def after_fit(self): self.tokens = int(self.tokens)
@@ -172,7 +179,7 @@ def record(self:TrainingLog, step:int, **values):
     self.curve.append({'step': step, **values})
     if self._ctx is not None: self._ctx.log(step, **values)
     if self.show: print(f"step {step:>6}/{self.n_batches // self.accumulate} " + ' '.join(f"{k} {v:.4f}" for k, v in values.items())
-                        + f" {time.time() - self.start:7.1f}s", flush=True)
+                        + f" {self.elapsed():7.1f}s", flush=True)
 
 # %% ../../nbs/experiments/04_training.ipynb #e2a35092
 @patch
@@ -316,29 +323,274 @@ def compiled(learn:Learner, # the learner whose model is compiled inside the blo
             if call is unset: m.__dict__.pop('_compiled_call_impl', None)
             else: m._compiled_call_impl = call
 
+# %% ../../nbs/experiments/04_training.ipynb #60121472
+class CheckpointError(RuntimeError):
+    "A training checkpoint that cannot be used: unreadable, cut off, of another format, or saved by another run."
+
+CHECKPOINT_FORMAT = 1  # what a checkpoint holds; a file of another format is refused
+
+def _flat(d:dict, prefix:str='') -> dict:
+    "`{dotted key: value}` of the leaves of a nested dict."
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v: out.update(_flat(v, f'{prefix}{k}.'))
+        else: out[f'{prefix}{k}'] = v
+    return out
+
+def fingerprint_diff(saved:dict, # the fingerprint in a checkpoint
+                     current:dict) -> list: # this run's
+    "The keys whose values differ between two fingerprints, each as 'key (checkpoint X, this run Y)'."
+    a, b, absent = _flat(saved), _flat(current), '<absent>'
+    return [f"{k} (checkpoint {a.get(k, absent)!r}, this run {b.get(k, absent)!r})" for k in sorted(set(a) | set(b))
+            if (k in a, a.get(k)) != (k in b, b.get(k))]
+
+# %% ../../nbs/experiments/04_training.ipynb #39797569
+def _plain(o):
+    "`o` with every tensor as a plain `torch.Tensor` (fastai's `TensorBase` and other subclasses are not loaded by `weights_only`)."
+    if isinstance(o, torch.Tensor): return o if type(o) in (torch.Tensor, torch.nn.Parameter) else o.as_subclass(torch.Tensor)
+    if isinstance(o, dict): return type(o)((k, _plain(v)) for k, v in o.items()) if type(o) in (dict, OrderedDict) else {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return type(o)(_plain(v) for v in o) if type(o) in (list, tuple) else [_plain(v) for v in o]
+    return o
+
+def save_checkpoint(state:dict, # what to save: tensors, numbers, strings, lists and dicts of them
+                    path): # the checkpoint file
+    "Write `state` to `path` atomically: into a temporary file of the same folder, flushed to disk, then renamed over `path`."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        with open(tmp, 'wb') as f:
+            torch.save(_plain(state), f); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)   # a reader sees the old file or the new one, never a part of one
+    finally: tmp.unlink(missing_ok=True)
+
+CHECKPOINT_KEYS = ('format', 'fingerprint', 'step', 'n_steps', 'train_iter', 'complete', 'model', 'opt', 'epoch', 'epoch_batches',
+                   'loader_rng', 'rng', 'recorder', 'callbacks')
+
+def load_checkpoint(path, # the checkpoint file
+                    fingerprint:dict|None=None) -> dict: # the run it must belong to (None: any)
+    "The checkpoint at `path`, read on the CPU, after checking that it is whole and that `fingerprint` saved it."
+    try: state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"the checkpoint {path} cannot be read ({type(e).__name__}: {str(e).strip().splitlines()[0][:200]}): "
+                              f"it is cut off or corrupt. Delete it to train this run from step 0") from None
+    missing = [k for k in CHECKPOINT_KEYS if k not in state] if isinstance(state, dict) else list(CHECKPOINT_KEYS)
+    if missing or state['format'] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a training checkpoint of format {CHECKPOINT_FORMAT} "
+                              f"({'it lacks ' + ', '.join(missing) if missing else 'format ' + repr(state['format'])}). Delete it to train this run from step 0")
+    if fingerprint is not None and state['fingerprint'] != fingerprint:
+        raise CheckpointError(f"the checkpoint {path} was saved by another run; it differs in " + '; '.join(fingerprint_diff(state['fingerprint'], fingerprint))
+                              + ". Run the config it was saved with, or delete it to train this run from step 0")
+    return state
+
+# %% ../../nbs/experiments/04_training.ipynb #58339d99
+def _plain_rng(state:dict) -> dict:
+    "`get_rng_state()` with NumPy's key array as a list (a checkpoint holds only tensors and plain values)."
+    name, keys, *rest = state['numpy']
+    return dict(state, numpy=(name, keys.tolist(), *rest))
+
+def _rng_state(plain:dict) -> dict:
+    "The inverse of `_plain_rng`: a state `set_rng_state` takes."
+    name, keys, *rest = plain['numpy']
+    return dict(plain, numpy=(name, np.array(keys, dtype=np.uint32), *rest))
+
+def _stack(ts, device=None) -> dict:
+    "A list of scalar tensors as one CPU tensor and the device they were on (one copy, not one per tensor)."
+    ts = list(ts)
+    return dict(values=torch.stack(ts).detach().cpu() if ts else torch.zeros(0), device=str(ts[0].device) if ts else 'cpu')
+
+def _unstack(d:dict) -> list: return list(d['values'].to(d['device']).unbind())
+
+class Checkpoint(Callback):
+    "Save what a fit needs to continue exactly, every `every_s` seconds and/or `every` steps and on SIGTERM, atomically to `path`; a fit that finds `path` continues from it."
+    order, run_valid = 75, False  # after the TrainingLog (70), so a saved step carries its records; before StepBudget (80), which ends the fit
+    def __init__(self, path, # the checkpoint file
+                 every_s:float|None=None, # seconds between saves (None: not by time)
+                 every:int|None=None, # optimizer steps between saves (None: not by count)
+                 fingerprint:dict|None=None, # what identifies the run (its config and seed): a checkpoint of another run is refused
+                 accumulate:int=1, # batches per optimizer step: saves fall between steps
+                 on_signal:bool=True, # on SIGTERM (`timeout`'s signal), save at the end of the step, then exit
+                 show=print): # where the messages go
+        store_attr('every_s,every,fingerprint,accumulate,on_signal'); self.path, self._show, self._prev = Path(path), show, None
+    def before_fit(self):
+        if not hasattr(self.learn, 'step_budget'): raise ValueError("Checkpoint continues a fit of so many steps: train with fit_steps (its StepBudget)")
+        self.n_batches = self.learn.step_budget.n_batches
+        self.term, self.pending, self.rng_at_batch, self.last_save, self.finished = False, None, None, time.time(), False
+        self.epoch_rng, self.epoch_batches = None, 0
+        if self.on_signal and threading.current_thread() is threading.main_thread():
+            self._prev = signal.signal(signal.SIGTERM, self._on_term)
+        if self.path.exists(): self.resume(load_checkpoint(self.path, self.fingerprint))
+    def _on_term(self, signum, frame): self.term = True   # acted on between steps
+    def release(self):
+        "Give SIGTERM back to the handler it had before the fit."
+        if self._prev is not None: signal.signal(signal.SIGTERM, self._prev); self._prev = None
+
+# %% ../../nbs/experiments/04_training.ipynb #a9afe7e2
+@patch
+def state(self:Checkpoint, complete:bool=False) -> dict: # whether the fit has ended (the training log is final)
+    "Everything needed to continue the fit from here: weights, optimizer, counters, data position, random state, logs."
+    learn, dl, rec = self.learn, self.learn.dls.train, self.learn.recorder
+    epoch_done = self.epoch_batches >= len(dl)   # the step ended an epoch: the next one starts afresh
+    sl = rec.smooth_loss
+    opt = learn.opt.state_dict()
+    if 'hypers' in opt: opt = dict(opt, hypers=[dict(h) for h in opt['hypers']])
+    scaler = getattr(learn, 'scaler', None)
+    return dict(format=CHECKPOINT_FORMAT, fingerprint=self.fingerprint, step=learn.train_iter // self.accumulate,
+                n_steps=self.n_batches // self.accumulate, train_iter=learn.train_iter, complete=complete,
+                model=getattr(learn.model, '_orig_mod', learn.model).state_dict(),   # the module itself, compiled or not
+                opt=opt, scaler=scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+                epoch=learn.epoch + epoch_done, epoch_batches=0 if epoch_done else self.epoch_batches,
+                loader_rng=dl.rng.getstate() if epoch_done else self.epoch_rng,   # the loader's generator before that epoch's draws
+                rng=_plain_rng(get_rng_state(cuda=dl.device is not None and torch.device(dl.device).type == 'cuda')),
+                recorder=dict(lrs=list(rec.lrs), losses=_stack(rec.losses), iters=list(rec.iters), values=[list(v) for v in rec.values],
+                              smooth_count=sl.count, smooth_val=None if sl.val is None else _stack([sl.val]),
+                              hps={k: list(v) for k, v in getattr(getattr(learn, 'param_scheduler', None), 'hps', {}).items()}),
+                callbacks={type(cb).__name__: cb.checkpoint_state() for cb in learn.cbs if hasattr(cb, 'checkpoint_state')})
+
+@patch
+def save(self:Checkpoint, complete:bool=False):
+    "Save the fit's state to the checkpoint file."
+    save_checkpoint(self.state(complete), self.path); self.last_save = time.time()
+
+# %% ../../nbs/experiments/04_training.ipynb #4832d3e5
+@patch
+def resume(self:Checkpoint, st:dict): # a checkpoint, from `load_checkpoint`
+    "Put the fit where `st` left it: weights, optimizer and counters now; data and random state when the fit reaches that position."
+    learn = self.learn
+    if st['n_steps'] != self.n_batches // self.accumulate or st['train_iter'] > self.n_batches:
+        raise CheckpointError(f"the checkpoint {self.path} is of a fit of {st['n_steps']} steps; this fit has {self.n_batches // self.accumulate}")
+    getattr(learn.model, '_orig_mod', learn.model).load_state_dict(st['model'])
+    learn.opt.load_state_dict(st['opt'])
+    if isinstance(learn.opt, Optimizer):   # fastai's optimizer keeps its state as loaded: on the weights' devices
+        learn.opt.hypers = L(st['opt']['hypers'])
+        learn.opt.state = defaultdict(dict, {p: {k: v.to(p.device) if isinstance(v, torch.Tensor) else v for k, v in s.items()}
+                                             for p, s in learn.opt.state.items()})
+    if st.get('scaler') is not None: learn.scaler.load_state_dict(st['scaler'])
+    learn.train_iter, learn.pct_train = st['train_iter'], st['train_iter'] / self.n_batches
+    for cb in learn.cbs:
+        if hasattr(cb, 'load_checkpoint_state') and type(cb).__name__ in st['callbacks']: cb.load_checkpoint_state(st['callbacks'][type(cb).__name__])
+    self.pending = st
+    self._show(f"resumed at step {st['step']} of {st['n_steps']}" + (' (training had ended)' if st['complete'] else '') + f" from {self.path}")
+    if st['complete']:   # nothing left to train: the fit ends with the state it had
+        self.restore_recorder(st['recorder']); set_rng_state(_rng_state(st['rng']))
+        self.finished = True
+        raise CancelFitException()
+
+@patch
+def restore_recorder(self:Checkpoint, r:dict): # a checkpoint's `recorder`
+    "The Recorder's lists and smoothed loss as they were saved."
+    rec = self.recorder
+    rec.lrs, rec.losses, rec.iters, rec.values = list(r['lrs']), _unstack(r['losses']), list(r['iters']), [L(v) for v in r['values']]
+    rec.smooth_loss.count, rec.smooth_loss.val = r['smooth_count'], None if r['smooth_val'] is None else _unstack(r['smooth_val'])[0]
+    if len(rec.losses): self.learn.smooth_loss = rec.losses[-1]
+    ps = getattr(self.learn, 'param_scheduler', None)
+    if ps is not None and r['hps']: ps.hps = {k: list(v) for k, v in r['hps'].items()}
+
+# %% ../../nbs/experiments/04_training.ipynb #113c9eed
+@patch
+def before_epoch(self:Checkpoint):
+    if self.pending is not None and self.epoch < self.pending['epoch']: raise CancelEpochException()   # trained before the checkpoint
+
+@patch
+def before_train(self:Checkpoint):
+    "Note the loader's generator before this epoch draws from it; when resuming, give it and the fit their saved state."
+    dl, st, self.pending = self.dls.train, self.pending, None
+    if st is None: self.epoch_rng, self.epoch_batches = dl.rng.getstate(), 0; return
+    self.restore_recorder(st['recorder'])
+    dl.rng.setstate(st['loader_rng']); self.epoch_rng, self.epoch_batches = st['loader_rng'], st['epoch_batches']
+    if st['epoch_batches']:   # mid-epoch: the epoch draws its order as before, and leaves out the batches already trained on
+        skip, get_idxs = st['epoch_batches'] * dl.bs, dl.get_idxs
+        def get_idxs_skipping():
+            del dl.get_idxs   # once: the next epochs are whole
+            return get_idxs()[skip:]
+        dl.get_idxs = get_idxs_skipping
+        self.rng_at_batch = st['rng']   # the loader's start draws from torch's generator: restore after it, at the first batch
+    else: set_rng_state(_rng_state(st['rng']))
+
+@patch
+def before_batch(self:Checkpoint):
+    if self.rng_at_batch is not None: set_rng_state(_rng_state(self.rng_at_batch)); self.rng_at_batch = None
+
+@patch
+def after_batch(self:Checkpoint):
+    "Between steps: save when one is due, or when SIGTERM came (then exit)."
+    self.epoch_batches += 1
+    if self.train_iter % self.accumulate or self.train_iter >= self.n_batches: return   # mid-step, or the last step: `after_fit` saves
+    step = self.train_iter // self.accumulate
+    if self.term or (self.every and step % self.every == 0) or (self.every_s and time.time() - self.last_save >= self.every_s): self.save()
+    if self.term: self.exit_on_signal(step)
+
+@patch
+def exit_on_signal(self:Checkpoint, step:int):
+    self.release()
+    print(f"SIGTERM: saved step {step} of {self.n_batches // self.accumulate} to {self.path}; run the same command again to continue", file=sys.stderr, flush=True)
+    raise SystemExit(128 + signal.SIGTERM)
+
+@patch
+def after_fit(self:Checkpoint):
+    "The fit ended (all its steps, or a time limit): save it as ended, so a run stopped in its final evaluations does not train again."
+    if not self.finished: self.save(complete=True)
+    self.release()
+    if self.term: self.exit_on_signal(self.train_iter // self.accumulate)
+
+# %% ../../nbs/experiments/04_training.ipynb #6582a229
+@patch
+def checkpoint_state(self:TrainingLog) -> dict:
+    "What a `Checkpoint` keeps of the log: the curve, the last evaluation, tokens, kept losses, times and earlier resumes."
+    return dict(curve=self.curve, last=self.last, tokens=int(self.tokens), losses=_stack(self.losses), eval_s=self.eval_s,
+                elapsed_s=self.elapsed(), resumed_at=self.resumed_at)
+
+@patch
+def load_checkpoint_state(self:TrainingLog, st:dict): # what `checkpoint_state` returned
+    "Continue the log from a checkpoint: its records, and its clock from the time it had used."
+    self.curve, self.last, self.tokens, self.losses, self.eval_s = [dict(p) for p in st['curve']], dict(st['last']), st['tokens'], _unstack(st['losses']), st['eval_s']
+    self.prior_s, self.start = st['elapsed_s'], time.time()
+    self.resumed_at = list(st['resumed_at']) + [self.train_iter // self.accumulate]
+
+# %% ../../nbs/experiments/04_training.ipynb #d679c4b8
+def train_checkpoint(train:dict, # the config's `train` section
+                     ctx=None, # the run context: the checkpoint is `ctx.checkpoint`, the run `ctx.fingerprint`
+                     path=None) -> Checkpoint|None: # the checkpoint file (default: `ctx.checkpoint`)
+    "The `Checkpoint` that `train.checkpoint_s` and `train.checkpoint_every` ask for, or None when both are off."
+    every_s, every = train.get('checkpoint_s'), train.get('checkpoint_every')
+    path = path if path is not None else ctx.checkpoint if ctx is not None else None
+    if not (every_s or every):
+        if path is not None and Path(path).exists():
+            warnings.warn(f"{path} holds a checkpoint of this run, but train.checkpoint_s and train.checkpoint_every are off: "
+                          f"training from step 0 (set one of them to continue from it)")
+        return None
+    if path is None: raise ConfigError("train.checkpoint_s and train.checkpoint_every need a checkpoint file: run the task through the runner, or pass one")
+    fingerprint = ctx.fingerprint if ctx is not None else dict(train={k: v for k, v in train.items() if k not in UNHASHED_TRAIN_KEYS})
+    return Checkpoint(path, every_s, every, fingerprint, train['accumulate'])
+
 # %% ../../nbs/experiments/04_training.ipynb #74c92523
 def train_learner(learn:Learner, # the learner, built with `ctx.cbs`
                   train:dict, # the config's `train` section
                   evaluate=None, # `() -> {name: value}`, run every `eval_every` steps and at the end
                   eval_every:int=0, # steps between evaluations (0: at the end only)
-                  ctx=None, # the run context, for `ctx.log`
-                  count_tokens=None): # `learn -> tokens in the batch`
+                  ctx=None, # the run context, for `ctx.log`, and `ctx.checkpoint` when the run saves checkpoints
+                  count_tokens=None, # `learn -> tokens in the batch`
+                  checkpoint=None): # the checkpoint file, with `train.checkpoint_s` or `train.checkpoint_every` (default: `ctx.checkpoint`)
     "Train `learn` as `train` says; returns `(TrainingLog, seconds spent training, precision)`."
     precision = resolve_precision(train['precision'], learn.dls.device or 'cpu')
     if precision == 'bf16': learn.to_bf16()
     elif precision == 'fp16': learn.to_fp16()
     log = TrainingLog(train['steps'] * train['accumulate'], train['accumulate'], train['log_every'], eval_every, evaluate, ctx, count_tokens)
+    ck = train_checkpoint(train, ctx, checkpoint)
     mode = compile_mode(train['compile'])
     t0 = time.perf_counter()
-    with compiled(learn, mode) if mode else nullcontext():
-        fit_steps(learn, train['steps'], train['lr'], train['schedule'], train['warmup'], train['accumulate'], cbs=[log, KeepLossOnDevice()])
+    try:
+        with compiled(learn, mode) if mode else nullcontext():
+            fit_steps(learn, train['steps'], train['lr'], train['schedule'], train['warmup'], train['accumulate'],
+                      cbs=[log, KeepLossOnDevice()] + ([ck] if ck is not None else []))
+    finally:
+        if ck is not None: ck.release()
     if learn.dls.device is not None: synchronize(learn.dls.device)
-    return log, time.perf_counter() - t0 - log.eval_s, precision
+    return log, time.perf_counter() - t0 + log.prior_s - log.eval_s, precision
 
 # %% ../../nbs/experiments/04_training.ipynb #0a697582
 TRAIN_DEFAULTS = dict(steps=100_000, lr=1e-3, opt='adam', schedule='one_cycle', warmup=None, wd=0., betas=[0.9, 0.999],
                       eps=1e-8, accumulate=1, precision='auto', log_every=100,
-                      compile=False)  # the `train` section of a step-based task
+                      compile=False, checkpoint_s=None, checkpoint_every=None)  # the `train` section of a step-based task
 
 # %% ../../nbs/experiments/04_training.ipynb #bb76e72d
 def check_train(train:dict, # the config's `train` section
@@ -346,6 +598,9 @@ def check_train(train:dict, # the config's `train` section
     "Check a `train` section (steps, optimizer, schedule, precision, compile) at once; returns its fastai `opt_func`."
     check_positive(train, 'train', 'steps', 'accumulate')
     resolve_precision(train['precision'], device); compile_mode(train['compile'])
+    if train.get('checkpoint_s') is not None and not (isinstance(train['checkpoint_s'], (int, float)) and train['checkpoint_s'] > 0):
+        raise ConfigError(f"train.checkpoint_s must be a positive number of seconds or null; got {train['checkpoint_s']!r}")
+    if train.get('checkpoint_every') is not None: check_positive(train, 'train', 'checkpoint_every')
     lr_schedule(train['schedule'], train['lr'], train['steps'], train['warmup'])
     return make_opt_func(train['opt'], train['betas'], train['eps'])
 

@@ -8,6 +8,11 @@
 # and its own after them ('|' between jobs), e.g. two compiled runs beside two eager ones:
 #   PHASE=long JOBS="--steps 16000 --seeds 1 --variants transformer shared_qk --parallel 2 --compile|--steps 4000 --seeds 0 --variants lsh4 lsh8 --parallel 2" \
 #     bash nbs/experiments/gpu_runs/lm_converged/call.sh --limit 540 --lr 4e-3 --batch-tokens 65536 --no-ctx
+# A run longer than one call: make the same call twice (the second on the warm machine, whose /tmp keeps WORK). The
+# first call's limit stops each unfinished run with SIGTERM, which saves a checkpoint (also saved every 60 s:
+# drive.py --checkpoint-s) under WORK; the second, with the same arguments, skips the finished runs and continues the
+# others from their checkpoints. Each call packs what has finished so far; checkpoints stay in WORK, not in the archive:
+#   PHASE=long bash nbs/experiments/gpu_runs/lm_converged/call.sh --limit 540 --lr 4e-3 --batch-tokens 65536 --steps 8000 --seeds 0 --variants lsh8 --no-ctx --parallel 1   # twice
 set -u
 OUT=${OUT:-out}; WORK=${WORK:-/tmp/lmc}; mkdir -p "$OUT" "$WORK"
 source tools/gpu_wheels.sh || exit 1
@@ -30,4 +35,5 @@ else
   wait
   for f in "$OUT"/drive_*.log; do echo "== $f"; grep -v "^ *$" "$f" | tail -8; done
 fi
-tar czf "$OUT/results.tgz" -C "$WORK" --exclude='*.bin' .
+tar czf "$OUT/results.tgz" -C "$WORK" --exclude='*.bin' --exclude='checkpoint.pt' --exclude='.checkpoint.pt.*' .
+ls "$WORK"/*/lm_converged/runs/*/checkpoint.pt "$WORK"/j*/*/lm_converged/runs/*/checkpoint.pt 2>/dev/null | sed 's/^/unfinished, checkpointed: /'

@@ -14,6 +14,12 @@ the same validation bytes given 1K-63K bytes of context (`eval.context`). With -
 compiled by torch.compile (`train.compile=true`; its records say `compile: default`); the first steps of each run
 compile. A CPU smoke test of both phases:
     python drive.py abl --device cpu --smoke --work /tmp/lmc-smoke --limit 600
+
+Runs longer than one call: every run saves a checkpoint every --checkpoint-s seconds (`train.checkpoint_s`; 60 by
+default) in its folder, and when the limit's `timeout` stops it (SIGTERM) it saves the step it is at and exits. The
+same command again with the same --work (a warm machine keeps /tmp) skips the runs that finished (their row is in
+their results table) and continues each of the others from its checkpoint, on the same schedule, to the same end as a
+run never stopped; phase abl reuses WORK/recipe.json. resume_smoke.py checks this on the CPU.
 """
 import argparse, json, math, os, subprocess, sys, time
 from pathlib import Path
@@ -32,11 +38,18 @@ def launch(name, overrides, a, deadline):
         given = {o.split('=')[0] for o in overrides}
         smoke = [o for o in SMOKE if o.split('=')[0] not in given] if a.smoke else []
         compiled = ['compile=true'] if a.compile else []                # train.compile: the model compiled by torch.compile
-        cmd = ['timeout', str(left), *a.rr.split(), 'lm_converged', *overrides, *smoke, *compiled,
-               '--results', str(a.work/name), '--device', a.device, '--no-progress']
-        log = open(a.work/f'{name}.log', 'w')
+        saving = [f'checkpoint_s={a.checkpoint_s:g}'] if a.checkpoint_s else []   # train.checkpoint_s: not part of the run's config hash
+        args = [*overrides, *smoke, *compiled, *a.set]
+        done = a.work/f'{name}.done'                                     # written when the run has finished: its arguments
+        if rows(a.work/name) and done.exists() and json.loads(done.read_text()) == args:
+            print(f"  {name}: finished in an earlier call", flush=True); return None
+        cmd = ['timeout', str(left), *a.rr.split(), 'lm_converged', *args, *saving,
+               '--results', str(a.work/name), '--device', a.device, '--no-progress', '--resume']
+        log = open(a.work/f'{name}.log', 'a')                            # a continued run's log follows its earlier calls'
         log.write(' '.join(cmd) + '\n'); log.flush()
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS='1'))
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS='1'))
+        p.finished = lambda: rows(a.work/name) and done.write_text(json.dumps(args))
+        return p
     return name, start
 
 def wait_all(runs, parallel=None):
@@ -46,10 +59,13 @@ def wait_all(runs, parallel=None):
     waiting, running = list(runs), []
     while waiting or running:
         while waiting and (parallel is None or len(running) < parallel):
-            name, start = waiting.pop(0); running.append((name, start()))
+            name, start = waiting.pop(0); p = start()
+            if p is not None: running.append((name, p))
         time.sleep(0.2)
         for name, p in [r for r in running if r[1].poll() is not None]:
-            print(f"  {name}: rc {p.returncode}", flush=True); running.remove((name, p))
+            if p.returncode == 0: p.finished()
+            said = {0: '', 124: ' (stopped by the limit: run the same command again to continue it)'}.get(p.returncode, '')
+            print(f"  {name}: rc {p.returncode}{said}", flush=True); running.remove((name, p))
 
 def rows(folder):
     "The results-table rows under `folder`."
@@ -136,10 +152,17 @@ def main():
     p.add_argument('--ctx', nargs='+', help="long: context runs as KIND:N[:fix16], KIND lsh<r> or full (e.g. lsh4:4096 full:4096 lsh4:65536:fix16)")
     p.add_argument('--ctx-steps', type=int, help="long: steps of the context runs (default --steps)")
     p.add_argument('--compile', action='store_true', help="every run trains its model compiled by torch.compile (train.compile=true)")
+    p.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE', help="more overrides for every run (e.g. source=stdlib max_bytes=400000)")
+    p.add_argument('--checkpoint-s', type=float, default=60, help="seconds between a run's checkpoints (train.checkpoint_s; 0: none); "
+                   "the same command again with the same --work continues the unfinished runs")
     a = p.parse_args()
     start = time.time(); deadline = start + a.limit
     a.work.mkdir(parents=True, exist_ok=True)
-    if a.phase == 'abl':
+    if a.phase == 'abl' and (a.work/'recipe.json').exists():       # a later call: the recipe an earlier one chose
+        recipe = json.loads((a.work/'recipe.json').read_text())
+        print(f"recipe (from an earlier call): {recipe}", flush=True)
+        ablations(a, recipe['lr'], recipe['batch_tokens'], recipe['steps'], deadline)
+    elif a.phase == 'abl':
         (lr, bt), units_per_s = sweep(a, deadline)
         left = deadline - time.time() - 40                          # start-up, the final evaluations, packing
         per_step = 3 * sum(COST.values()) * bt / 65536              # the whole grid's work per step, in Transformer steps
