@@ -15,7 +15,7 @@ from .contract import MASK_VALUE, SELF_MASK_VALUE, check_lsh_inputs, register_at
 from .hashing import bucket_dtype
 
 # %% auto #0
-__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'FusedLSHAttention', 'fused_unsupported',
+__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'GROUP_PROGRAMS', 'FusedLSHAttention', 'fused_unsupported',
            'fused_lsh_attention', 'hash_fused', 'attend_candidates_fused']
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #7abfdde4
@@ -323,11 +323,13 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
     _add_store(dv_ptr, fv_ptr, acc + oe[None, :], fin + oe[None, :], dv, FIRST, LAST)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #fe4dfab1
-SUMS_BYTES = 2**29   # the backward's float32 sums, per buffer, at most (512 MiB): longer inputs run a group of heads at a time
+SUMS_BYTES = 2**29       # the backward's float32 sums, per buffer, at most (512 MiB): longer inputs run a group of heads at a time
+GROUP_PROGRAMS = 2**14   # programs per backward launch that keep a GPU busy: a group has no more heads than that takes
 
-def _head_group(b, h, n, w): # batch, heads, length, row width of the sums
-    "Heads per backward group: one float32 `[b, g, n, w]` buffer stays within `SUMS_BYTES` (at least one head)."
-    return max(1, min(h, SUMS_BYTES // (b * n * w * 4)))
+def _head_group(b, h, n, w, s=64): # batch, heads, length, row width of the sums, chunk size
+    "Heads per backward group: enough for `GROUP_PROGRAMS` programs (one per chunk and head), one float32 `[b, g, n, w]` buffer within `SUMS_BYTES` (at least one head)."
+    busy = -(-GROUP_PROGRAMS // (b * max(1, n // s)))   # heads that give a launch GROUP_PROGRAMS programs
+    return max(1, min(h, busy, SUMS_BYTES // (b * n * w * 4)))
 
 def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool):
     "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype."
@@ -339,7 +341,7 @@ def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_
     args = (q, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
             order if n_real is None else n_real, mx, den, delta)
     strides = (*_strides(q), *_strides(v), *_strides(dout))
-    g = _head_group(b, h, n, w)
+    g = _head_group(b, h, n, w, s)
     for h0 in range(0, h, g):
         sums = _buffer(b, g, n, w, q.device)        # float32 sums of the query and key parts over the rounds
         sq, sv = sums[..., :d], (_buffer(b, g, n, w, q.device)[..., :e] if r > 1 else dv)   # one round: `dv` written once

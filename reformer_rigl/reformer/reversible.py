@@ -13,7 +13,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['ReversibleBlock', 'IrreversibleBlock', 'replayed', 'RandomContext', 'IrreversibleSequence', 'ReversibleSequence',
-           'SavedTensorBytes', 'compile_settings', 'compile_blocks']
+           'halves_mean', 'SavedTensorBytes', 'compile_settings', 'compile_blocks']
 
 # %% ../../nbs/reformer/02_reversible.ipynb #361db4ed
 class ReversibleBlock(nn.Module):
@@ -146,27 +146,47 @@ def forward_record(self:ReversibleBlock, x, **kwargs):
     return torch.cat(ys, dim=-1), contexts
 
 # %% ../../nbs/reformer/02_reversible.ipynb #9178fc4e
-def _vjp(out, inputs, grad_out):
+def _vjp(out, # a tensor, or its place in the graph (`_root`)
+         inputs, grad_out):
     "Vector-Jacobian product of `out` with respect to `inputs` (zeros for unused inputs)."
     grads = torch.autograd.grad(out, inputs, grad_out, allow_unused=True)
     return [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]
 
+# %% ../../nbs/reformer/02_reversible.ipynb #5e1f0a2b
+def _root(out):
+    "Where `out` enters the graph (its `GradientEdge`), for `_vjp` once `out` itself is freed; `out` when it has no graph node."
+    return torch.autograd.graph.get_gradient_edge(out) if out.grad_fn is not None else out
+
+def _apart(grads:list, # gradients autograd handed back (None allowed)
+           owned): # tensors whose memory a later step overwrites
+    "`grads`, each one that shares memory with a tensor of `owned` replaced by a copy."
+    ptrs = {t.untyped_storage().data_ptr() for t in owned}
+    return [g.clone() if g is not None and g.untyped_storage().data_ptr() in ptrs else g for g in grads]
+
 # %% ../../nbs/reformer/02_reversible.ipynb #e8b1c6d2
 @patch
-def _undo_g(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, own:bool):
+def _undo_g(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, own:bool, own_grads:bool=False):
     "Step 1 of `backward_pass` on `halves = [y2, dy1]` (emptied): `(x2, dx1, g_grads)`, `x2 = y2 - G(y1)`, `dx1 = dy1 + (∂G/∂y1)ᵀ dy2`."
     y2, dy1 = halves; halves.clear()
     y1 = y1.detach().requires_grad_()
     with g_ctx: gy1 = self.g(y1)
-    dy1_from_g, *g_grads = _vjp(gy1, [y1, *g_params], dy2)
-    with torch.no_grad(): x2 = _combine(torch.sub, y2.detach(), gy1.detach(), own)   # x2 = y2 - G(y1)
-    del y2, gy1
-    return x2, dy1 + dy1_from_g, g_grads
+    if own:                                    # x2 written over y2: G's output can go before its graph runs backward
+        gy1 = gy1.to(torch.result_type(y2, gy1))   # in the stream's dtype, as `dx1 = ...` below (see `_backward_halves`)
+        with torch.no_grad(): x2 = _combine(torch.sub, y2.detach(), gy1.detach(), own)   # x2 = y2 - G(y1)
+        root = _root(gy1); del y2, gy1
+        dy1_from_g, *g_grads = _vjp(root, [y1, *g_params], dy2)
+    else:                                      # a new x2 once G's graph is freed
+        dy1_from_g, *g_grads = _vjp(gy1, [y1, *g_params], dy2)
+        with torch.no_grad(): x2 = _combine(torch.sub, y2.detach(), gy1.detach(), own)
+        del y2, gy1
+    with torch.no_grad(): dx1 = _combine(torch.add, dy1, dy1_from_g, own_grads)   # over dy1 when it is ours
+    return x2, dx1, g_grads
+
 
 # %% ../../nbs/reformer/02_reversible.ipynb #01babddf
 @patch
-def _backward_halves(self:ReversibleBlock, ys:list, dys:list, contexts, kw_inputs, kwargs:dict, own:bool=False):
-    "`backward_pass` on `ys = [y1, y2]`, `dys = [dy1, dy2]` (emptied, so each half goes once used); `own`: overwrite `ys`."
+def _backward_halves(self:ReversibleBlock, ys:list, dys:list, contexts, kw_inputs, kwargs:dict, own:bool=False, own_grads:bool=False):
+    "`backward_pass` on `ys = [y1, y2]`, `dys = [dy1, dy2]` (emptied, so each half goes once used); `own`: overwrite `ys`, `own_grads`: `dys`."
     f_ctx, g_ctx = contexts
     (y1, y2), (dy1, dy2) = ys, dys
     ys.clear(); dys.clear()
@@ -175,20 +195,23 @@ def _backward_halves(self:ReversibleBlock, ys:list, dys:list, contexts, kw_input
     undo_g = self._undo_g_in_pieces if getattr(self.g, 'position_wise_chunks', 1) > 1 else self._undo_g   # see below
     with torch.enable_grad():
         halves = [y2, dy1]; del y2, dy1
-        x2, dx1, g_grads = undo_g(y1, halves, dy2, g_ctx, g_params, own)   # y2 and dy1 go in there
+        x2, dx1, g_grads = undo_g(y1, halves, dy2, g_ctx, g_params, own, own_grads)   # y2 and dy1 go in there
+        g_grads = _apart(g_grads, (dx1, dy2))  # dy2 is overwritten below, dx1 by the next block
         x2.requires_grad_()
         with f_ctx: fx2 = self.f(x2, **kwargs)
+        fx2 = fx2.to(torch.result_type(y1, fx2))   # the stream's dtype: `dx1` goes in as it is, no copy held through F's backward
         with torch.no_grad(): x1 = _combine(torch.sub, y1.detach(), fx2.detach(), own)   # x1 = y1 - F(x2)
-        del y1
-        dx2_from_f, *rest = _vjp(fx2, [x2, *f_params, *kw_inputs], dx1)
-        del fx2
-        dx2 = dy2 + dx2_from_f
+        root = _root(fx2); del y1, fx2         # F's output goes before its graph runs backward: only its graph edge stays
+        dx2_from_f, *rest = _vjp(root, [x2, *f_params, *kw_inputs], dx1)
+        with torch.no_grad(): dx2 = _combine(torch.add, dy2, dx2_from_f, own_grads)   # over dy2 when it is ours
         del dy2, dx2_from_f
+    rest = _apart(rest, (dx1, dx2))            # the next block overwrites dx1 and dx2
     f_grads, kw_grads = rest[:len(f_params)], rest[len(f_params):]
     param_grads = {}
     for p, g in zip(f_params + g_params, f_grads + g_grads): # a parameter shared by f and g gets both parts
         param_grads[id(p)] = param_grads[id(p)] + g if id(p) in param_grads else g
     return [x1, x2.detach()], [dx1, dx2], param_grads, kw_grads
+
 
 # %% ../../nbs/reformer/02_reversible.ipynb #c20b2fb0
 @patch
@@ -209,6 +232,8 @@ class IrreversibleSequence(nn.Module):
         return x
 
 # %% ../../nbs/reformer/02_reversible.ipynb #1adc0e6b
+_OURS = '_reversible_may_overwrite'   # set on a gradient tensor that `_ReversibleFunction.backward` may write over
+
 class _ReversibleFunction(Function):
     "Forward through `blocks` keeping only the output; backward recomputes each block's input from its output."
     @staticmethod
@@ -228,6 +253,7 @@ class _ReversibleFunction(Function):
         y, = ctx.saved_tensors
         keep = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)()   # retain_graph=True (or torch < 2.5): keep all
         if not keep: ctx.maybe_clear_saved_tensors()   # the output goes as soon as the last block has used its halves
+        own_dy = not keep and getattr(dy, _OURS, False)   # the gradient is ours to overwrite (`halves_mean` made it)
         ys, dys = list(y.chunk(2, dim=-1)), list(dy.chunk(2, dim=-1))
         del y, dy
         kwargs = dict(ctx.kwargs)
@@ -235,7 +261,8 @@ class _ReversibleFunction(Function):
         kw_inputs = [kwargs[k] for k in ctx.grad_kw]
         param_grads, kw_grads, last = {}, [0.] * len(kw_inputs), len(ctx.blocks) - 1
         for i in range(last, -1, -1):
-            ys, dys, pg, kg = ctx.blocks[i]._backward_halves(ys, dys, ctx.contexts[i], kw_inputs, kwargs, own=i < last)
+            ys, dys, pg, kg = ctx.blocks[i]._backward_halves(ys, dys, ctx.contexts[i], kw_inputs, kwargs, own=i < last,
+                                                             own_grads=own_dy or i < last)   # then the gradients are ours
             if not keep: ctx.contexts[i] = None   # its recorded buckets are not needed again
             for j, g in pg.items(): param_grads[j] = param_grads[j] + g if j in param_grads else g
             kw_grads = [a + b for a, b in zip(kw_grads, kg)]
@@ -258,6 +285,26 @@ class ReversibleSequence(IrreversibleSequence):
         if not needs_grad or len(self.blocks) == 0: return super().forward(x, **kwargs)
         return _ReversibleFunction.apply(x, self.blocks, kwargs, grad_kw, *[kwargs[k] for k in grad_kw], *params)
 
+# %% ../../nbs/reformer/02_reversible.ipynb #7c4d9e11
+class _HalvesMean(Function):
+    "`(y1 + y2) / 2` of a stream `[..., 2d]`; its backward makes the stream's gradient as a new tensor, marked as the sequence's."
+    @staticmethod
+    def forward(ctx, y):
+        y1, y2 = y.chunk(2, dim=-1)
+        return (y1 + y2) / 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        half = grad / 2
+        dy = torch.cat([half, half], dim=-1)   # what autograd makes for `(y1 + y2) / 2` of the two chunks
+        setattr(dy, _OURS, True)
+        return dy
+
+@torch.compiler.disable   # run as it is: its backward marks a tensor, which a traced graph would not keep
+def halves_mean(y:torch.Tensor): # a stream `[..., 2d]`, e.g. a `ReversibleSequence`'s output
+    "The mean of the stream's two halves, `[..., d]`; its gradient goes to the sequence to overwrite (see above)."
+    return _HalvesMean.apply(y)
+
 # %% ../../nbs/reformer/02_reversible.ipynb #a92d4b17
 def _output(a, b, own:bool):
     "Where `op(a, b)` is written piece by piece: over `a` when `own` and the result's dtype is `a`'s, else a new tensor shaped like `a`."
@@ -266,7 +313,7 @@ def _output(a, b, own:bool):
 
 # %% ../../nbs/reformer/02_reversible.ipynb #b63e8f20
 @patch
-def _undo_g_in_pieces(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, own:bool):
+def _undo_g_in_pieces(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, own:bool, own_grads:bool=False):
     "`_undo_g` for a position-wise `g`: recompute and differentiate it one piece of the sequence at a time."
     y2, dy1 = halves; halves.clear()
     pieces = lambda t: t.chunk(self.g.position_wise_chunks, self.g.chunk_dim)
@@ -280,7 +327,7 @@ def _undo_g_in_pieces(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_param
         g_grads = grads if g_grads is None else [a + b for a, b in zip(g_grads, grads)]
         with torch.no_grad():
             if x2 is None:
-                x2, dx1 = _output(y2, gc, own), _output(dy1, dy1c_from_g, False)
+                x2, dx1 = _output(y2, gc, own), _output(dy1, dy1c_from_g, own_grads)
                 x2_pieces, dx1_pieces = pieces(x2), pieces(dx1)
             torch.sub(y2c, gc, out=x2_pieces[i])                  # x2[c] = y2[c] - g_c
             torch.add(dy1c, dy1c_from_g, out=dx1_pieces[i])       # dx1[c] = dy1[c] + (∂g_c/∂y1[c])ᵀ dy2[c]
