@@ -47,13 +47,13 @@ def _buffer(b, h, n, e, device, dtype=torch.float32): # `[b, h, n, e]` stored as
 
 @triton.jit
 def _slots(idx_ptr, order_ptr, ch_ptr, n, S: tl.constexpr, BN: tl.constexpr, DEDUP: tl.constexpr):
-    "BN slots of one sorted row: the position in each slot as int32 and, for the count, each position's chunk (its slot // S)."
+    "BN slots of one sorted row: the position in each slot as int32 and, for the count, each position's chunk (its slot // S, in `ch_ptr`'s type)."
     row = tl.program_id(1)
     t = tl.program_id(0) * BN + tl.arange(0, BN)
     inside = t < n
     pos = tl.load(idx_ptr + row * n + t, mask=inside, other=0)
     tl.store(order_ptr + row * n + t, pos.to(tl.int32), mask=inside)
-    if DEDUP: tl.store(ch_ptr + row * n + pos, (t // S).to(tl.int32), mask=inside)
+    if DEDUP: tl.store(ch_ptr + row * n + pos, (t // S).to(ch_ptr.dtype.element_ty), mask=inside)
 
 def _sort_info(buckets:torch.Tensor, # `[b, h, r, n]`; padding in the last bucket
                bucket_size:int, # chunk size `s`
@@ -63,7 +63,8 @@ def _sort_info(buckets:torch.Tensor, # `[b, h, r, n]`; padding in the last bucke
     b, h, r, n = buckets.shape
     idx = buckets.sort(dim=-1, stable=True).indices.contiguous()            # b h r n: sorted by (bucket, position), all rounds at once
     order = torch.empty(b, h, r, n, dtype=torch.int32, device=buckets.device)
-    chunk_of = torch.empty_like(order) if dedup and r > 1 else None
+    small = torch.int16 if n // bucket_size < 2**15 else torch.int32        # chunk numbers: 2 bytes each up to 2M positions of 64
+    chunk_of = torch.empty(b, h, r, n, dtype=small, device=buckets.device) if dedup and r > 1 else None
     _slots[(triton.cdiv(n, 1024), b * h * r)](idx, order, order if chunk_of is None else chunk_of, n, S=bucket_size, BN=1024,
                                               DEDUP=chunk_of is not None)    # one launch: int32 orders and chunk numbers
     key_ok = n_real = None
