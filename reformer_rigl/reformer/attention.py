@@ -365,7 +365,8 @@ def forward(self:LSHSelfAttention,
         factors = n_buckets if isinstance(n_buckets, tuple) else None
         rotations = lsh_rotations(self.n_heads, self.active('n_hashes'), qk.shape[-1], n_buckets, qk.device, self.seed)  # drawn in a replay too
         buckets = replayed(lambda: lsh_buckets(qk, rotations, mask, factors, path.hash_fn))  # a reversible backward reuses them
-        out = path.fn(qk, v, buckets, self.bucket_size, self.causal, mask, self.dedup, self.dropout, self.training)
+        attend_fn = path.layer_fn or path.fn                          # the output is the layer's own: its memory may be reused
+        out = attend_fn(qk, v, buckets, self.bucket_size, self.causal, mask, self.dedup, self.dropout, self.training)
     return self.to_out(rearrange(out[:, :, :n], 'b h n d -> b n (h d)'))
 
 # %% ../../nbs/reformer/01_attention.ipynb #afb9f14b

@@ -293,7 +293,7 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
               H, G, h0, n, C, r, scale,
               S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
               HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr, LAST: tl.constexpr,
-              MASK: tl.constexpr, SELF: tl.constexpr):
+              LAST_Q: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
     "Key and value gradients of one chunk in one round (its own tile and the tile of the chunk that looks back at it); the keys' part goes through `unit` into the queries' sums."
     c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
@@ -320,7 +320,7 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
     dx = _unit_grad(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od), dk * scale)   # the keys' rows again: fewer live registers
     acc = b * sab + (h - h0) * sah + kpos[:, None] * san    # rows of the group's sums
     fin = b * sfb + h * sfh + kpos[:, None] * sfn           # rows of the gradients
-    _add_store(dq_ptr, fq_ptr, acc + od[None, :], fin + od[None, :], dx, False, LAST)
+    _add_store(dq_ptr, fq_ptr, acc + od[None, :], fin + od[None, :], dx, False, LAST_Q)   # LAST_Q False: the sums, copied after
     _add_store(dv_ptr, fv_ptr, acc + oe[None, :], fin + oe[None, :], dv, FIRST, LAST)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #fe4dfab1
@@ -332,13 +332,15 @@ def _head_group(b, h, n, w, s=64): # batch, heads, length, row width of the sums
     busy = -(-GROUP_PROGRAMS // (b * max(1, n // s)))   # heads that give a launch GROUP_PROGRAMS programs
     return max(1, min(h, busy, SUMS_BYTES // (b * n * w * 4)))
 
-def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool):
-    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype."
+def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool, reuse:bool=False):
+    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype; `reuse`: written over `dout` and `out`."
     b, h, n, d = q.shape
     e, r, s = v.shape[-1], order.shape[2], bucket_size
     delta = torch.empty(b, h, n, dtype=torch.float32, device=q.device)   # dO·O of every row: the first `_bwd_dq` writes it
     w = max(d, e)                                   # one row width, so the gradients (and the sums) share their strides
-    dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
+    reuse = reuse and d == e and out.dtype == v.dtype and dout.dtype == q.dtype and dout.stride() == out.stride()
+    if reuse: dq, dv = dout, out                    # read for the last time here: the gradients go over them (see below)
+    else: dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
     args = (q, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
             order if n_real is None else n_real, mx, den, delta)
     strides = (*_strides(q), *_strides(v), *_strides(dout))
@@ -352,29 +354,32 @@ def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_
                         PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
             _bwd_dq[grid](*args, sq, out, *strides, *_strides(sq), *_strides(out), *group, i, d ** -0.5, **opts)
             _bwd_dkdv[grid](*args, sq, sv, dq, dv, *strides, *_strides(sq), *_strides(dq), *group, i, d ** -0.5,
-                            LAST=i == r - 1, **opts)
+                            LAST=i == r - 1, LAST_Q=i == r - 1 and not reuse, **opts)
+        if reuse: dq[:, h0:h0 + group[1]].copy_(sq[:, :group[1]])   # the group's `dout` rows are read by now
         del sums, sq, sv                            # freed before the next group's
     return dq, dv
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #6ebbf172
 class FusedLSHAttention(torch.autograd.Function):
-    "LSH attention on given sort orders with Triton kernels (keys `unit(qk)` made inside them); `apply(qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal)`."
+    "LSH attention on given sort orders with Triton kernels (keys `unit(qk)` made inside them); `apply(qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal, owned=False)`."
     @staticmethod
-    def forward(ctx, qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal):
+    def forward(ctx, qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal, owned=False):
         ctx.dtypes = qk.dtype, v.dtype
         work = _work_dtype(qk.dtype)
         q, v = (_rows_contiguous(t.to(work)) for t in (qk, v))
         out, mx, den = _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size, causal)
         ctx.save_for_backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den)
-        ctx.bucket_size, ctx.causal = bucket_size, causal
+        ctx.bucket_size, ctx.causal, ctx.owned = bucket_size, causal, owned
         return out.to(ctx.dtypes[0])
 
     @staticmethod
     def backward(ctx, dout):
         q, v, order, chunk_of, key_ok, n_real, out, mx, den = ctx.saved_tensors
         dout = _rows_contiguous(dout.to(q.dtype))
-        grads = _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal)
-        return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None)
+        keep = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)()   # retain_graph=True: read again
+        grads = _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal,
+                          reuse=ctx.owned and not keep)
+        return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None, None)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #e2ae499c
 def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
@@ -394,9 +399,9 @@ def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
         return "float32 with bucket_size 128 needs more shared memory than an H100/H200 has (use bfloat16 or float16, or bucket_size <= 64)"
     if dropout > 0: return "attention dropout is not fused (use dropout=0 or impl='plain')"
 
-def _fused_lsh(qk, v, buckets, bucket_size, causal=False, mask=None, dedup=True, dropout=0., training=False):
-    "The fused path, inputs already checked: sort orders, chunk numbers and padding information, then `FusedLSHAttention`."
-    return FusedLSHAttention.apply(qk, v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal)
+def _fused_lsh(qk, v, buckets, bucket_size, causal=False, mask=None, dedup=True, dropout=0., training=False, owned=False):
+    "The fused path, inputs already checked: sort orders, chunk numbers and padding information, then `FusedLSHAttention` (`owned`: see there)."
+    return FusedLSHAttention.apply(qk, v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal, owned)
 
 def fused_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                         v:torch.Tensor, # values `[b, h, n, e]`
@@ -656,5 +661,5 @@ def attend_candidates_fused(qk:torch.Tensor, # the new queries `[b, h, n, d]`
     return out.to(dtype)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a8f68e80
-register_attention('lsh', 'fused', unsupported=fused_unsupported,
-                   hash_fn=torch.compiler.disable(hash_fused))(torch.compiler.disable(_fused_lsh))
+register_attention('lsh', 'fused', unsupported=fused_unsupported, hash_fn=torch.compiler.disable(hash_fused),
+                   layer_fn=torch.compiler.disable(functools.partial(_fused_lsh, owned=True)))(torch.compiler.disable(_fused_lsh))
