@@ -256,22 +256,27 @@ def snapshot(case, n, folder, ff_chunks=1, compile='off'):
 MODEL_CASES = ('gpt_sdpa_bf16', 'reformerlm_fused_bf16', 'reformerlm24_fused_bf16', 'reformerlm_fused_fact_bf16')
 
 def check_fused(n):
-    "Fused against plain LSH-4 attention on identical buckets: largest differences (output, qk and v gradients) relative to the plain path's largest value."
+    "Fused against plain LSH-4 attention on identical buckets: largest differences (output, qk and v gradients) relative to the plain path's largest value; also called as `LSHSelfAttention` calls it (`fused_owned`: gradients over the output and its gradient)."
     from reformer_rigl.reformer.attention import lsh_attention
     from reformer_rigl.reformer import lsh_kernel
+    from reformer_rigl.reformer.contract import ATTENTION_PATHS
     torch.manual_seed(0)
     qk = torch.randn(1, 8, n, 64, device='cuda', dtype=torch.bfloat16)
-    v, grad = torch.randn_like(qk), torch.randn_like(qk)
+    v = torch.randn_like(qk)
+    grad = torch.randn(1, n, 8, 64, device='cuda', dtype=torch.bfloat16).transpose(1, 2)   # the layer's layout: [b, n, h, e] storage
     buckets = torch.randint(0, n // 64, (1, 8, 4, n), device='cuda', dtype=torch.int16)
-    def run(impl):
+    def run(impl, owned=False):
         q1, v1 = qk.clone().requires_grad_(), v.clone().requires_grad_()
-        out = lsh_attention(q1, v1, 64, causal=True, buckets=buckets, impl=impl)
-        out.backward(grad)
-        return out.float(), q1.grad.float(), v1.grad.float()
+        if owned: out = ATTENTION_PATHS[('lsh', 'fused')].layer_fn(q1, v1, buckets, 64, True)   # as LSHSelfAttention calls it
+        else: out = lsh_attention(q1, v1, 64, causal=True, buckets=buckets, impl=impl)
+        value = out.detach().float().clone()         # before the backward pass, which an owned call lets write over the output
+        out.backward(grad.clone())                   # (and over its gradient)
+        return value, q1.grad.float(), v1.grad.float()
     ref, errors = run('plain'), {}
-    for name, sums in (('fused', lsh_kernel.SUMS_BYTES), ('fused_one_head_per_group', 1)):
+    for name, sums, owned in (('fused', lsh_kernel.SUMS_BYTES, False), ('fused_one_head_per_group', 1, False),
+                              ('fused_owned', lsh_kernel.SUMS_BYTES, True), ('fused_owned_one_head_per_group', 1, True)):
         saved, lsh_kernel.SUMS_BYTES = lsh_kernel.SUMS_BYTES, sums
-        try: got = run('fused')
+        try: got = run('fused', owned)
         finally: lsh_kernel.SUMS_BYTES = saved
         errors[name] = [round(((a - b).abs().max() / b.abs().max()).item(), 5) for a, b in zip(got, ref)]
     return dict(rel_err=errors, passed=all(max(e) < 0.05 for e in errors.values()))
