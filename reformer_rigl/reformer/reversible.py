@@ -153,9 +153,22 @@ def _vjp(out, # a tensor, or its place in the graph (`_root`)
     return [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]
 
 # %% ../../nbs/reformer/02_reversible.ipynb #5e1f0a2b
-def _root(out):
-    "Where `out` enters the graph (its `GradientEdge`), for `_vjp` once `out` itself is freed; `out` when it has no graph node."
-    return torch.autograd.graph.get_gradient_edge(out) if out.grad_fn is not None else out
+class _GradIn(Function):
+    "A graph node after `x` that takes `x`'s gradient in another dtype and converts it itself; its output holds no values."
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.dtype = x.dtype
+        return torch.empty((), dtype=dtype, device=x.device).expand(x.shape)   # the shape and dtype the gradient must have
+
+    @staticmethod
+    def backward(ctx, grad): return grad.to(ctx.dtype), None
+
+def _root(out, # a branch's output
+          dtype=None): # the dtype of the gradient `_vjp` will start from (None: `out`'s)
+    "Where `out` enters the graph (a `GradientEdge`), for `_vjp` once `out` itself is freed, taking a gradient in `dtype`; `out` when it has no graph node."
+    if out.grad_fn is None: return out
+    if dtype is not None and dtype != out.dtype: out = _GradIn.apply(out, dtype)
+    return torch.autograd.graph.get_gradient_edge(out)
 
 def _apart(grads:list, # gradients autograd handed back (None allowed)
            owned): # tensors whose memory a later step overwrites
@@ -171,9 +184,8 @@ def _undo_g(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, ow
     y1 = y1.detach().requires_grad_()
     with g_ctx: gy1 = self.g(y1)
     if own:                                    # x2 written over y2: G's output can go before its graph runs backward
-        gy1 = gy1.to(torch.result_type(y2, gy1))   # in the stream's dtype, as `dx1 = ...` below (see `_backward_halves`)
         with torch.no_grad(): x2 = _combine(torch.sub, y2.detach(), gy1.detach(), own)   # x2 = y2 - G(y1)
-        root = _root(gy1); del y2, gy1
+        root = _root(gy1, dy2.dtype); del y2, gy1  # (see `_backward_halves`)
         dy1_from_g, *g_grads = _vjp(root, [y1, *g_params], dy2)
     else:                                      # a new x2 once G's graph is freed
         dy1_from_g, *g_grads = _vjp(gy1, [y1, *g_params], dy2)
@@ -199,9 +211,8 @@ def _backward_halves(self:ReversibleBlock, ys:list, dys:list, contexts, kw_input
         g_grads = _apart(g_grads, (dx1, dy2))  # dy2 is overwritten below, dx1 by the next block
         x2.requires_grad_()
         with f_ctx: fx2 = self.f(x2, **kwargs)
-        fx2 = fx2.to(torch.result_type(y1, fx2))   # the stream's dtype: `dx1` goes in as it is, no copy held through F's backward
         with torch.no_grad(): x1 = _combine(torch.sub, y1.detach(), fx2.detach(), own)   # x1 = y1 - F(x2)
-        root = _root(fx2); del y1, fx2         # F's output goes before its graph runs backward: only its graph edge stays
+        root = _root(fx2, dx1.dtype); del y1, fx2   # F's output goes before its graph runs backward: only its graph edge stays
         dx2_from_f, *rest = _vjp(root, [x2, *f_params, *kw_inputs], dx1)
         with torch.no_grad(): dx2 = _combine(torch.add, dy2, dx2_from_f, own_grads)   # over dy2 when it is ours
         del dy2, dx2_from_f
