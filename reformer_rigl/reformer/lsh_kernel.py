@@ -164,14 +164,14 @@ def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup,
     return s, is_self | blocked
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3e2f2450
-@triton.jit(do_not_specialize=['r'])   # one compiled kernel for round 0, 1 and the others: fewer compilations
+@triton.jit(do_not_specialize=['r', 'G', 'h0'])   # one compiled kernel for every round and head group: fewer compilations
 def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, mx_ptr, den_ptr,
-         sqb, sqh, sqn, svb, svh, svn, sob, soh, son,
-         H, n, C, r, scale,
+         sqb, sqh, sqn, svb, svh, svn, sob, soh, son, sab, sah, san,
+         H, G, h0, n, C, r, scale,
          S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
          HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
          LAST: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
-    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, H, 0, n, C, r, R, HAS_MASK)
+    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
     oe = tl.arange(0, E)
@@ -194,8 +194,8 @@ def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, m
     p = tl.exp(s - m2[:, None])
     l = l * alpha + _row_sum(p)
     acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PREC)
-    rows = b * sob + h * soh + qpos[:, None] * son + oe[None, :]
-    optr = out_ptr + rows
+    rows = b * sob + h * soh + qpos[:, None] * son + oe[None, :]                  # the output's rows
+    optr = out_ptr + b * sab + (h - h0) * sah + qpos[:, None] * san + oe[None, :]   # the group's float32 partial sums
     mptr = mx_ptr + bh * n + qpos
     lptr = den_ptr + bh * n + qpos
     if not FIRST:                                     # merge with the earlier rounds, relative to the larger max
@@ -212,20 +212,32 @@ def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, m
     tl.store(lptr, l)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a725eb9c
+SUMS_BYTES = 2**29       # float32 sums over the rounds (forward and backward), per buffer, at most (512 MiB): longer inputs run a group of heads at a time
+GROUP_PROGRAMS = 2**14   # programs per launch that keep a GPU busy: a group has no more heads than that takes
+
+def _head_group(b, h, n, w, s=64): # batch, heads, length, row width of the sums, chunk size
+    "Heads per group of the float32 sums: enough for `GROUP_PROGRAMS` programs (one per chunk and head), one float32 `[b, g, n, w]` buffer within `SUMS_BYTES` (at least one head)."
+    busy = -(-GROUP_PROGRAMS // (b * max(1, n // s)))   # heads that give a launch GROUP_PROGRAMS programs
+    return max(1, min(h, busy, SUMS_BYTES // (b * n * w * 4)))
+
 def _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool):
     "`_fwd` for every round: the output `[b, h, n, e]` in `q`'s dtype (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
     b, h, n, d = q.shape
     e, r, n_chunks = v.shape[-1], order.shape[2], n // bucket_size
     out = _buffer(b, h, n, e, q.device, q.dtype)
-    acc = _buffer(b, h, n, e, q.device) if r > 1 else out    # float32 partial sums, only between rounds
     mx, den = torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
-    for i in range(r):
-        _fwd[(n_chunks, b * h)](q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
-                                order if n_real is None else n_real, acc, out, mx, den,
-                                *_strides(q), *_strides(v), *_strides(acc), h, n, n_chunks, i, d ** -0.5,
-                                S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
-                                DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
-                                MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
+    g = _head_group(b, h, n, e, bucket_size) if r > 1 else h
+    for h0 in range(0, h, g):                       # a group of heads at a time, as the backward's sums
+        gg = min(g, h - h0)
+        acc = _buffer(b, gg, n, e, q.device) if r > 1 else out   # float32 partial sums, only between rounds
+        for i in range(r):
+            _fwd[(n_chunks, b * gg)](q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
+                                     order if n_real is None else n_real, acc, out, mx, den,
+                                     *_strides(q), *_strides(v), *_strides(out), *_strides(acc), h, gg, h0, n, n_chunks, i,
+                                     d ** -0.5, S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
+                                     DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
+                                     MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
+        del acc                                     # freed before the next group's
     return out, mx, den
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3d548437
@@ -324,14 +336,6 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
     _add_store(dv_ptr, fv_ptr, acc + oe[None, :], fin + oe[None, :], dv, FIRST, LAST)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #fe4dfab1
-SUMS_BYTES = 2**29       # the backward's float32 sums, per buffer, at most (512 MiB): longer inputs run a group of heads at a time
-GROUP_PROGRAMS = 2**14   # programs per backward launch that keep a GPU busy: a group has no more heads than that takes
-
-def _head_group(b, h, n, w, s=64): # batch, heads, length, row width of the sums, chunk size
-    "Heads per backward group: enough for `GROUP_PROGRAMS` programs (one per chunk and head), one float32 `[b, g, n, w]` buffer within `SUMS_BYTES` (at least one head)."
-    busy = -(-GROUP_PROGRAMS // (b * max(1, n // s)))   # heads that give a launch GROUP_PROGRAMS programs
-    return max(1, min(h, busy, SUMS_BYTES // (b * n * w * 4)))
-
 def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool, reuse:bool=False):
     "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype; `reuse`: written over `dout` and `out`."
     b, h, n, d = q.shape
