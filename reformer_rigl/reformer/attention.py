@@ -342,7 +342,8 @@ class LSHSelfAttention(nn.Module):
 def autocast_once(x:torch.Tensor): # a linear layer's input
     "`x` in the type autocast would give a linear layer's input (float32, float16, bfloat16 inputs in autocast's type), or `x` outside autocast."
     dev = x.device.type
-    if not torch.is_autocast_enabled(dev) or not x.is_floating_point() or x.dtype == torch.float64: return x
+    if not torch.amp.is_autocast_available(dev) or not torch.is_autocast_enabled(dev): return x   # e.g. 'meta': none
+    if not x.is_floating_point() or x.dtype == torch.float64: return x
     return x.to(torch.get_autocast_dtype(dev))
 
 # %% ../../nbs/reformer/01_attention.ipynb #5f65f4fe
