@@ -243,7 +243,15 @@ class IrreversibleSequence(nn.Module):
         return x
 
 # %% ../../nbs/reformer/02_reversible.ipynb #1adc0e6b
-_OURS = '_reversible_may_overwrite'   # set on a gradient tensor that `_ReversibleFunction.backward` may write over
+_OURS = '_reversible_may_overwrite'   # set on a gradient tensor (or the output's node) that `_ReversibleFunction.backward` may write over
+
+def _halves(t, # a stream `[..., 2d]`
+            apart:bool): # the halves will be written over
+    "`t`'s two halves; `apart`: as tensors of their own over the same memory, so that writing one does not mark the other as modified for autograd (views share one version counter)."
+    halves = list(t.chunk(2, dim=-1))
+    if not apart: return halves
+    return [torch.empty(0, dtype=t.dtype, device=t.device).set_(h.untyped_storage(), h.storage_offset(), h.shape, h.stride())
+            for h in halves]
 
 class _ReversibleFunction(Function):
     "Forward through `blocks` keeping only the output; backward recomputes each block's input from its output."
@@ -265,14 +273,15 @@ class _ReversibleFunction(Function):
         keep = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)()   # retain_graph=True (or torch < 2.5): keep all
         if not keep: ctx.maybe_clear_saved_tensors()   # the output goes as soon as the last block has used its halves
         own_dy = not keep and getattr(dy, _OURS, False)   # the gradient is ours to overwrite (`halves_mean` made it)
-        ys, dys = list(y.chunk(2, dim=-1)), list(dy.chunk(2, dim=-1))
+        own_y = own_dy and getattr(ctx, _OURS, False)     # and the output, which `halves_mean` read and let go (used elsewhere: no)
+        ys, dys = _halves(y, own_y), _halves(dy, own_dy)
         del y, dy
         kwargs = dict(ctx.kwargs)
         for k in ctx.grad_kw: kwargs[k] = kwargs[k].detach().requires_grad_()
         kw_inputs = [kwargs[k] for k in ctx.grad_kw]
         param_grads, kw_grads, last = {}, [0.] * len(kw_inputs), len(ctx.blocks) - 1
         for i in range(last, -1, -1):
-            ys, dys, pg, kg = ctx.blocks[i]._backward_halves(ys, dys, ctx.contexts[i], kw_inputs, kwargs, own=i < last,
+            ys, dys, pg, kg = ctx.blocks[i]._backward_halves(ys, dys, ctx.contexts[i], kw_inputs, kwargs, own=own_y or i < last,
                                                              own_grads=own_dy or i < last)   # then the gradients are ours
             if not keep: ctx.contexts[i] = None   # its recorded buckets are not needed again
             for j, g in pg.items(): param_grads[j] = param_grads[j] + g if j in param_grads else g
@@ -301,6 +310,7 @@ class _HalvesMean(Function):
     "`(y1 + y2) / 2` of a stream `[..., 2d]`; its backward makes the stream's gradient as a new tensor, marked as the sequence's."
     @staticmethod
     def forward(ctx, y):
+        if isinstance(y.grad_fn, _ReversibleFunction._backward_cls): setattr(y.grad_fn, _OURS, True)   # no one reads y again
         y1, y2 = y.chunk(2, dim=-1)
         return (y1 + y2) / 2
 
@@ -313,7 +323,7 @@ class _HalvesMean(Function):
 
 @torch.compiler.disable   # run as it is: its backward marks a tensor, which a traced graph would not keep
 def halves_mean(y:torch.Tensor): # a stream `[..., 2d]`, e.g. a `ReversibleSequence`'s output
-    "The mean of the stream's two halves, `[..., d]`; its gradient goes to the sequence to overwrite (see above)."
+    "The mean of the stream's two halves, `[..., d]`; `y` and its gradient go to the sequence to overwrite: read neither after the backward pass."
     return _HalvesMean.apply(y)
 
 # %% ../../nbs/reformer/02_reversible.ipynb #a92d4b17
