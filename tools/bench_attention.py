@@ -307,6 +307,8 @@ def main():
     p.add_argument('--compile', default='off', choices=('off', 'on', 'both'), help="the model cases compiled: 'on' (the GPT "
                    "whole, a ReformerLM's blocks by compile_blocks), 'off' (eager) or 'both' (the cases eager, then compiled)")
     p.add_argument('--device', default='cuda', choices=('cuda', 'cpu'), help='where the model cases run (cpu: a check of the code path)')
+    p.add_argument('--sums-bytes', type=int, default=None, help="lsh_kernel.SUMS_BYTES for this run (the fused path's float32 "
+                   "sums per buffer, which bound its head groups); recorded as `sums_bytes` in attn and memory records")
     p.add_argument('--dry-run', action='store_true', help='print the plan (cases, lengths, skips) and exit; needs no GPU')
     p.add_argument('--out', default='nbs/experiments/gpu_runs/attention_bench/records.jsonl')
     a = p.parse_args()
@@ -326,6 +328,9 @@ def main():
         return
     global DEVICE
     DEVICE = a.device
+    if a.sums_bytes is not None:
+        from reformer_rigl.reformer import lsh_kernel
+        lsh_kernel.SUMS_BYTES = a.sums_bytes
     if DEVICE == 'cpu' and any(kind not in ('model',) for kind, *_ in plan):
         p.error('--device cpu runs model cases only: pass --attn= (and no --check, --profile or --snapshot)')
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
@@ -333,6 +338,7 @@ def main():
     for kind, case, n, comp in plan:
         rec = dict(kind=kind, case=case, n=n, **base)
         if kind in ('model', 'memory'): rec.update(ff_chunks=ff_chunks_for(case, n, a.ff_chunks), compile=compile_kind(case, comp))
+        if a.sums_bytes is not None and kind in ('attn', 'memory', 'model'): rec['sums_bytes'] = a.sums_bytes
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
         else:
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
