@@ -10,7 +10,7 @@ import math, torch, torch.nn as nn
 from fastcore.basics import patch
 from .attention import MultiHeadAttention, LSHSelfAttention, check_lsh_setting
 from .contract import check_impl
-from .reversible import ReversibleBlock, IrreversibleBlock, ReversibleSequence, IrreversibleSequence, halves_mean
+from .reversible import ReversibleBlock, IrreversibleBlock, ReversibleSequence, IrreversibleSequence, halves_mean, doubled_stream
 from .feedforward import ChunkedFeedForward, forward_in_pieces
 from .positional import (AxialPositionalEncoding, AbsolutePositionalEmbedding, check_max_seq_len,
                                                FixedPositionalEncoding, default_axial_shape)
@@ -226,8 +226,9 @@ def two_streams(layers:nn.Module, # reversible (or irreversible) blocks on a `[b
                 x:torch.Tensor, # `[b, n, d]`
                 **kwargs): # passed to the blocks (mask, memory)
     "Run `layers` on `[x, x]` (the embedding copied into both halves) and return the mean of the two output halves."
+    if isinstance(layers, ReversibleSequence) and not torch.compiler.is_compiling():   # the stream, its output and their gradients: the sequence's to overwrite
+        return halves_mean(layers(doubled_stream(x), **kwargs))
     y = layers(torch.cat([x, x], dim=-1), **kwargs)
-    if isinstance(layers, ReversibleSequence): return halves_mean(y)   # its gradient then goes to the sequence to overwrite
     y1, y2 = y.chunk(2, dim=-1)
     return (y1 + y2) / 2
 

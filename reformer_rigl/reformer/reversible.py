@@ -13,7 +13,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['ReversibleBlock', 'IrreversibleBlock', 'replayed', 'RandomContext', 'IrreversibleSequence', 'ReversibleSequence',
-           'halves_mean', 'SavedTensorBytes', 'compile_settings', 'compile_blocks']
+           'doubled_stream', 'halves_mean', 'SavedTensorBytes', 'compile_settings', 'compile_blocks']
 
 # %% ../../nbs/reformer/02_reversible.ipynb #361db4ed
 class ReversibleBlock(nn.Module):
@@ -258,8 +258,9 @@ class _ReversibleFunction(Function):
     @staticmethod
     def forward(ctx, x, blocks, kwargs, grad_kw, *tensors): # `tensors`: the kwargs named in `grad_kw`, then parameters
         contexts, xs = [], list(x.chunk(2, dim=-1))
+        own_x = getattr(x, _OURS, False) and not torch.compiler.is_compiling()   # a stream made for this call alone (`doubled_stream`)
         for i, blk in enumerate(blocks):
-            xs, c = blk._forward_halves(xs, kwargs, own=i > 0)   # from the second block on, the halves are ours
+            xs, c = blk._forward_halves(xs, kwargs, own=own_x or i > 0)   # from the second block on, the halves are ours
             contexts.append(c)
         y = torch.cat(xs, dim=-1); del xs
         ctx.blocks, ctx.kwargs, ctx.grad_kw, ctx.contexts = blocks, kwargs, grad_kw, contexts
@@ -320,6 +321,13 @@ class _HalvesMean(Function):
         dy = torch.cat([half, half], dim=-1)   # what autograd makes for `(y1 + y2) / 2` of the two chunks
         setattr(dy, _OURS, True)
         return dy
+
+@torch.compiler.disable   # (as `halves_mean`)
+def doubled_stream(x:torch.Tensor): # `[..., d]`
+    "`[x, x]`, a new stream `[..., 2d]` marked as the sequence's: its first block writes its output over it (read it no more)."
+    stream = torch.cat([x, x], dim=-1)
+    setattr(stream, _OURS, True)
+    return stream
 
 @torch.compiler.disable   # run as it is: its backward marks a tensor, which a traced graph would not keep
 def halves_mean(y:torch.Tensor): # a stream `[..., 2d]`, e.g. a `ReversibleSequence`'s output
