@@ -296,6 +296,7 @@ def check_lsh_setting(name:str, # a key of `LSH_SETTINGS`
 # %% ../../nbs/reformer/01_attention.ipynb #3e2a0800
 class LSHSelfAttention(nn.Module):
     "Reformer self-attention: shared-QK LSH attention over chunks of sorted buckets; exact full shared-QK attention when `use_lsh=False`."
+    autocast_input = True   # its input goes only to linear layers: a caller may hand it over in autocast's type (`autocast_once`)
     def __init__(self,
                  d_model:int, # model width, split into `n_heads` heads
                  n_heads:int=8, # number of attention heads

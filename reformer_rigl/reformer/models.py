@@ -8,7 +8,7 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/reformer/models.html.md"""
 from __future__ import annotations
 import math, torch, torch.nn as nn
 from fastcore.basics import patch
-from .attention import MultiHeadAttention, LSHSelfAttention, check_lsh_setting
+from .attention import MultiHeadAttention, LSHSelfAttention, check_lsh_setting, autocast_once
 from .contract import check_impl
 from .reversible import ReversibleBlock, IrreversibleBlock, ReversibleSequence, IrreversibleSequence, halves_mean, doubled_stream
 from .feedforward import ChunkedFeedForward, forward_in_pieces
@@ -36,8 +36,13 @@ class PreNorm(nn.Module):
 
     def forward_chunk(self, x): return self.drop(self.fn.forward_chunk(self.norm(x))) # the whole branch on one piece
 
+    def normed(self, x): # the sub-layer's input
+        "`LayerNorm(x)`, in autocast's type at once when `fn` says its input goes only to linear layers (`autocast_input`): the float32 copy is not held while `fn` runs."
+        h = self.norm(x)
+        return autocast_once(h) if getattr(self.fn, 'autocast_input', False) else h
+
     def forward(self, x, **kwargs):
-        if self.position_wise_chunks == 1 or kwargs: return self.drop(self.fn(self.norm(x), **kwargs))
+        if self.position_wise_chunks == 1 or kwargs: return self.drop(self.fn(self.normed(x), **kwargs))
         return forward_in_pieces(self, x)
 
 # %% ../../nbs/reformer/05_models.ipynb #9df4d88d
