@@ -123,7 +123,10 @@ def _combine(op, # `torch.add` or `torch.sub`
              own:bool): # `a` may be overwritten (no one else reads it)
     "`op(a, b)`, written over `a` when `own`, the result fits `a` (same shape and dtype) and no graph is recorded; else a new tensor."
     recorded = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
-    if own and not recorded and a.shape == torch.broadcast_shapes(a.shape, b.shape) and a.dtype == torch.result_type(a, b): return op(a, b, out=a)
+    if own and not recorded and a.shape == torch.broadcast_shapes(a.shape, b.shape) and a.dtype == torch.result_type(a, b):
+        if b.dtype == a.dtype or a.dim() < 2 or a.shape != b.shape: return op(a, b, out=a)
+        for pa, pb in zip(a.chunk(16, -2), b.chunk(16, -2)): op(pa, pb, out=pa)   # mixed types: a backend may convert
+        return a                                                                    # `b` first (the CPU does), a piece at a time
     return op(a, b)
 
 # %% ../../nbs/reformer/02_reversible.ipynb #a7c3e1d2
