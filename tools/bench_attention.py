@@ -256,22 +256,27 @@ def snapshot(case, n, folder, ff_chunks=1, compile='off'):
 MODEL_CASES = ('gpt_sdpa_bf16', 'reformerlm_fused_bf16', 'reformerlm24_fused_bf16', 'reformerlm_fused_fact_bf16')
 
 def check_fused(n):
-    "Fused against plain LSH-4 attention on identical buckets: largest differences (output, qk and v gradients) relative to the plain path's largest value."
+    "Fused against plain LSH-4 attention on identical buckets: largest differences (output, qk and v gradients) relative to the plain path's largest value; also called as `LSHSelfAttention` calls it (`fused_owned`: gradients over the output and its gradient)."
     from reformer_rigl.reformer.attention import lsh_attention
     from reformer_rigl.reformer import lsh_kernel
+    from reformer_rigl.reformer.contract import ATTENTION_PATHS
     torch.manual_seed(0)
     qk = torch.randn(1, 8, n, 64, device='cuda', dtype=torch.bfloat16)
-    v, grad = torch.randn_like(qk), torch.randn_like(qk)
+    v = torch.randn_like(qk)
+    grad = torch.randn(1, n, 8, 64, device='cuda', dtype=torch.bfloat16).transpose(1, 2)   # the layer's layout: [b, n, h, e] storage
     buckets = torch.randint(0, n // 64, (1, 8, 4, n), device='cuda', dtype=torch.int16)
-    def run(impl):
+    def run(impl, owned=False):
         q1, v1 = qk.clone().requires_grad_(), v.clone().requires_grad_()
-        out = lsh_attention(q1, v1, 64, causal=True, buckets=buckets, impl=impl)
-        out.backward(grad)
-        return out.float(), q1.grad.float(), v1.grad.float()
+        if owned: out = ATTENTION_PATHS[('lsh', 'fused')].layer_fn(q1, v1, buckets, 64, True)   # as LSHSelfAttention calls it
+        else: out = lsh_attention(q1, v1, 64, causal=True, buckets=buckets, impl=impl)
+        value = out.detach().float().clone()         # before the backward pass, which an owned call lets write over the output
+        out.backward(grad.clone())                   # (and over its gradient)
+        return value, q1.grad.float(), v1.grad.float()
     ref, errors = run('plain'), {}
-    for name, sums in (('fused', lsh_kernel.SUMS_BYTES), ('fused_one_head_per_group', 1)):
+    for name, sums, owned in (('fused', lsh_kernel.SUMS_BYTES, False), ('fused_one_head_per_group', 1, False),
+                              ('fused_owned', lsh_kernel.SUMS_BYTES, True), ('fused_owned_one_head_per_group', 1, True)):
         saved, lsh_kernel.SUMS_BYTES = lsh_kernel.SUMS_BYTES, sums
-        try: got = run('fused')
+        try: got = run('fused', owned)
         finally: lsh_kernel.SUMS_BYTES = saved
         errors[name] = [round(((a - b).abs().max() / b.abs().max()).item(), 5) for a, b in zip(got, ref)]
     return dict(rel_err=errors, passed=all(max(e) < 0.05 for e in errors.values()))
@@ -302,6 +307,8 @@ def main():
     p.add_argument('--compile', default='off', choices=('off', 'on', 'both'), help="the model cases compiled: 'on' (the GPT "
                    "whole, a ReformerLM's blocks by compile_blocks), 'off' (eager) or 'both' (the cases eager, then compiled)")
     p.add_argument('--device', default='cuda', choices=('cuda', 'cpu'), help='where the model cases run (cpu: a check of the code path)')
+    p.add_argument('--sums-bytes', type=int, default=None, help="lsh_kernel.SUMS_BYTES for this run (the fused path's float32 "
+                   "sums per buffer, which bound its head groups); recorded as `sums_bytes` in attn and memory records")
     p.add_argument('--dry-run', action='store_true', help='print the plan (cases, lengths, skips) and exit; needs no GPU')
     p.add_argument('--out', default='nbs/experiments/gpu_runs/attention_bench/records.jsonl')
     a = p.parse_args()
@@ -321,6 +328,9 @@ def main():
         return
     global DEVICE
     DEVICE = a.device
+    if a.sums_bytes is not None:
+        from reformer_rigl.reformer import lsh_kernel
+        lsh_kernel.SUMS_BYTES = a.sums_bytes
     if DEVICE == 'cpu' and any(kind not in ('model',) for kind, *_ in plan):
         p.error('--device cpu runs model cases only: pass --attn= (and no --check, --profile or --snapshot)')
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
@@ -328,6 +338,7 @@ def main():
     for kind, case, n, comp in plan:
         rec = dict(kind=kind, case=case, n=n, **base)
         if kind in ('model', 'memory'): rec.update(ff_chunks=ff_chunks_for(case, n, a.ff_chunks), compile=compile_kind(case, comp))
+        if a.sums_bytes is not None and kind in ('attn', 'memory', 'model'): rec['sums_bytes'] = a.sums_bytes
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
         else:
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)

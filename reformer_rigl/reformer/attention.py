@@ -22,7 +22,7 @@ from .contract import (MASK_VALUE, SELF_MASK_VALUE, IMPLS, ATTENTION_PATHS, atte
 __all__ = ['LSH_IMPLS', 'LSH_SETTINGS', 'MultiHeadAttention', 'shared_qk_bias', 'shared_qk_plain', 'shared_qk_sdpa',
            'shared_qk_attention', 'sort_by_bucket', 'gather_positions', 'look_one_back', 'previous_chunks', 'look_back',
            'count_in_windows', 'merge_rounds', 'plain_lsh_attention', 'lsh_attention', 'resolve_impl', 'pad_for_lsh',
-           'check_lsh_setting', 'LSHSelfAttention', 'SharedQKAttention']
+           'check_lsh_setting', 'LSHSelfAttention', 'autocast_once', 'SharedQKAttention']
 
 # %% ../../nbs/reformer/01_attention.ipynb #967483e1
 class MultiHeadAttention(nn.Module):
@@ -296,6 +296,7 @@ def check_lsh_setting(name:str, # a key of `LSH_SETTINGS`
 # %% ../../nbs/reformer/01_attention.ipynb #3e2a0800
 class LSHSelfAttention(nn.Module):
     "Reformer self-attention: shared-QK LSH attention over chunks of sorted buckets; exact full shared-QK attention when `use_lsh=False`."
+    autocast_input = True   # its input goes only to linear layers: a caller may hand it over in autocast's type (`autocast_once`)
     def __init__(self,
                  d_model:int, # model width, split into `n_heads` heads
                  n_heads:int=8, # number of attention heads
@@ -338,6 +339,14 @@ class LSHSelfAttention(nn.Module):
         ev = ''.join(f", eval_{k}={getattr(self, f'eval_{k}')}" for k in ('n_hashes', 'use_lsh') if getattr(self, f'eval_{k}') is not None)
         return f"d_model={self.d_model}, n_heads={self.n_heads}, {lsh}, causal={self.causal}, dropout={self.dropout}{ev}"
 
+# %% ../../nbs/reformer/01_attention.ipynb #a7b3c5d2
+def autocast_once(x:torch.Tensor): # a linear layer's input
+    "`x` in the type autocast would give a linear layer's input (float32, float16, bfloat16 inputs in autocast's type), or `x` outside autocast."
+    dev = x.device.type
+    if not torch.amp.is_autocast_available(dev) or not torch.is_autocast_enabled(dev): return x   # e.g. 'meta': none
+    if not x.is_floating_point() or x.dtype == torch.float64: return x
+    return x.to(torch.get_autocast_dtype(dev))
+
 # %% ../../nbs/reformer/01_attention.ipynb #5f65f4fe
 @patch
 def forward(self:LSHSelfAttention,
@@ -348,6 +357,7 @@ def forward(self:LSHSelfAttention,
     n, use_lsh = x.shape[1], self.active('use_lsh')
     if use_lsh: x, mask = pad_for_lsh(x, mask, self.bucket_size)
     split = lambda t: rearrange(t, 'b n (h d) -> b h n d', h=self.n_heads)
+    x = autocast_once(x)                                                 # one copy for both projections to save
     qk, v = split(self.to_qk(x)), split(self.to_v(x))                    # b h n d
     _, path = resolve_attention('lsh' if use_lsh else 'full', self.impl, qk, v, self.bucket_size,
                                 self.dropout if self.training else 0.)  # once per call
@@ -357,7 +367,8 @@ def forward(self:LSHSelfAttention,
         factors = n_buckets if isinstance(n_buckets, tuple) else None
         rotations = lsh_rotations(self.n_heads, self.active('n_hashes'), qk.shape[-1], n_buckets, qk.device, self.seed)  # drawn in a replay too
         buckets = replayed(lambda: lsh_buckets(qk, rotations, mask, factors, path.hash_fn))  # a reversible backward reuses them
-        out = path.fn(qk, v, buckets, self.bucket_size, self.causal, mask, self.dedup, self.dropout, self.training)
+        attend_fn = path.layer_fn or path.fn                          # the output is the layer's own: its memory may be reused
+        out = attend_fn(qk, v, buckets, self.bucket_size, self.causal, mask, self.dedup, self.dropout, self.training)
     return self.to_out(rearrange(out[:, :, :n], 'b h n d -> b n (h d)'))
 
 # %% ../../nbs/reformer/01_attention.ipynb #afb9f14b

@@ -115,6 +115,7 @@ class AttentionPath:
     fn:Callable # the attention, with its kind's signature (`ATTENTION_KINDS`)
     unsupported:Callable|None=None # `(qk, v=, bucket_size=, dropout=) -> reason or None`; None: runs on any input
     hash_fn:Callable|None=None # LSH paths: hashing with `hash_vectors`'s signature (None: `hash_vectors`)
+    layer_fn:Callable|None=None # `fn` for a layer that reads neither the output nor its gradient after the backward pass (it may reuse their memory); None: `fn`
 
 # %% ../../nbs/reformer/00b_attention_contract.ipynb #26a11211
 ATTENTION_PATHS = {}   # (kind, impl) -> AttentionPath: the one table of attention implementations
@@ -122,13 +123,14 @@ ATTENTION_PATHS = {}   # (kind, impl) -> AttentionPath: the one table of attenti
 def register_attention(kind:str, # a key of `ATTENTION_KINDS`
                        impl:str, # the path's name, e.g. 'plain' (the reference), 'fused', 'flex'
                        unsupported:Callable|None=None, # why the path cannot run on given inputs, or None
-                       hash_fn:Callable|None=None): # LSH paths: their hashing function
+                       hash_fn:Callable|None=None, # LSH paths: their hashing function
+                       layer_fn:Callable|None=None): # the function for layers that own the output (see `AttentionPath`)
     "Decorator: register the function as path `impl` of attention `kind` in `ATTENTION_PATHS`; returns it unchanged."
     if kind not in ATTENTION_KINDS: raise ValueError(f"kind must be one of {', '.join(map(repr, ATTENTION_KINDS))}, got {kind!r}")
     if not isinstance(impl, str) or not impl.isidentifier() or impl == 'auto':
         raise ValueError(f"impl must be a name (not 'auto', which chooses among the paths), got {impl!r}")
     def _register(fn):
-        ATTENTION_PATHS[(kind, impl)] = AttentionPath(fn, unsupported, hash_fn)
+        ATTENTION_PATHS[(kind, impl)] = AttentionPath(fn, unsupported, hash_fn, layer_fn)
         return fn
     return _register
 

@@ -15,7 +15,7 @@ from .contract import MASK_VALUE, SELF_MASK_VALUE, check_lsh_inputs, register_at
 from .hashing import bucket_dtype
 
 # %% auto #0
-__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'FusedLSHAttention', 'fused_unsupported',
+__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'GROUP_PROGRAMS', 'FusedLSHAttention', 'fused_unsupported',
            'fused_lsh_attention', 'hash_fused', 'attend_candidates_fused']
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #7abfdde4
@@ -47,13 +47,13 @@ def _buffer(b, h, n, e, device, dtype=torch.float32): # `[b, h, n, e]` stored as
 
 @triton.jit
 def _slots(idx_ptr, order_ptr, ch_ptr, n, S: tl.constexpr, BN: tl.constexpr, DEDUP: tl.constexpr):
-    "BN slots of one sorted row: the position in each slot as int32 and, for the count, each position's chunk (its slot // S)."
+    "BN slots of one sorted row: the position in each slot as int32 and, for the count, each position's chunk (its slot // S, in `ch_ptr`'s type)."
     row = tl.program_id(1)
     t = tl.program_id(0) * BN + tl.arange(0, BN)
     inside = t < n
     pos = tl.load(idx_ptr + row * n + t, mask=inside, other=0)
     tl.store(order_ptr + row * n + t, pos.to(tl.int32), mask=inside)
-    if DEDUP: tl.store(ch_ptr + row * n + pos, (t // S).to(tl.int32), mask=inside)
+    if DEDUP: tl.store(ch_ptr + row * n + pos, (t // S).to(ch_ptr.dtype.element_ty), mask=inside)
 
 def _sort_info(buckets:torch.Tensor, # `[b, h, r, n]`; padding in the last bucket
                bucket_size:int, # chunk size `s`
@@ -63,7 +63,8 @@ def _sort_info(buckets:torch.Tensor, # `[b, h, r, n]`; padding in the last bucke
     b, h, r, n = buckets.shape
     idx = buckets.sort(dim=-1, stable=True).indices.contiguous()            # b h r n: sorted by (bucket, position), all rounds at once
     order = torch.empty(b, h, r, n, dtype=torch.int32, device=buckets.device)
-    chunk_of = torch.empty_like(order) if dedup and r > 1 else None
+    small = torch.int16 if n // bucket_size < 2**15 else torch.int32        # chunk numbers: 2 bytes each up to 2M positions of 64
+    chunk_of = torch.empty(b, h, r, n, dtype=small, device=buckets.device) if dedup and r > 1 else None
     _slots[(triton.cdiv(n, 1024), b * h * r)](idx, order, order if chunk_of is None else chunk_of, n, S=bucket_size, BN=1024,
                                               DEDUP=chunk_of is not None)    # one launch: int32 orders and chunk numbers
     key_ok = n_real = None
@@ -163,14 +164,14 @@ def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup,
     return s, is_self | blocked
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3e2f2450
-@triton.jit(do_not_specialize=['r'])   # one compiled kernel for round 0, 1 and the others: fewer compilations
+@triton.jit(do_not_specialize=['r', 'G', 'h0'])   # one compiled kernel for every round and head group: fewer compilations
 def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, mx_ptr, den_ptr,
-         sqb, sqh, sqn, svb, svh, svn, sob, soh, son,
-         H, n, C, r, scale,
+         sqb, sqh, sqn, svb, svh, svn, sob, soh, son, sab, sah, san,
+         H, G, h0, n, C, r, scale,
          S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
          HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
          LAST: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
-    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, H, 0, n, C, r, R, HAS_MASK)
+    c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
     od = tl.arange(0, D)
     oe = tl.arange(0, E)
@@ -193,8 +194,8 @@ def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, m
     p = tl.exp(s - m2[:, None])
     l = l * alpha + _row_sum(p)
     acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PREC)
-    rows = b * sob + h * soh + qpos[:, None] * son + oe[None, :]
-    optr = out_ptr + rows
+    rows = b * sob + h * soh + qpos[:, None] * son + oe[None, :]                  # the output's rows
+    optr = out_ptr + b * sab + (h - h0) * sah + qpos[:, None] * san + oe[None, :]   # the group's float32 partial sums
     mptr = mx_ptr + bh * n + qpos
     lptr = den_ptr + bh * n + qpos
     if not FIRST:                                     # merge with the earlier rounds, relative to the larger max
@@ -211,20 +212,32 @@ def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, m
     tl.store(lptr, l)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a725eb9c
+SUMS_BYTES = 2**29       # float32 sums over the rounds (forward and backward), per buffer, at most (512 MiB): longer inputs run a group of heads at a time
+GROUP_PROGRAMS = 2**14   # programs per launch that keep a GPU busy: a group has no more heads than that takes
+
+def _head_group(b, h, n, w, s=64): # batch, heads, length, row width of the sums, chunk size
+    "Heads per group of the float32 sums: enough for `GROUP_PROGRAMS` programs (one per chunk and head), one float32 `[b, g, n, w]` buffer within `SUMS_BYTES` (at least one head)."
+    busy = -(-GROUP_PROGRAMS // (b * max(1, n // s)))   # heads that give a launch GROUP_PROGRAMS programs
+    return max(1, min(h, busy, SUMS_BYTES // (b * n * w * 4)))
+
 def _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool):
     "`_fwd` for every round: the output `[b, h, n, e]` in `q`'s dtype (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
     b, h, n, d = q.shape
     e, r, n_chunks = v.shape[-1], order.shape[2], n // bucket_size
     out = _buffer(b, h, n, e, q.device, q.dtype)
-    acc = _buffer(b, h, n, e, q.device) if r > 1 else out    # float32 partial sums, only between rounds
     mx, den = torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
-    for i in range(r):
-        _fwd[(n_chunks, b * h)](q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
-                                order if n_real is None else n_real, acc, out, mx, den,
-                                *_strides(q), *_strides(v), *_strides(acc), h, n, n_chunks, i, d ** -0.5,
-                                S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
-                                DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
-                                MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
+    g = _head_group(b, h, n, e, bucket_size) if r > 1 else h
+    for h0 in range(0, h, g):                       # a group of heads at a time, as the backward's sums
+        gg = min(g, h - h0)
+        acc = _buffer(b, gg, n, e, q.device) if r > 1 else out   # float32 partial sums, only between rounds
+        for i in range(r):
+            _fwd[(n_chunks, b * gg)](q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
+                                     order if n_real is None else n_real, acc, out, mx, den,
+                                     *_strides(q), *_strides(v), *_strides(out), *_strides(acc), h, gg, h0, n, n_chunks, i,
+                                     d ** -0.5, S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
+                                     DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
+                                     MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
+        del acc                                     # freed before the next group's
     return out, mx, den
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3d548437
@@ -292,7 +305,7 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
               H, G, h0, n, C, r, scale,
               S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
               HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr, LAST: tl.constexpr,
-              MASK: tl.constexpr, SELF: tl.constexpr):
+              LAST_Q: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
     "Key and value gradients of one chunk in one round (its own tile and the tile of the chunk that looks back at it); the keys' part goes through `unit` into the queries' sums."
     c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
@@ -319,27 +332,23 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
     dx = _unit_grad(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od), dk * scale)   # the keys' rows again: fewer live registers
     acc = b * sab + (h - h0) * sah + kpos[:, None] * san    # rows of the group's sums
     fin = b * sfb + h * sfh + kpos[:, None] * sfn           # rows of the gradients
-    _add_store(dq_ptr, fq_ptr, acc + od[None, :], fin + od[None, :], dx, False, LAST)
+    _add_store(dq_ptr, fq_ptr, acc + od[None, :], fin + od[None, :], dx, False, LAST_Q)   # LAST_Q False: the sums, copied after
     _add_store(dv_ptr, fv_ptr, acc + oe[None, :], fin + oe[None, :], dv, FIRST, LAST)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #fe4dfab1
-SUMS_BYTES = 2**29   # the backward's float32 sums, per buffer, at most (512 MiB): longer inputs run a group of heads at a time
-
-def _head_group(b, h, n, w): # batch, heads, length, row width of the sums
-    "Heads per backward group: one float32 `[b, g, n, w]` buffer stays within `SUMS_BYTES` (at least one head)."
-    return max(1, min(h, SUMS_BYTES // (b * n * w * 4)))
-
-def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool):
-    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype."
+def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool, reuse:bool=False):
+    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype; `reuse`: written over `dout` and `out`."
     b, h, n, d = q.shape
     e, r, s = v.shape[-1], order.shape[2], bucket_size
     delta = torch.empty(b, h, n, dtype=torch.float32, device=q.device)   # dO·O of every row: the first `_bwd_dq` writes it
     w = max(d, e)                                   # one row width, so the gradients (and the sums) share their strides
-    dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
+    reuse = reuse and d == e and out.dtype == v.dtype and dout.dtype == q.dtype and dout.stride() == out.stride()
+    if reuse: dq, dv = dout, out                    # read for the last time here: the gradients go over them (see below)
+    else: dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
     args = (q, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
             order if n_real is None else n_real, mx, den, delta)
     strides = (*_strides(q), *_strides(v), *_strides(dout))
-    g = _head_group(b, h, n, w)
+    g = _head_group(b, h, n, w, s)
     for h0 in range(0, h, g):
         sums = _buffer(b, g, n, w, q.device)        # float32 sums of the query and key parts over the rounds
         sq, sv = sums[..., :d], (_buffer(b, g, n, w, q.device)[..., :e] if r > 1 else dv)   # one round: `dv` written once
@@ -349,29 +358,32 @@ def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_
                         PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
             _bwd_dq[grid](*args, sq, out, *strides, *_strides(sq), *_strides(out), *group, i, d ** -0.5, **opts)
             _bwd_dkdv[grid](*args, sq, sv, dq, dv, *strides, *_strides(sq), *_strides(dq), *group, i, d ** -0.5,
-                            LAST=i == r - 1, **opts)
+                            LAST=i == r - 1, LAST_Q=i == r - 1 and not reuse, **opts)
+        if reuse: dq[:, h0:h0 + group[1]].copy_(sq[:, :group[1]])   # the group's `dout` rows are read by now
         del sums, sq, sv                            # freed before the next group's
     return dq, dv
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #6ebbf172
 class FusedLSHAttention(torch.autograd.Function):
-    "LSH attention on given sort orders with Triton kernels (keys `unit(qk)` made inside them); `apply(qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal)`."
+    "LSH attention on given sort orders with Triton kernels (keys `unit(qk)` made inside them); `apply(qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal, owned=False)`."
     @staticmethod
-    def forward(ctx, qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal):
+    def forward(ctx, qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal, owned=False):
         ctx.dtypes = qk.dtype, v.dtype
         work = _work_dtype(qk.dtype)
         q, v = (_rows_contiguous(t.to(work)) for t in (qk, v))
         out, mx, den = _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size, causal)
         ctx.save_for_backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den)
-        ctx.bucket_size, ctx.causal = bucket_size, causal
+        ctx.bucket_size, ctx.causal, ctx.owned = bucket_size, causal, owned
         return out.to(ctx.dtypes[0])
 
     @staticmethod
     def backward(ctx, dout):
         q, v, order, chunk_of, key_ok, n_real, out, mx, den = ctx.saved_tensors
         dout = _rows_contiguous(dout.to(q.dtype))
-        grads = _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal)
-        return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None)
+        keep = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)()   # retain_graph=True: read again
+        grads = _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal,
+                          reuse=ctx.owned and not keep)
+        return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None, None)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #e2ae499c
 def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
@@ -391,9 +403,9 @@ def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
         return "float32 with bucket_size 128 needs more shared memory than an H100/H200 has (use bfloat16 or float16, or bucket_size <= 64)"
     if dropout > 0: return "attention dropout is not fused (use dropout=0 or impl='plain')"
 
-def _fused_lsh(qk, v, buckets, bucket_size, causal=False, mask=None, dedup=True, dropout=0., training=False):
-    "The fused path, inputs already checked: sort orders, chunk numbers and padding information, then `FusedLSHAttention`."
-    return FusedLSHAttention.apply(qk, v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal)
+def _fused_lsh(qk, v, buckets, bucket_size, causal=False, mask=None, dedup=True, dropout=0., training=False, owned=False):
+    "The fused path, inputs already checked: sort orders, chunk numbers and padding information, then `FusedLSHAttention` (`owned`: see there)."
+    return FusedLSHAttention.apply(qk, v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal, owned)
 
 def fused_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                         v:torch.Tensor, # values `[b, h, n, e]`
@@ -653,5 +665,5 @@ def attend_candidates_fused(qk:torch.Tensor, # the new queries `[b, h, n, d]`
     return out.to(dtype)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a8f68e80
-register_attention('lsh', 'fused', unsupported=fused_unsupported,
-                   hash_fn=torch.compiler.disable(hash_fused))(torch.compiler.disable(_fused_lsh))
+register_attention('lsh', 'fused', unsupported=fused_unsupported, hash_fn=torch.compiler.disable(hash_fused),
+                   layer_fn=torch.compiler.disable(functools.partial(_fused_lsh, owned=True)))(torch.compiler.disable(_fused_lsh))

@@ -8,9 +8,9 @@ Docs: https://reformer-rigl.github.io/reformer-rigl/reformer/models.html.md"""
 from __future__ import annotations
 import math, torch, torch.nn as nn
 from fastcore.basics import patch
-from .attention import MultiHeadAttention, LSHSelfAttention, check_lsh_setting
+from .attention import MultiHeadAttention, LSHSelfAttention, check_lsh_setting, autocast_once
 from .contract import check_impl
-from .reversible import ReversibleBlock, IrreversibleBlock, ReversibleSequence, IrreversibleSequence
+from .reversible import ReversibleBlock, IrreversibleBlock, ReversibleSequence, IrreversibleSequence, halves_mean, doubled_stream
 from .feedforward import ChunkedFeedForward, forward_in_pieces
 from .positional import (AxialPositionalEncoding, AbsolutePositionalEmbedding, check_max_seq_len,
                                                FixedPositionalEncoding, default_axial_shape)
@@ -36,8 +36,13 @@ class PreNorm(nn.Module):
 
     def forward_chunk(self, x): return self.drop(self.fn.forward_chunk(self.norm(x))) # the whole branch on one piece
 
+    def normed(self, x): # the sub-layer's input
+        "`LayerNorm(x)`, in autocast's type at once when `fn` says its input goes only to linear layers (`autocast_input`): the float32 copy is not held while `fn` runs."
+        h = self.norm(x)
+        return autocast_once(h) if getattr(self.fn, 'autocast_input', False) else h
+
     def forward(self, x, **kwargs):
-        if self.position_wise_chunks == 1 or kwargs: return self.drop(self.fn(self.norm(x), **kwargs))
+        if self.position_wise_chunks == 1 or kwargs: return self.drop(self.fn(self.normed(x), **kwargs))
         return forward_in_pieces(self, x)
 
 # %% ../../nbs/reformer/05_models.ipynb #9df4d88d
@@ -226,7 +231,10 @@ def two_streams(layers:nn.Module, # reversible (or irreversible) blocks on a `[b
                 x:torch.Tensor, # `[b, n, d]`
                 **kwargs): # passed to the blocks (mask, memory)
     "Run `layers` on `[x, x]` (the embedding copied into both halves) and return the mean of the two output halves."
-    y1, y2 = layers(torch.cat([x, x], dim=-1), **kwargs).chunk(2, dim=-1)
+    if isinstance(layers, ReversibleSequence) and not torch.compiler.is_compiling():   # the stream, its output and their gradients: the sequence's to overwrite
+        return halves_mean(layers(doubled_stream(x), **kwargs))
+    y = layers(torch.cat([x, x], dim=-1), **kwargs)
+    y1, y2 = y.chunk(2, dim=-1)
     return (y1 + y2) / 2
 
 # %% ../../nbs/reformer/05_models.ipynb #ac696c6c

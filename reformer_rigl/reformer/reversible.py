@@ -13,7 +13,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['ReversibleBlock', 'IrreversibleBlock', 'replayed', 'RandomContext', 'IrreversibleSequence', 'ReversibleSequence',
-           'SavedTensorBytes', 'compile_settings', 'compile_blocks']
+           'doubled_stream', 'halves_mean', 'SavedTensorBytes', 'compile_settings', 'compile_blocks']
 
 # %% ../../nbs/reformer/02_reversible.ipynb #361db4ed
 class ReversibleBlock(nn.Module):
@@ -123,7 +123,10 @@ def _combine(op, # `torch.add` or `torch.sub`
              own:bool): # `a` may be overwritten (no one else reads it)
     "`op(a, b)`, written over `a` when `own`, the result fits `a` (same shape and dtype) and no graph is recorded; else a new tensor."
     recorded = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
-    if own and not recorded and a.shape == torch.broadcast_shapes(a.shape, b.shape) and a.dtype == torch.result_type(a, b): return op(a, b, out=a)
+    if own and not recorded and a.shape == torch.broadcast_shapes(a.shape, b.shape) and a.dtype == torch.result_type(a, b):
+        if b.dtype == a.dtype or a.dim() < 2 or a.shape != b.shape: return op(a, b, out=a)
+        for pa, pb in zip(a.chunk(16, -2), b.chunk(16, -2)): op(pa, pb, out=pa)   # mixed types: a backend may convert
+        return a                                                                    # `b` first (the CPU does), a piece at a time
     return op(a, b)
 
 # %% ../../nbs/reformer/02_reversible.ipynb #a7c3e1d2
@@ -146,27 +149,59 @@ def forward_record(self:ReversibleBlock, x, **kwargs):
     return torch.cat(ys, dim=-1), contexts
 
 # %% ../../nbs/reformer/02_reversible.ipynb #9178fc4e
-def _vjp(out, inputs, grad_out):
+def _vjp(out, # a tensor, or its place in the graph (`_root`)
+         inputs, grad_out):
     "Vector-Jacobian product of `out` with respect to `inputs` (zeros for unused inputs)."
     grads = torch.autograd.grad(out, inputs, grad_out, allow_unused=True)
     return [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]
 
+# %% ../../nbs/reformer/02_reversible.ipynb #5e1f0a2b
+class _GradIn(Function):
+    "A graph node after `x` that takes `x`'s gradient in another dtype and converts it itself; its output holds no values."
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.dtype = x.dtype
+        return torch.empty((), dtype=dtype, device=x.device).expand(x.shape)   # the shape and dtype the gradient must have
+
+    @staticmethod
+    def backward(ctx, grad): return grad.to(ctx.dtype), None
+
+def _root(out, # a branch's output
+          dtype=None): # the dtype of the gradient `_vjp` will start from (None: `out`'s)
+    "Where `out` enters the graph (a `GradientEdge`), for `_vjp` once `out` itself is freed, taking a gradient in `dtype`; `out` when it has no graph node."
+    if out.grad_fn is None: return out
+    if dtype is not None and dtype != out.dtype: out = _GradIn.apply(out, dtype)
+    return torch.autograd.graph.get_gradient_edge(out)
+
+def _apart(grads:list, # gradients autograd handed back (None allowed)
+           owned): # tensors whose memory a later step overwrites
+    "`grads`, each one that shares memory with a tensor of `owned` replaced by a copy."
+    ptrs = {t.untyped_storage().data_ptr() for t in owned}
+    return [g.clone() if g is not None and g.untyped_storage().data_ptr() in ptrs else g for g in grads]
+
 # %% ../../nbs/reformer/02_reversible.ipynb #e8b1c6d2
 @patch
-def _undo_g(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, own:bool):
+def _undo_g(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, own:bool, own_grads:bool=False):
     "Step 1 of `backward_pass` on `halves = [y2, dy1]` (emptied): `(x2, dx1, g_grads)`, `x2 = y2 - G(y1)`, `dx1 = dy1 + (∂G/∂y1)ᵀ dy2`."
     y2, dy1 = halves; halves.clear()
     y1 = y1.detach().requires_grad_()
     with g_ctx: gy1 = self.g(y1)
-    dy1_from_g, *g_grads = _vjp(gy1, [y1, *g_params], dy2)
-    with torch.no_grad(): x2 = _combine(torch.sub, y2.detach(), gy1.detach(), own)   # x2 = y2 - G(y1)
-    del y2, gy1
-    return x2, dy1 + dy1_from_g, g_grads
+    if own:                                    # x2 written over y2: G's output can go before its graph runs backward
+        with torch.no_grad(): x2 = _combine(torch.sub, y2.detach(), gy1.detach(), own)   # x2 = y2 - G(y1)
+        root = _root(gy1, dy2.dtype); del y2, gy1  # (see `_backward_halves`)
+        dy1_from_g, *g_grads = _vjp(root, [y1, *g_params], dy2)
+    else:                                      # a new x2 once G's graph is freed
+        dy1_from_g, *g_grads = _vjp(gy1, [y1, *g_params], dy2)
+        with torch.no_grad(): x2 = _combine(torch.sub, y2.detach(), gy1.detach(), own)
+        del y2, gy1
+    with torch.no_grad(): dx1 = _combine(torch.add, dy1, dy1_from_g, own_grads)   # over dy1 when it is ours
+    return x2, dx1, g_grads
+
 
 # %% ../../nbs/reformer/02_reversible.ipynb #01babddf
 @patch
-def _backward_halves(self:ReversibleBlock, ys:list, dys:list, contexts, kw_inputs, kwargs:dict, own:bool=False):
-    "`backward_pass` on `ys = [y1, y2]`, `dys = [dy1, dy2]` (emptied, so each half goes once used); `own`: overwrite `ys`."
+def _backward_halves(self:ReversibleBlock, ys:list, dys:list, contexts, kw_inputs, kwargs:dict, own:bool=False, own_grads:bool=False):
+    "`backward_pass` on `ys = [y1, y2]`, `dys = [dy1, dy2]` (emptied, so each half goes once used); `own`: overwrite `ys`, `own_grads`: `dys`."
     f_ctx, g_ctx = contexts
     (y1, y2), (dy1, dy2) = ys, dys
     ys.clear(); dys.clear()
@@ -175,20 +210,22 @@ def _backward_halves(self:ReversibleBlock, ys:list, dys:list, contexts, kw_input
     undo_g = self._undo_g_in_pieces if getattr(self.g, 'position_wise_chunks', 1) > 1 else self._undo_g   # see below
     with torch.enable_grad():
         halves = [y2, dy1]; del y2, dy1
-        x2, dx1, g_grads = undo_g(y1, halves, dy2, g_ctx, g_params, own)   # y2 and dy1 go in there
+        x2, dx1, g_grads = undo_g(y1, halves, dy2, g_ctx, g_params, own, own_grads)   # y2 and dy1 go in there
+        g_grads = _apart(g_grads, (dx1, dy2))  # dy2 is overwritten below, dx1 by the next block
         x2.requires_grad_()
         with f_ctx: fx2 = self.f(x2, **kwargs)
         with torch.no_grad(): x1 = _combine(torch.sub, y1.detach(), fx2.detach(), own)   # x1 = y1 - F(x2)
-        del y1
-        dx2_from_f, *rest = _vjp(fx2, [x2, *f_params, *kw_inputs], dx1)
-        del fx2
-        dx2 = dy2 + dx2_from_f
+        root = _root(fx2, dx1.dtype); del y1, fx2   # F's output goes before its graph runs backward: only its graph edge stays
+        dx2_from_f, *rest = _vjp(root, [x2, *f_params, *kw_inputs], dx1)
+        with torch.no_grad(): dx2 = _combine(torch.add, dy2, dx2_from_f, own_grads)   # over dy2 when it is ours
         del dy2, dx2_from_f
+    rest = _apart(rest, (dx1, dx2))            # the next block overwrites dx1 and dx2
     f_grads, kw_grads = rest[:len(f_params)], rest[len(f_params):]
     param_grads = {}
     for p, g in zip(f_params + g_params, f_grads + g_grads): # a parameter shared by f and g gets both parts
         param_grads[id(p)] = param_grads[id(p)] + g if id(p) in param_grads else g
     return [x1, x2.detach()], [dx1, dx2], param_grads, kw_grads
+
 
 # %% ../../nbs/reformer/02_reversible.ipynb #c20b2fb0
 @patch
@@ -209,13 +246,24 @@ class IrreversibleSequence(nn.Module):
         return x
 
 # %% ../../nbs/reformer/02_reversible.ipynb #1adc0e6b
+_OURS = '_reversible_may_overwrite'   # set on a gradient tensor (or the output's node) that `_ReversibleFunction.backward` may write over
+
+def _halves(t, # a stream `[..., 2d]`
+            apart:bool): # the halves will be written over
+    "`t`'s two halves; `apart`: as tensors of their own over the same memory, so that writing one does not mark the other as modified for autograd (views share one version counter)."
+    halves = list(t.chunk(2, dim=-1))
+    if not apart: return halves
+    return [torch.empty(0, dtype=t.dtype, device=t.device).set_(h.untyped_storage(), h.storage_offset(), h.shape, h.stride())
+            for h in halves]
+
 class _ReversibleFunction(Function):
     "Forward through `blocks` keeping only the output; backward recomputes each block's input from its output."
     @staticmethod
     def forward(ctx, x, blocks, kwargs, grad_kw, *tensors): # `tensors`: the kwargs named in `grad_kw`, then parameters
         contexts, xs = [], list(x.chunk(2, dim=-1))
+        own_x = getattr(x, _OURS, False) and not torch.compiler.is_compiling()   # a stream made for this call alone (`doubled_stream`)
         for i, blk in enumerate(blocks):
-            xs, c = blk._forward_halves(xs, kwargs, own=i > 0)   # from the second block on, the halves are ours
+            xs, c = blk._forward_halves(xs, kwargs, own=own_x or i > 0)   # from the second block on, the halves are ours
             contexts.append(c)
         y = torch.cat(xs, dim=-1); del xs
         ctx.blocks, ctx.kwargs, ctx.grad_kw, ctx.contexts = blocks, kwargs, grad_kw, contexts
@@ -228,14 +276,17 @@ class _ReversibleFunction(Function):
         y, = ctx.saved_tensors
         keep = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)()   # retain_graph=True (or torch < 2.5): keep all
         if not keep: ctx.maybe_clear_saved_tensors()   # the output goes as soon as the last block has used its halves
-        ys, dys = list(y.chunk(2, dim=-1)), list(dy.chunk(2, dim=-1))
+        own_dy = not keep and getattr(dy, _OURS, False)   # the gradient is ours to overwrite (`halves_mean` made it)
+        own_y = own_dy and getattr(ctx, _OURS, False)     # and the output, which `halves_mean` read and let go (used elsewhere: no)
+        ys, dys = _halves(y, own_y), _halves(dy, own_dy)
         del y, dy
         kwargs = dict(ctx.kwargs)
         for k in ctx.grad_kw: kwargs[k] = kwargs[k].detach().requires_grad_()
         kw_inputs = [kwargs[k] for k in ctx.grad_kw]
         param_grads, kw_grads, last = {}, [0.] * len(kw_inputs), len(ctx.blocks) - 1
         for i in range(last, -1, -1):
-            ys, dys, pg, kg = ctx.blocks[i]._backward_halves(ys, dys, ctx.contexts[i], kw_inputs, kwargs, own=i < last)
+            ys, dys, pg, kg = ctx.blocks[i]._backward_halves(ys, dys, ctx.contexts[i], kw_inputs, kwargs, own=own_y or i < last,
+                                                             own_grads=own_dy or i < last)   # then the gradients are ours
             if not keep: ctx.contexts[i] = None   # its recorded buckets are not needed again
             for j, g in pg.items(): param_grads[j] = param_grads[j] + g if j in param_grads else g
             kw_grads = [a + b for a, b in zip(kw_grads, kg)]
@@ -258,6 +309,34 @@ class ReversibleSequence(IrreversibleSequence):
         if not needs_grad or len(self.blocks) == 0: return super().forward(x, **kwargs)
         return _ReversibleFunction.apply(x, self.blocks, kwargs, grad_kw, *[kwargs[k] for k in grad_kw], *params)
 
+# %% ../../nbs/reformer/02_reversible.ipynb #7c4d9e11
+class _HalvesMean(Function):
+    "`(y1 + y2) / 2` of a stream `[..., 2d]`; its backward makes the stream's gradient as a new tensor, marked as the sequence's."
+    @staticmethod
+    def forward(ctx, y):
+        if isinstance(y.grad_fn, _ReversibleFunction._backward_cls): setattr(y.grad_fn, _OURS, True)   # no one reads y again
+        y1, y2 = y.chunk(2, dim=-1)
+        return (y1 + y2) / 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        half = grad / 2
+        dy = torch.cat([half, half], dim=-1)   # what autograd makes for `(y1 + y2) / 2` of the two chunks
+        setattr(dy, _OURS, True)
+        return dy
+
+@torch.compiler.disable   # (as `halves_mean`)
+def doubled_stream(x:torch.Tensor): # `[..., d]`
+    "`[x, x]`, a new stream `[..., 2d]` marked as the sequence's: its first block writes its output over it (read it no more)."
+    stream = torch.cat([x, x], dim=-1)
+    setattr(stream, _OURS, True)
+    return stream
+
+@torch.compiler.disable   # run as it is: its backward marks a tensor, which a traced graph would not keep
+def halves_mean(y:torch.Tensor): # a stream `[..., 2d]`, e.g. a `ReversibleSequence`'s output
+    "The mean of the stream's two halves, `[..., d]`; `y` and its gradient go to the sequence to overwrite: read neither after the backward pass."
+    return _HalvesMean.apply(y)
+
 # %% ../../nbs/reformer/02_reversible.ipynb #a92d4b17
 def _output(a, b, own:bool):
     "Where `op(a, b)` is written piece by piece: over `a` when `own` and the result's dtype is `a`'s, else a new tensor shaped like `a`."
@@ -266,7 +345,7 @@ def _output(a, b, own:bool):
 
 # %% ../../nbs/reformer/02_reversible.ipynb #b63e8f20
 @patch
-def _undo_g_in_pieces(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, own:bool):
+def _undo_g_in_pieces(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_params:list, own:bool, own_grads:bool=False):
     "`_undo_g` for a position-wise `g`: recompute and differentiate it one piece of the sequence at a time."
     y2, dy1 = halves; halves.clear()
     pieces = lambda t: t.chunk(self.g.position_wise_chunks, self.g.chunk_dim)
@@ -280,7 +359,7 @@ def _undo_g_in_pieces(self:ReversibleBlock, y1, halves:list, dy2, g_ctx, g_param
         g_grads = grads if g_grads is None else [a + b for a, b in zip(g_grads, grads)]
         with torch.no_grad():
             if x2 is None:
-                x2, dx1 = _output(y2, gc, own), _output(dy1, dy1c_from_g, False)
+                x2, dx1 = _output(y2, gc, own), _output(dy1, dy1c_from_g, own_grads)
                 x2_pieces, dx1_pieces = pieces(x2), pieces(dx1)
             torch.sub(y2c, gc, out=x2_pieces[i])                  # x2[c] = y2[c] - g_c
             torch.add(dy1c, dy1c_from_g, out=dx1_pieces[i])       # dx1[c] = dy1[c] + (∂g_c/∂y1[c])ᵀ dy2[c]
