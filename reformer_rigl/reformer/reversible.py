@@ -260,8 +260,8 @@ class _ReversibleFunction(Function):
     "Forward through `blocks` keeping only the output; backward recomputes each block's input from its output."
     @staticmethod
     def forward(ctx, x, blocks, kwargs, grad_kw, *tensors): # `tensors`: the kwargs named in `grad_kw`, then parameters
-        contexts, xs = [], list(x.chunk(2, dim=-1))
         own_x = getattr(x, _OURS, False) and not torch.compiler.is_compiling()   # a stream made for this call alone (`doubled_stream`)
+        contexts, xs = [], _halves(x, apart=own_x)   # written over: tensors of their own, not views (a compiled branch may not take a view written in place)
         for i, blk in enumerate(blocks):
             xs, c = blk._forward_halves(xs, kwargs, own=own_x or i > 0)   # from the second block on, the halves are ours
             contexts.append(c)
