@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from fastai.torch_core import default_device
 
 # %% auto #0
-__all__ = ['seed_everything', 'get_rng_state', 'set_rng_state', 'pad_to_multiple', 'describe_device', 'synchronize', 'evaluating',
-           'param_count', 'fix_fastai_wandb']
+__all__ = ['seed_everything', 'get_rng_state', 'set_rng_state', 'pad_to_multiple', 'describe_device', 'synchronize',
+           'backward_keeps_graph', 'evaluating', 'param_count', 'fix_fastai_wandb']
 
 # %% ../nbs/00_core.ipynb #fbb719e8
 def seed_everything(seed:int, # the seed for Python, NumPy and torch (CPU and every GPU)
@@ -68,6 +68,11 @@ def describe_device(device=None) -> str:
 def synchronize(device): # a `torch.device` or its name, e.g. 'cpu' or 'cuda:1'
     "Wait for `device`'s queued work when it is a GPU."
     if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
+
+# %% ../nbs/00_core.ipynb #6adababc
+def backward_keeps_graph() -> bool:
+    "Inside a custom `backward`: whether this backward pass keeps the graph (`retain_graph=True`), so saved tensors are read again; True on a torch without the query."
+    return getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)()
 
 # %% ../nbs/00_core.ipynb #259f13cf
 class evaluating:

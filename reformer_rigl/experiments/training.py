@@ -23,7 +23,7 @@ from fastai.callback.training import GradientAccumulation
 from fastai.learner import Learner, Recorder, AvgSmoothLoss
 from fastai.optimizer import Optimizer, Adam, OptimWrapper, weight_decay, average_grad, average_sqr_grad, step_stat, adam_step, debias
 from ..core import get_rng_state, set_rng_state, synchronize, param_count
-from .config import ConfigError
+from .config import ConfigError, leaf_paths, get_path
 from .grid import UNHASHED_TRAIN_KEYS
 from .validation import task_config, check_choice, check_positive
 from .precision import resolve_precision
@@ -329,13 +329,7 @@ class CheckpointError(RuntimeError):
 
 CHECKPOINT_FORMAT = 1  # what a checkpoint holds; a file of another format is refused
 
-def _flat(d:dict, prefix:str='') -> dict:
-    "`{dotted key: value}` of the leaves of a nested dict."
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v: out.update(_flat(v, f'{prefix}{k}.'))
-        else: out[f'{prefix}{k}'] = v
-    return out
+def _flat(d:dict) -> dict: return {p: get_path(d, p) for p in leaf_paths(d)}   # `{dotted key: value}` of the leaves
 
 def fingerprint_diff(saved:dict, # the fingerprint in a checkpoint
                      current:dict) -> list: # this run's

@@ -13,6 +13,7 @@ import triton.language as tl
 from triton import knobs
 from .contract import MASK_VALUE, SELF_MASK_VALUE, check_lsh_inputs, register_attention
 from .hashing import bucket_dtype
+from ..core import backward_keeps_graph
 
 # %% auto #0
 __all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'GROUP_PROGRAMS', 'FusedLSHAttention', 'fused_unsupported',
@@ -380,7 +381,7 @@ class FusedLSHAttention(torch.autograd.Function):
     def backward(ctx, dout):
         q, v, order, chunk_of, key_ok, n_real, out, mx, den = ctx.saved_tensors
         dout = _rows_contiguous(dout.to(q.dtype))
-        keep = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)()   # retain_graph=True: read again
+        keep = backward_keeps_graph()   # retain_graph=True: read again
         grads = _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal,
                           reuse=ctx.owned and not keep)
         return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None, None)

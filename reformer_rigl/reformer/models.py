@@ -233,8 +233,7 @@ def two_streams(layers:nn.Module, # reversible (or irreversible) blocks on a `[b
     "Run `layers` on `[x, x]` (the embedding copied into both halves) and return the mean of the two output halves."
     if isinstance(layers, ReversibleSequence) and not torch.compiler.is_compiling():   # the stream, its output and their gradients: the sequence's to overwrite
         return halves_mean(layers(doubled_stream(x), **kwargs))
-    y = layers(torch.cat([x, x], dim=-1), **kwargs)
-    y1, y2 = y.chunk(2, dim=-1)
+    y1, y2 = layers(torch.cat([x, x], dim=-1), **kwargs).chunk(2, dim=-1)
     return (y1 + y2) / 2
 
 # %% ../../nbs/reformer/05_models.ipynb #ac696c6c

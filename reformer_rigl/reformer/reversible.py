@@ -10,6 +10,7 @@ import copy, threading
 import torch, torch.nn as nn
 from torch.autograd import Function
 from fastcore.basics import patch
+from ..core import backward_keeps_graph
 
 # %% auto #0
 __all__ = ['ReversibleBlock', 'IrreversibleBlock', 'replayed', 'RandomContext', 'IrreversibleSequence', 'ReversibleSequence',
@@ -124,9 +125,9 @@ def _combine(op, # `torch.add` or `torch.sub`
     "`op(a, b)`, written over `a` when `own`, the result fits `a` (same shape and dtype) and no graph is recorded; else a new tensor."
     recorded = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
     if own and not recorded and a.shape == torch.broadcast_shapes(a.shape, b.shape) and a.dtype == torch.result_type(a, b):
-        if b.dtype == a.dtype or a.dim() < 2 or a.shape != b.shape: return op(a, b, out=a)
-        for pa, pb in zip(a.chunk(16, -2), b.chunk(16, -2)): op(pa, pb, out=pa)   # mixed types: a backend may convert
-        return a                                                                    # `b` first (the CPU does), a piece at a time
+        if b.dtype == a.dtype or a.dim() < 2 or a.shape != b.shape or a.device.type != 'cpu': return op(a, b, out=a)
+        for pa, pb in zip(a.chunk(16, -2), b.chunk(16, -2)): op(pa, pb, out=pa)   # mixed types on the CPU, which converts `b`
+        return a                                                                    # first: a piece at a time (a GPU casts in the kernel)
     return op(a, b)
 
 # %% ../../nbs/reformer/02_reversible.ipynb #a7c3e1d2
@@ -274,7 +275,7 @@ class _ReversibleFunction(Function):
     @staticmethod
     def backward(ctx, dy):
         y, = ctx.saved_tensors
-        keep = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)()   # retain_graph=True (or torch < 2.5): keep all
+        keep = backward_keeps_graph()   # retain_graph=True (or torch < 2.5): keep all
         if not keep: ctx.maybe_clear_saved_tensors()   # the output goes as soon as the last block has used its halves
         own_dy = not keep and getattr(dy, _OURS, False)   # the gradient is ours to overwrite (`halves_mean` made it)
         own_y = own_dy and getattr(ctx, _OURS, False)     # and the output, which `halves_mean` read and let go (used elsewhere: no)
