@@ -39,7 +39,8 @@ def launch(name, overrides, a, deadline):
         smoke = [o for o in SMOKE if o.split('=')[0] not in given] if a.smoke else []
         compiled = ['compile=true'] if a.compile else []                # train.compile: the model compiled by torch.compile
         saving = [f'checkpoint_s={a.checkpoint_s:g}'] if a.checkpoint_s else []   # train.checkpoint_s: not part of the run's config hash
-        args = [*overrides, *smoke, *compiled, *a.set]
+        mine = {o.split('=')[0] for o in a.set}                            # --set replaces the run's own value of a key
+        args = [o for o in [*overrides, *smoke, *compiled] if o.split('=')[0] not in mine] + a.set
         done = a.work/f'{name}.done'                                     # written when the run has finished: its arguments
         if rows(a.work/name) and done.exists() and json.loads(done.read_text()) == args:
             print(f"  {name}: finished in an earlier call", flush=True); return None
@@ -152,7 +153,7 @@ def main():
     p.add_argument('--ctx', nargs='+', help="long: context runs as KIND:N[:fix16], KIND lsh<r> or full (e.g. lsh4:4096 full:4096 lsh4:65536:fix16)")
     p.add_argument('--ctx-steps', type=int, help="long: steps of the context runs (default --steps)")
     p.add_argument('--compile', action='store_true', help="every run trains its model compiled by torch.compile (train.compile=true)")
-    p.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE', help="more overrides for every run (e.g. source=stdlib max_bytes=400000)")
+    p.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE', help="more overrides for every run, each replacing the run's own value of its key (e.g. source=stdlib max_bytes=400000, or hashes=[4,8] full_attention=true)")
     p.add_argument('--checkpoint-s', type=float, default=60, help="seconds between a run's checkpoints (train.checkpoint_s; 0: none); "
                    "the same command again with the same --work continues the unfinished runs")
     a = p.parse_args()
