@@ -15,7 +15,7 @@ __all__ = ['start_wandb', 'finish_wandb']
 
 # %% ../../nbs/experiments/04e_wandb.ipynb #a4e87998
 def start_wandb(run:Run): # the run to log
-    "Start the W&B run of `run` (offline unless `WANDB_MODE` says otherwise), grouped by config."
+    "Start the W&B run of `run` (offline unless `WANDB_MODE` says otherwise), grouped by config, in `$WANDB_DIR` (or the working directory) as it is now."
     os.environ.setdefault('WANDB_MODE', 'offline')
     import wandb
     fix_fastai_wandb()  # so that a task may add fastai's own `WandbCallback` to its `Learner`
@@ -23,7 +23,8 @@ def start_wandb(run:Run): # the run to log
     return wandb.init(project=w.get('project', 'reformer-rigl'), entity=w.get('entity'), tags=w.get('tags'),
                       group=group, name=f'{group}-s{run.seed}', job_type=run.experiment,
                       config={**run.cfg, 'seed': run.seed, 'experiment': run.experiment, 'config_hash': run.config_hash},
-                      reinit='finish_previous', settings=wandb.Settings(console='off', silent=True))
+                      reinit='finish_previous', dir=os.environ.get('WANDB_DIR') or os.getcwd(),   # not the first run's: W&B keeps its setup for the process
+                      settings=wandb.Settings(console='off', silent=True))
 
 # %% ../../nbs/experiments/04e_wandb.ipynb #afe5aa32
 def finish_wandb(wandb_run, # the run `start_wandb` started
