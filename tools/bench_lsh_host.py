@@ -33,6 +33,7 @@ from reformer_rigl.reformer import lsh_kernel as lk
 from reformer_rigl.reformer.attention import LSHSelfAttention
 from reformer_rigl.reformer.contract import ATTENTION_PATHS
 from reformer_rigl.sparse import block_kernels as bl
+from host_timing import host_us
 
 KERNELS = ('_slots', '_hash', '_fwd', '_bwd_dq', '_bwd_dkdv')   # every kernel the layer's fused path launches
 
@@ -48,16 +49,6 @@ class NoLaunch:
         if not self.launches.on: return self.nothing
         return lambda *args, **consts: self.launches.append((self.kernel, grid, args, consts))
     def nothing(self, *args, **consts): pass
-
-def host_us(fn, calls, runs=7, warmup=20):
-    "Microseconds per call of `fn`, each of `runs` runs the mean of `calls` calls: their median and all of them."
-    for _ in range(warmup): fn()
-    us = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        for _ in range(calls): fn()
-        us.append((time.perf_counter() - start) / calls * 1e6)
-    return statistics.median(us), us
 
 class AtenOps(TorchDispatchMode):
     "The aten ops issued under it, by name."
@@ -92,7 +83,7 @@ def aten_us(step):
 def time_launchers(launches, calls=200):
     """Microseconds per launch in Triton's launcher and in `block_kernels._launch`, for each recorded launch, on a fake
     CUDA driver and compiled kernels that launch nothing; and whether both handed the compiled kernel the same arguments."""
-    from fake_triton import fake_jit, use_fake_driver, restore_driver, same_args
+    from host_timing import fake_jit, use_fake_driver, restore_driver, same_args
     saved, ok = use_fake_driver(), bl._FAST_OK
     bl._FAST_OK, bl.FAST_LAUNCH = bl._triton_launches_as_expected() and torch.version.hip is None, True
     triton_us, fast_us, same, names = [], [], True, []
@@ -138,7 +129,7 @@ def main():
     recorded = None
     for pas in ('fwd+bwd', 'fwd'):
         step = layer_step(args.n, pas == 'fwd+bwd', args.linear)
-        us, runs = host_us(step, args.calls, args.runs)
+        us, runs = host_us(step, args.calls, args.runs, warmup=20)
         launches.clear(); launches.on = True
         with AtenOps() as ops: step()
         launches.on = False

@@ -82,6 +82,7 @@ from reformer_rigl.sparse import block_kernels as bl
 from reformer_rigl.sparse.block_kernels import TUNED, masked_linear, tune_key
 from reformer_rigl.sparse.block_linear import BlockSparseLinear, to_block_sparse
 from bench_sparse_overhead import git_rev
+from host_timing import host_us
 
 DRY = ARGS.dry_run
 DEV = torch.device('cpu' if DRY or ARGS.host_cpu else 'cuda')
@@ -472,16 +473,6 @@ def bench_step():
 
 # ---------------------------------------------------------------- kind 'host' (--host-cpu)
 
-def host_us(fn, calls, runs=7, warmup=50):
-    "Microseconds per call of `fn` on the host, each of `runs` runs the mean of `calls` calls: their median and all of them."
-    for _ in range(warmup): fn()
-    us = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        for _ in range(calls): fn()
-        us.append((time.perf_counter() - start) / calls * 1e6)
-    return statistics.median(us), us
-
 class NoLaunch:
     "Stands in for a `@triton.jit` kernel: `kernel[grid](...)` records the kernel's name and launches nothing."
     def __init__(self, name, launches): self.name, self.launches = name, launches
@@ -525,7 +516,7 @@ def launch_us(fn, calls=2000):
     does nothing. Also whether `_launch` passed the compiled kernel's launcher exactly the arguments Triton's passed
     (`same_args`). Triton internals: None for each if this Triton differs."""
     try:
-        from fake_triton import fake_jit, use_fake_driver, same_args
+        from host_timing import fake_jit, use_fake_driver, same_args
         kernel = fake_jit(fn)
         use_fake_driver()
         x, w, b = torch.empty(16384, 2048, dtype=torch.bfloat16), torch.empty(2048, 2048, dtype=torch.bfloat16), torch.empty(2048, dtype=torch.bfloat16)

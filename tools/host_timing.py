@@ -1,12 +1,22 @@
-"""A fake CUDA driver for Triton and compiled kernels that launch nothing: the host side of a launch, timed on a CPU.
+"""Host work timed on a CPU: `host_us`, and a fake CUDA driver for Triton with compiled kernels that launch nothing.
 
-Used by bench_sparse_gpu.py --host-cpu and bench_lsh_host.py to time Triton's own launcher (`kernel[grid](...)`:
+Used by bench_sparse_gpu.py --host-cpu and bench_lsh_host.py, e.g. to time Triton's own launcher (`kernel[grid](...)`:
 binding and specialising the arguments, its cache lookup) against `block_kernels._launch` without a GPU. Relies on
 Triton internals (`JITFunction._do_compile`, `driver.set_active`): callers catch what a different Triton raises.
 """
-import types
+import statistics, time, types
 import triton
 from triton.runtime.driver import driver
+
+def host_us(fn, calls, runs=7, warmup=50):
+    "Microseconds per call of `fn` on the host, each of `runs` runs the mean of `calls` calls: their median and all of them."
+    for _ in range(warmup): fn()
+    us = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        for _ in range(calls): fn()
+        us.append((time.perf_counter() - start) / calls * 1e6)
+    return statistics.median(us), us
 
 class FakeDriver:
     "Device 0, stream 0, an H100's target: what Triton's launcher asks the driver."
