@@ -45,7 +45,7 @@ def _work_dtype(dtype:torch.dtype): # the inputs' dtype
     return torch.float32 if INTERPRET and dtype == torch.bfloat16 else dtype
 
 def _buffer(b, h, n, e, device, dtype=torch.float32): # `[b, h, n, e]` stored as `[b, n, h, e]`
-    return torch.empty(b, n, h, e, dtype=dtype, device=device).permute(0, 2, 1, 3)
+    return torch.empty_strided((b, h, n, e), (n * h * e, e, h * e, 1), dtype=dtype, device=device)   # one op, not an empty and a permute
 
 @triton.jit
 def _slots(idx_ptr, order_ptr, ch_ptr, n, S: tl.constexpr, BN: tl.constexpr, DEDUP: tl.constexpr):
@@ -515,7 +515,7 @@ def _hash_launch(kernel, # `_hash` or `_hash_reference`
     "Buckets `[b, h, r, n]` from a hashing kernel: one program per `block_n` positions of one (batch, head, round)."
     b, h, n, d = x.shape
     r, half = rotations.shape[1], rotations.shape[-1]
-    x = _rows_contiguous(x.detach())
+    x = x if x.stride(-1) == 1 else x.detach().contiguous()                        # read, never differentiated: no `detach` op unless it copies
     out = torch.empty(b, h, r, n, dtype=bucket_dtype(2 * half), device=x.device)   # written in its final type: no conversion
     _launch(kernel, (triton.cdiv(n, block_n), b * h * r), (x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half),
             dict(D=d, BN=block_n, BK=_hash_tile(block_k, half), PREC='ieee' if INTERPRET else HASH_PRECISION, **meta))
