@@ -82,6 +82,7 @@ from reformer_rigl.sparse import block_kernels as bl
 from reformer_rigl.sparse.block_kernels import TUNED, masked_linear, tune_key
 from reformer_rigl.sparse.block_linear import BlockSparseLinear, to_block_sparse
 from bench_sparse_overhead import git_rev
+from host_timing import host_us
 
 DRY = ARGS.dry_run
 DEV = torch.device('cpu' if DRY or ARGS.host_cpu else 'cuda')
@@ -472,16 +473,6 @@ def bench_step():
 
 # ---------------------------------------------------------------- kind 'host' (--host-cpu)
 
-def host_us(fn, calls, runs=7, warmup=50):
-    "Microseconds per call of `fn` on the host, each of `runs` runs the mean of `calls` calls: their median and all of them."
-    for _ in range(warmup): fn()
-    us = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        for _ in range(calls): fn()
-        us.append((time.perf_counter() - start) / calls * 1e6)
-    return statistics.median(us), us
-
 class NoLaunch:
     "Stands in for a `@triton.jit` kernel: `kernel[grid](...)` records the kernel's name and launches nothing."
     def __init__(self, name, launches): self.name, self.launches = name, launches
@@ -525,32 +516,15 @@ def launch_us(fn, calls=2000):
     does nothing. Also whether `_launch` passed the compiled kernel's launcher exactly the arguments Triton's passed
     (`same_args`). Triton internals: None for each if this Triton differs."""
     try:
-        import types
-        from triton.runtime.driver import driver
-        from triton.backends.compiler import GPUTarget
-        class FakeDriver:
-            def get_current_device(self): return 0
-            def get_current_stream(self, device=None): return 0
-            def get_current_target(self): return GPUTarget('cuda', 90, 32)
-        class FakeKernel:
-            function = packed_metadata = None
-            def launch_metadata(self, *args): return None
-            def run(self, *args): self.last = args
-        def fake_compile(self, key, signature, device, constexprs, options, attrs, warmup):
-            self.device_caches[device][0][key] = kernel = FakeKernel()
-            return kernel
-        kernel = triton.JITFunction(fn)
-        kernel._do_compile = types.MethodType(fake_compile, kernel)
-        driver.set_active(FakeDriver())
+        from host_timing import fake_jit, use_fake_driver, same_args
+        kernel = fake_jit(fn)
+        use_fake_driver()
         x, w, b = torch.empty(16384, 2048, dtype=torch.bfloat16), torch.empty(2048, 2048, dtype=torch.bfloat16), torch.empty(2048, dtype=torch.bfloat16)
         y, rows, cols = torch.empty_like(x), torch.zeros(17, dtype=torch.int32), torch.zeros(32, dtype=torch.int32)
         args = (x, w, b, y, rows, cols, 16384, 2048, 2048, 2048)
         consts = dict(BM=256, BO=128, BI=128, HAS_BIAS=True, **bl._types(torch.bfloat16), num_warps=8, num_stages=3)
         triton_us, fast_us = host_us(lambda: kernel[(16, 64)](*args, **consts), calls)[0], host_us(lambda: bl._launch(kernel, (16, 64), args, consts), calls)[0]
-        compiled = kernel[(16, 64)](*args, **consts); by_triton = compiled.last
-        compiled.last = None; bl._launch(kernel, (16, 64), args, consts)
-        same = compiled.last is not None and len(compiled.last) == len(by_triton) and all(a is b or (type(a) == type(b) and a == b) for a, b in zip(compiled.last, by_triton))
-        return triton_us, fast_us, same
+        return triton_us, fast_us, same_args(kernel, (16, 64), args, consts, bl._launch)
     except Exception as e:
         print(f"Triton's launcher not timed: {type(e).__name__}: {e}")
         return None, None, None

@@ -356,7 +356,8 @@ def forward(self:LSHSelfAttention,
     check_attention_input(x, mask, self.d_model)
     n, use_lsh = x.shape[1], self.active('use_lsh')
     if use_lsh: x, mask = pad_for_lsh(x, mask, self.bucket_size)
-    split = lambda t: rearrange(t, 'b n (h d) -> b h n d', h=self.n_heads)
+    b, m = x.shape[:2]                                                   # m: the padded length
+    split = lambda t: t.reshape(b, m, self.n_heads, -1).transpose(1, 2)  # b n (h d) -> b h n d, as einops' rearrange (a few µs less a call)
     x = autocast_once(x)                                                 # one copy for both projections to save
     qk, v = split(self.to_qk(x)), split(self.to_v(x))                    # b h n d
     _, path = resolve_attention('lsh' if use_lsh else 'full', self.impl, qk, v, self.bucket_size,
@@ -369,7 +370,7 @@ def forward(self:LSHSelfAttention,
         buckets = replayed(lambda: lsh_buckets(qk, rotations, mask, factors, path.hash_fn))  # a reversible backward reuses them
         attend_fn = path.layer_fn or path.fn                          # the output is the layer's own: its memory may be reused
         out = attend_fn(qk, v, buckets, self.bucket_size, self.causal, mask, self.dedup, self.dropout, self.training)
-    return self.to_out(rearrange(out[:, :, :n], 'b h n d -> b n (h d)'))
+    return self.to_out(out[:, :, :n].transpose(1, 2).reshape(b, n, -1))  # b h n d -> b n (h d)
 
 # %% ../../nbs/reformer/01_attention.ipynb #afb9f14b
 class SharedQKAttention(LSHSelfAttention):

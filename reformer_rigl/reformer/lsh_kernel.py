@@ -14,6 +14,7 @@ from triton import knobs
 from .contract import MASK_VALUE, SELF_MASK_VALUE, check_lsh_inputs, register_attention
 from .hashing import bucket_dtype
 from ..core import backward_keeps_graph
+from ..sparse.block_kernels import _launch   # the block-sparse kernels' launcher: a kernel launched before goes straight from its compiled form
 
 # %% auto #0
 __all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'GROUP_PROGRAMS', 'FusedLSHAttention', 'fused_unsupported',
@@ -44,7 +45,7 @@ def _work_dtype(dtype:torch.dtype): # the inputs' dtype
     return torch.float32 if INTERPRET and dtype == torch.bfloat16 else dtype
 
 def _buffer(b, h, n, e, device, dtype=torch.float32): # `[b, h, n, e]` stored as `[b, n, h, e]`
-    return torch.empty(b, n, h, e, dtype=dtype, device=device).permute(0, 2, 1, 3)
+    return torch.empty_strided((b, h, n, e), (n * h * e, e, h * e, 1), dtype=dtype, device=device)   # one op, not an empty and a permute
 
 @triton.jit
 def _slots(idx_ptr, order_ptr, ch_ptr, n, S: tl.constexpr, BN: tl.constexpr, DEDUP: tl.constexpr):
@@ -66,8 +67,8 @@ def _sort_info(buckets:torch.Tensor, # `[b, h, r, n]`; padding in the last bucke
     order = torch.empty(b, h, r, n, dtype=torch.int32, device=buckets.device)
     small = torch.int16 if n // bucket_size < 2**15 else torch.int32        # chunk numbers: 2 bytes each up to 2M positions of 64
     chunk_of = torch.empty(b, h, r, n, dtype=small, device=buckets.device) if dedup and r > 1 else None
-    _slots[(triton.cdiv(n, 1024), b * h * r)](idx, order, order if chunk_of is None else chunk_of, n, S=bucket_size, BN=1024,
-                                              DEDUP=chunk_of is not None)    # one launch: int32 orders and chunk numbers
+    _launch(_slots, (triton.cdiv(n, 1024), b * h * r), (idx, order, order if chunk_of is None else chunk_of, n),
+            dict(S=bucket_size, BN=1024, DEDUP=chunk_of is not None))      # one launch: int32 orders and chunk numbers
     key_ok = n_real = None
     if mask is not None:
         key_ok = mask.contiguous().view(torch.int8)                        # the same bytes: no copy
@@ -221,25 +222,35 @@ def _head_group(b, h, n, w, s=64): # batch, heads, length, row width of the sums
     busy = -(-GROUP_PROGRAMS // (b * max(1, n // s)))   # heads that give a launch GROUP_PROGRAMS programs
     return max(1, min(h, busy, SUMS_BYTES // (b * n * w * 4)))
 
+@functools.lru_cache(maxsize=256)
+def _fwd_plan(b, h, n, d, e, r, s, g, q_strides, v_strides, consts): # shapes, rounds, chunk size, heads per group, strides, `(name, value)` pairs
+    "The launches of `_forward` for one configuration, made once: for each group of heads its first head, its size and each round's grid, integer arguments and constants."
+    out = n * h * e, e, h * e                       # the strides of `_buffer(b, h, n, e)`
+    plan = []
+    for h0 in range(0, h, g):
+        gg = min(g, h - h0)
+        acc = (n * gg * e, e, gg * e) if r > 1 else out
+        plan.append((h0, gg, tuple(((n // s, b * gg), (*q_strides, *v_strides, *out, *acc, h, gg, h0, n, n // s, i, d ** -0.5),
+                                    dict(consts, FIRST=i == 0, LAST=i == r - 1)) for i in range(r))))
+    return tuple(plan)
+
 def _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool):
     "`_fwd` for every round: the output `[b, h, n, e]` in `q`'s dtype (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
     b, h, n, d = q.shape
-    e, r, n_chunks = v.shape[-1], order.shape[2], n // bucket_size
+    e, r = v.shape[-1], order.shape[2]
     out = _buffer(b, h, n, e, q.device, q.dtype)
     mx, den = torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
+    consts = (('S', bucket_size), ('D', d), ('E', e), ('R', r), ('CAUSAL', causal), ('HAS_MASK', key_ok is not None),
+              ('DEDUP', chunk_of is not None), ('PREC', _precision(q)), ('MASK', MASK_VALUE), ('SELF', SELF_MASK_VALUE),
+              ('num_warps', _warps('fwd', bucket_size)))
     g = _head_group(b, h, n, e, bucket_size) if r > 1 else h
-    for h0 in range(0, h, g):                       # a group of heads at a time, as the backward's sums
-        gg = min(g, h - h0)
+    ins = (q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok, order if n_real is None else n_real)
+    for h0, gg, launches in _fwd_plan(b, h, n, d, e, r, bucket_size, g, _strides(q), _strides(v), consts):   # a group of heads at a time, as the backward's sums
         acc = _buffer(b, gg, n, e, q.device) if r > 1 else out   # float32 partial sums, only between rounds
-        for i in range(r):
-            _fwd[(n_chunks, b * gg)](q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
-                                     order if n_real is None else n_real, acc, out, mx, den,
-                                     *_strides(q), *_strides(v), *_strides(out), *_strides(acc), h, gg, h0, n, n_chunks, i,
-                                     d ** -0.5, S=bucket_size, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None,
-                                     DEDUP=chunk_of is not None, PREC=_precision(q), FIRST=i == 0, LAST=i == r - 1,
-                                     MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('fwd', bucket_size))
+        for grid, ints, opts in launches: _launch(_fwd, grid, (*ins, acc, out, mx, den, *ints), opts)
         del acc                                     # freed before the next group's
     return out, mx, den
+
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3d548437
 @triton.jit
@@ -337,6 +348,19 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
     _add_store(dv_ptr, fv_ptr, acc + oe[None, :], fin + oe[None, :], dv, FIRST, LAST)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #fe4dfab1
+@functools.lru_cache(maxsize=256)
+def _bwd_plan(b, h, n, d, e, r, s, w, g, strides, out_strides, dq_strides, last_q, consts): # as `_fwd_plan`; `strides`: of q, v, dout
+    "The launches of `_backward` for one configuration, made once: for each group of heads its first head, its size and each round's grid, and the integer arguments and constants of `_bwd_dq` and of `_bwd_dkdv`."
+    sums = n * g * w, w, g * w                      # the strides of `_buffer(b, g, n, w)`
+    plan = []
+    for h0 in range(0, h, g):
+        gg = min(g, h - h0)
+        group = h, gg, h0, n, n // s
+        plan.append((h0, gg, tuple(((n // s, b * gg), (*strides, *sums, *out_strides, *group, i, d ** -0.5), dict(consts, FIRST=i == 0),
+                                    (*strides, *sums, *dq_strides, *group, i, d ** -0.5),
+                                    dict(consts, FIRST=i == 0, LAST=i == r - 1, LAST_Q=i == r - 1 and last_q)) for i in range(r))))
+    return tuple(plan)
+
 def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool, reuse:bool=False):
     "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype; `reuse`: written over `dout` and `out`."
     b, h, n, d = q.shape
@@ -348,21 +372,20 @@ def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_
     else: dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
     args = (q, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
             order if n_real is None else n_real, mx, den, delta)
-    strides = (*_strides(q), *_strides(v), *_strides(dout))
+    consts = (('S', s), ('D', d), ('E', e), ('R', r), ('CAUSAL', causal), ('HAS_MASK', key_ok is not None), ('DEDUP', chunk_of is not None),
+              ('PREC', _precision(q)), ('MASK', MASK_VALUE), ('SELF', SELF_MASK_VALUE), ('num_warps', _warps('bwd', s)))
     g = _head_group(b, h, n, w, s)
-    for h0 in range(0, h, g):
+    for h0, gg, launches in _bwd_plan(b, h, n, d, e, r, s, w, g, (*_strides(q), *_strides(v), *_strides(dout)), _strides(out),
+                                      _strides(dq), not reuse, consts):
         sums = _buffer(b, g, n, w, q.device)        # float32 sums of the query and key parts over the rounds
         sq, sv = sums[..., :d], (_buffer(b, g, n, w, q.device)[..., :e] if r > 1 else dv)   # one round: `dv` written once
-        grid, group = (n // s, b * min(g, h - h0)), (h, min(g, h - h0), h0, n, n // s)
-        for i in range(r):
-            opts = dict(S=s, D=d, E=e, R=r, CAUSAL=causal, HAS_MASK=key_ok is not None, DEDUP=chunk_of is not None,
-                        PREC=_precision(q), FIRST=i == 0, MASK=MASK_VALUE, SELF=SELF_MASK_VALUE, num_warps=_warps('bwd', s))
-            _bwd_dq[grid](*args, sq, out, *strides, *_strides(sq), *_strides(out), *group, i, d ** -0.5, **opts)
-            _bwd_dkdv[grid](*args, sq, sv, dq, dv, *strides, *_strides(sq), *_strides(dq), *group, i, d ** -0.5,
-                            LAST=i == r - 1, LAST_Q=i == r - 1 and not reuse, **opts)
-        if reuse: dq[:, h0:h0 + group[1]].copy_(sq[:, :group[1]])   # the group's `dout` rows are read by now
+        for grid, dq_ints, dq_opts, dkdv_ints, dkdv_opts in launches:
+            _launch(_bwd_dq, grid, (*args, sq, out, *dq_ints), dq_opts)
+            _launch(_bwd_dkdv, grid, (*args, sq, sv, dq, dv, *dkdv_ints), dkdv_opts)
+        if reuse: dq[:, h0:h0 + gg].copy_(sq[:, :gg])   # the group's `dout` rows are read by now
         del sums, sq, sv                            # freed before the next group's
     return dq, dv
+
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #6ebbf172
 class FusedLSHAttention(torch.autograd.Function):
@@ -492,10 +515,10 @@ def _hash_launch(kernel, # `_hash` or `_hash_reference`
     "Buckets `[b, h, r, n]` from a hashing kernel: one program per `block_n` positions of one (batch, head, round)."
     b, h, n, d = x.shape
     r, half = rotations.shape[1], rotations.shape[-1]
-    x = _rows_contiguous(x.detach())
+    x = x if x.stride(-1) == 1 else x.detach().contiguous()                        # read, never differentiated: no `detach` op unless it copies
     out = torch.empty(b, h, r, n, dtype=bucket_dtype(2 * half), device=x.device)   # written in its final type: no conversion
-    kernel[(triton.cdiv(n, block_n), b * h * r)](x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half, D=d, BN=block_n,
-                                                 BK=_hash_tile(block_k, half), PREC='ieee' if INTERPRET else HASH_PRECISION, **meta)
+    _launch(kernel, (triton.cdiv(n, block_n), b * h * r), (x, rotations.float().contiguous(), out, *_strides(x), h, r, n, half),
+            dict(D=d, BN=block_n, BK=_hash_tile(block_k, half), PREC='ieee' if INTERPRET else HASH_PRECISION, **meta))
     return out
 
 @functools.lru_cache(maxsize=None)
