@@ -1,4 +1,4 @@
-"""Small helpers shared by both halves of the library: seeding, random-state capture, devices and padding.
+"""Small helpers shared by both halves of the library: seeding, random-state capture, devices, padding, and the launcher of both halves' Triton kernels.
 
 Docs: https://reformer-rigl.github.io/reformer-rigl/core.html.md"""
 
@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from fastai.torch_core import default_device
 
 # %% auto #0
-__all__ = ['seed_everything', 'get_rng_state', 'set_rng_state', 'pad_to_multiple', 'describe_device', 'synchronize',
-           'backward_keeps_graph', 'evaluating', 'param_count', 'fix_fastai_wandb']
+__all__ = ['FAST_LAUNCH', 'seed_everything', 'get_rng_state', 'set_rng_state', 'pad_to_multiple', 'describe_device',
+           'synchronize', 'backward_keeps_graph', 'evaluating', 'param_count', 'fix_fastai_wandb']
 
 # %% ../nbs/00_core.ipynb #fbb719e8
 def seed_everything(seed:int, # the seed for Python, NumPy and torch (CPU and every GPU)
@@ -73,6 +73,57 @@ def synchronize(device): # a `torch.device` or its name, e.g. 'cpu' or 'cuda:1'
 def backward_keeps_graph() -> bool:
     "Inside a custom `backward`: whether this backward pass keeps the graph (`retain_graph=True`), so saved tensors are read again; True on a torch without the query."
     return getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)()
+
+# %% ../nbs/00_core.ipynb #a9a86ef5
+try:                                        # Triton comes with torch's Linux wheels; without it no kernel runs and `_launch` is never called
+    import triton
+    from triton import knobs
+    from triton.runtime.driver import driver
+except ImportError: triton = None
+
+FAST_LAUNCH = True   # on CUDA, launch a kernel compiled before straight from its compiled form (Triton's argument binding costs µs a launch)
+_COMPILED = {}       # (kernel id, device, Triton's debug knobs, settings, how Triton specialises each argument) -> (compiled kernel, its constexprs in signature order, the kernel)
+
+def _triton_launches_as_expected():
+    "Whether this Triton's `JITFunction.run` launches a compiled kernel as `_launch` repeats it: all arguments, constexprs included, in signature order."
+    import inspect
+    try: src = inspect.getsource(triton.runtime.jit.JITFunction.run)
+    except (OSError, TypeError, AttributeError): return False
+    return ('kernel.run(grid_0, grid_1, grid_2, stream, kernel.function, kernel.packed_metadata, launch_metadata,' in src
+            and '*bound_args.values())' in src)
+
+_FAST_OK = None   # found by `_fast_ok` at the first launch
+
+def _fast_ok() -> bool:
+    "Whether `_launch` may launch from the compiled form: CUDA's Triton, not its interpreter, launching as `_launch` repeats it (found once)."
+    global _FAST_OK
+    if _FAST_OK is None: _FAST_OK = not knobs.runtime.interpret and torch.version.hip is None and _triton_launches_as_expected()   # NVIDIA: AMD's Triton also specialises on pointer ranges
+    return _FAST_OK
+
+def _device_stream():
+    "The current CUDA device and stream, as Triton's launcher reads them."
+    device = driver.active.get_current_device()
+    return device, driver.active.get_current_stream(device)
+
+def _launch(kernel, grid:tuple, args:tuple, consts:dict): # runtime arguments by position; constexprs and launch options by name
+    "`kernel[grid](*args, **consts)`; with `FAST_LAUNCH`, a kernel launched before with the same settings and alike-specialised arguments goes straight from its compiled form."
+    global _FAST_OK
+    if not (FAST_LAUNCH and (_FAST_OK if _FAST_OK is not None else _fast_ok())) or getattr(kernel, 'pre_run_hooks', None): return kernel[grid](*args, **consts)
+    device, stream = _device_stream()
+    key = (id(kernel), device, knobs.runtime.debug, getattr(knobs.compilation, 'instrumentation_mode', None), *consts.items(),   # Triton specialises on a tensor's type and 16-byte alignment, an integer being 1, divisible by 16, within 32 bits
+           *[(a.dtype, a.data_ptr() % 16 == 0) if isinstance(a, torch.Tensor) else (a == 1, a % 16 == 0, -2**31 <= a < 2**31) for a in args])
+    hit = _COMPILED.get(key)
+    if hit is None or hit[2] is not kernel:   # Triton binds, specialises, compiles if it must, and launches; its compiled kernel is kept for next time
+        _COMPILED[key] = kernel[grid](*args, **consts), tuple(consts[name] for name in kernel.arg_names[len(args):]), kernel
+        return
+    compiled, constexprs, _ = hit
+    enter = knobs.runtime.launch_enter_hook   # a profiler's hooks (e.g. Proton's) see the launch as from Triton's launcher
+    meta = compiled.launch_metadata(grid, stream, *args, *constexprs) if getattr(enter, 'calls', enter) else None   # None, or an empty chain: no metadata
+    try: compiled.run(grid[0], grid[1] if len(grid) > 1 else 1, 1, stream, compiled.function, compiled.packed_metadata, meta,
+                      enter, knobs.runtime.launch_exit_hook, *args, *constexprs)
+    except TypeError:   # the launcher parses its arguments before launching: one it does not take means another convention
+        _FAST_OK = False
+        kernel[grid](*args, **consts)
 
 # %% ../nbs/00_core.ipynb #259f13cf
 class evaluating:

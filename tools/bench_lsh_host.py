@@ -16,7 +16,7 @@ before and after any change to the LSH path). One JSON record per measurement to
   dispatch and, at this small n, their tiny CPU work).
 - `case: 'lsh4_launchers'`: the launches of one fwd+bwd call, each timed (their arguments as the call passed them) in
   Triton's own launcher (`kernel[grid](...)`: binding and specialising the arguments, its cache lookup) and in
-  `block_kernels._launch` (the compiled kernel launched again from its compiled form), on a fake CUDA driver whose
+  `_launch` (core) (the compiled kernel launched again from its compiled form), on a fake CUDA driver whose
   compiled kernels launch nothing: `triton_us` and `fast_us` summed over the call's launches (`per_kernel` each), and
   `same_args` (whether `_launch` handed every compiled launcher exactly the arguments Triton's did).
 
@@ -32,7 +32,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from reformer_rigl.reformer import lsh_kernel as lk
 from reformer_rigl.reformer.attention import LSHSelfAttention
 from reformer_rigl.reformer.contract import ATTENTION_PATHS
-from reformer_rigl.sparse import block_kernels as bl
+from reformer_rigl import core as launcher   # _launch, FAST_LAUNCH, _COMPILED (older commits: sparse.block_kernels)
+if not hasattr(launcher, '_launch'): from reformer_rigl.sparse import block_kernels as launcher
 from host_timing import host_us
 
 KERNELS = ('_slots', '_hash', '_fwd', '_bwd_dq', '_bwd_dkdv')   # every kernel the layer's fused path launches
@@ -81,21 +82,21 @@ def aten_us(step):
     return sum(e.self_cpu_time_total for e in prof.key_averages() if e.key.startswith('aten::')) / 20
 
 def time_launchers(launches, calls=200):
-    """Microseconds per launch in Triton's launcher and in `block_kernels._launch`, for each recorded launch, on a fake
+    """Microseconds per launch in Triton's launcher and in `_launch` (core), for each recorded launch, on a fake
     CUDA driver and compiled kernels that launch nothing; and whether both handed the compiled kernel the same arguments."""
     from host_timing import fake_jit, use_fake_driver, restore_driver, same_args
-    saved, ok = use_fake_driver(), bl._FAST_OK
-    bl._FAST_OK, bl.FAST_LAUNCH = bl._triton_launches_as_expected() and torch.version.hip is None, True
+    saved, ok = use_fake_driver(), launcher._FAST_OK
+    launcher._FAST_OK, launcher.FAST_LAUNCH = launcher._triton_launches_as_expected() and torch.version.hip is None, True
     triton_us, fast_us, same, names = [], [], True, []
     try:
         for kernel, grid, args, consts in launches:
             fake = fake_jit(kernel.fn, do_not_specialize=kernel.do_not_specialize)
             triton_us.append(host_us(lambda: fake[grid](*args, **consts), calls, runs=3, warmup=5)[0])
-            bl._COMPILED.clear()
-            fast_us.append(host_us(lambda: bl._launch(fake, grid, args, consts), calls, runs=3, warmup=5)[0])
-            same = same and same_args(fake, grid, args, consts, bl._launch)
+            launcher._COMPILED.clear()
+            fast_us.append(host_us(lambda: launcher._launch(fake, grid, args, consts), calls, runs=3, warmup=5)[0])
+            same = same and same_args(fake, grid, args, consts, launcher._launch)
             names.append(kernel.fn.__name__)
-    finally: restore_driver(saved); bl._FAST_OK = ok; bl._COMPILED.clear()
+    finally: restore_driver(saved); launcher._FAST_OK = ok; launcher._COMPILED.clear()
     per_kernel = {k: dict(launches=names.count(k), triton_us=sum(t for t, m in zip(triton_us, names) if m == k),
                           fast_us=sum(f for f, m in zip(fast_us, names) if m == k)) for k in dict.fromkeys(names)}
     return sum(triton_us), sum(fast_us), same, per_kernel
@@ -124,8 +125,8 @@ def main():
     originals = {k: getattr(lk, k) for k in KERNELS}
     for k in KERNELS: setattr(lk, k, NoLaunch(originals[k], launches))
     ATTENTION_PATHS[('lsh', 'fused')] = dataclasses.replace(ATTENTION_PATHS[('lsh', 'fused')], unsupported=None)   # runs on the CPU
-    fast = bl.FAST_LAUNCH
-    bl.FAST_LAUNCH = False   # each launch straight to its no-op stand-in: the launchers are timed apart
+    fast = launcher.FAST_LAUNCH
+    launcher.FAST_LAUNCH = False   # each launch straight to its no-op stand-in: the launchers are timed apart
     recorded = None
     for pas in ('fwd+bwd', 'fwd'):
         step = layer_step(args.n, pas == 'fwd+bwd', args.linear)
@@ -138,7 +139,7 @@ def main():
         write(dict(case='lsh4_fused_bf16', **{'pass': pas}, host_us=us, host_us_min=min(runs), host_us_runs=runs, aten_us=aten_us(step),
                    n_launches=len(one), launches=dict(Counter(k.fn.__name__ for k, *_ in one)),
                    n_aten_ops=sum(ops.ops.values()), aten_ops=dict(sorted(ops.ops.items()))))
-    bl.FAST_LAUNCH = fast
+    launcher.FAST_LAUNCH = fast
     if not args.no_launchers:
         triton_us, fast_us, same, per_kernel = time_launchers(recorded)
         write(dict(case='lsh4_launchers', **{'pass': 'fwd+bwd'}, n_launches=len(recorded), triton_us=triton_us, fast_us=fast_us,

@@ -79,6 +79,9 @@ if not (ARGS.dry_run or ARGS.host_cpu) and not torch.cuda.is_available():
     sys.exit("bench_sparse_gpu.py needs a CUDA GPU (none is visible); use --dry-run to check the script on a CPU")
 import triton
 from reformer_rigl.sparse import block_kernels as bl
+from reformer_rigl import core as launcher   # _launch, FAST_LAUNCH, _COMPILED (older commits: in block_kernels)
+if not hasattr(launcher, '_launch'): launcher = bl
+fast_ok = lambda: launcher._fast_ok() if hasattr(launcher, '_fast_ok') else getattr(launcher, '_FAST_OK', False)   # found at the first launch now
 from reformer_rigl.sparse.block_kernels import TUNED, masked_linear, tune_key
 from reformer_rigl.sparse.block_linear import BlockSparseLinear, to_block_sparse
 from bench_sparse_overhead import git_rev
@@ -132,7 +135,7 @@ GIT = git_rev()
 
 def write(rec):
     "Append one record to --out (in a dry run only when --out was given explicitly) and print it."
-    rec = dict({'fast_launch': bool(getattr(bl, 'FAST_LAUNCH', False) and getattr(bl, '_FAST_OK', False))},   # the block-sparse kernels launched again from their compiled form (`_launch`)
+    rec = dict({'fast_launch': bool(getattr(launcher, 'FAST_LAUNCH', False) and fast_ok())},   # the block-sparse kernels launched again from their compiled form (`_launch`)
                **rec, device=DEVICE_NAME, torch=torch.__version__, triton=triton.__version__, git=GIT, time=time.strftime('%Y-%m-%d %H:%M:%S'))
     print(json.dumps(rec), flush=True)
     if (DRY or ARGS.host_cpu) and '--out' not in sys.argv: return
@@ -260,12 +263,12 @@ def graphed_linear(dense, sparse, x, dy, rec):
 def repeated(dense, sparse, x, dy, rec):
     "Dense and block-sparse fwd+bwd timed `--repeats` times, interleaved: every ratio is read against the dense-vs-dense spread of the same run. Before: the block-sparse layer with every launch through Triton's own launcher (`FAST_LAUNCH` off), once."
     rec = dict(rec, **{'pass': 'fwd+bwd'})
-    if getattr(bl, '_FAST_OK', False):   # (an older commit has no `_launch`)
-        bl.FAST_LAUNCH = False
+    if fast_ok():   # (an older commit has no `_launch`)
+        launcher.FAST_LAUNCH = False
         try:
             ms, peak, host = measure(linear_runner(sparse, x, dy))
             write(dict(rec, case='block_sparse_bf16_triton_launch', ms=ms, peak_mib=peak, host_ms=host, fast_launch=False))
-        finally: bl.FAST_LAUNCH = True
+        finally: launcher.FAST_LAUNCH = True
     interleaved(linear_runner(dense, x, dy), linear_runner(sparse, x, dy), rec, {k: v for k, v in rec.items() if k not in ('density_kept', 'first_call_s')},
                 tuned=tuned_configs(sparse.layout, x.dtype, x.shape[0]))
 
@@ -487,8 +490,8 @@ def bench_host_cpu(d=256, n=1024, block=128, calls=2000):
     torch.set_num_threads(1)   # on a busy machine, OpenMP threads waiting for each other turn a fill into milliseconds
     launches = []
     for k in ('_forward', '_grad_input', '_grad_weight', '_sum_splits'): setattr(bl, k, NoLaunch(k, launches))
-    bl.triton_unsupported, bl._n_sms, fast = (lambda *a: None), (lambda device: 132), getattr(bl, 'FAST_LAUNCH', False)
-    bl.FAST_LAUNCH = False   # each launch straight to its no-op stand-in: the launchers are timed by `launch_us`
+    bl.triton_unsupported, bl._n_sms, fast = (lambda *a: None), (lambda device: 132), getattr(launcher, 'FAST_LAUNCH', False)
+    launcher.FAST_LAUNCH = False   # each launch straight to its no-op stand-in: the launchers are timed by `launch_us`
     torch.manual_seed(0)
     dense = nn.Linear(d, d, dtype=torch.bfloat16)
     sparse = BlockSparseLinear(dense, random_block_mask((d, d), block, 0.5), block, impl='fused')
@@ -507,7 +510,7 @@ def bench_host_cpu(d=256, n=1024, block=128, calls=2000):
         with Ops() as ops: fn()
         write(dict(kind='host', case='block_sparse_bf16', **{'pass': pas}, n=n, d_in=d, d_out=d, density=0.5, block=block, ms=us / 1e3, host_us=us,
                    host_us_runs=runs, launches=list(launches), aten_ops={o: ops.ops.count(o) for o in sorted(set(ops.ops))}))
-    bl.FAST_LAUNCH = fast
+    launcher.FAST_LAUNCH = fast
 
 def launch_us(fn, calls=2000):
     """Microseconds of host work per launch of `fn` (`_forward`'s Python function) with the layer's arguments on this CPU,
@@ -523,8 +526,8 @@ def launch_us(fn, calls=2000):
         y, rows, cols = torch.empty_like(x), torch.zeros(17, dtype=torch.int32), torch.zeros(32, dtype=torch.int32)
         args = (x, w, b, y, rows, cols, 16384, 2048, 2048, 2048)
         consts = dict(BM=256, BO=128, BI=128, HAS_BIAS=True, **bl._types(torch.bfloat16), num_warps=8, num_stages=3)
-        triton_us, fast_us = host_us(lambda: kernel[(16, 64)](*args, **consts), calls)[0], host_us(lambda: bl._launch(kernel, (16, 64), args, consts), calls)[0]
-        return triton_us, fast_us, same_args(kernel, (16, 64), args, consts, bl._launch)
+        triton_us, fast_us = host_us(lambda: kernel[(16, 64)](*args, **consts), calls)[0], host_us(lambda: launcher._launch(kernel, (16, 64), args, consts), calls)[0]
+        return triton_us, fast_us, same_args(kernel, (16, 64), args, consts, launcher._launch)
     except Exception as e:
         print(f"Triton's launcher not timed: {type(e).__name__}: {e}")
         return None, None, None
@@ -537,7 +540,7 @@ if __name__ == '__main__':
         triton_us, fast_us, same = launch_us(forward)   # after `bench_host_cpu`: it replaces Triton's driver
         one = dict(kind='host', **{'pass': 'forward'}, n=16384, d_in=2048, d_out=2048, density=None, block=128)   # `launch_us`'s arguments
         write(dict(one, case='triton_launch', ms=triton_us and triton_us / 1e3, host_us=triton_us, fast_launch=False))
-        write(dict(one, case='fast_launch', ms=fast_us and fast_us / 1e3, host_us=fast_us, fast_ok=getattr(bl, '_FAST_OK', None), same_args=same))
+        write(dict(one, case='fast_launch', ms=fast_us and fast_us / 1e3, host_us=fast_us, fast_ok=fast_ok(), same_args=same))
         sys.exit()
     kinds = ARGS.kinds.split(',')
     unknown = set(kinds) - {'linear', 'step'}

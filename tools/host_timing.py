@@ -1,7 +1,7 @@
 """Host work timed on a CPU: `host_us`, and a fake CUDA driver for Triton with compiled kernels that launch nothing.
 
 Used by bench_sparse_gpu.py --host-cpu and bench_lsh_host.py, e.g. to time Triton's own launcher (`kernel[grid](...)`:
-binding and specialising the arguments, its cache lookup) against `block_kernels._launch` without a GPU. Relies on
+binding and specialising the arguments, its cache lookup) against `_launch` (core) without a GPU. Relies on
 Triton internals (`JITFunction._do_compile`, `driver.set_active`): callers catch what a different Triton raises.
 """
 import statistics, time, types

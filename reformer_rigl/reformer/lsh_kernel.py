@@ -13,8 +13,7 @@ import triton.language as tl
 from triton import knobs
 from .contract import MASK_VALUE, SELF_MASK_VALUE, check_lsh_inputs, register_attention
 from .hashing import bucket_dtype
-from ..core import backward_keeps_graph
-from ..sparse.block_kernels import _launch   # the block-sparse kernels' launcher: a kernel launched before goes straight from its compiled form
+from ..core import backward_keeps_graph, _launch   # _launch: a kernel launched before goes straight from its compiled form
 
 # %% auto #0
 __all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'GROUP_PROGRAMS', 'FusedLSHAttention', 'fused_unsupported',

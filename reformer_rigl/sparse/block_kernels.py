@@ -15,12 +15,13 @@ from triton import knobs
 from triton.runtime.driver import driver
 from torch.utils.weak import WeakIdKeyDictionary
 from .blocks import block_shape, blocks_of
+from ..core import _launch   # a kernel launched before goes straight from its compiled form
 
 # %% auto #0
-__all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'FAST_LAUNCH', 'IMPLS', 'BlockLayout',
-           'block_layout', 'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_params',
-           'bsl_grad_weight', 'BlockSparseLinearFn', 'block_impl', 'triton_unsupported', 'block_sparse_linear',
-           'remember_layout', 'current_layout', 'block_sparse_linear_op']
+__all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'IMPLS', 'BlockLayout', 'block_layout',
+           'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_params', 'bsl_grad_weight',
+           'BlockSparseLinearFn', 'block_impl', 'triton_unsupported', 'block_sparse_linear', 'remember_layout',
+           'current_layout', 'block_sparse_linear_op']
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #693a0251
 @dataclass
@@ -259,45 +260,6 @@ def _splits(M, BM, nnz, device, per_sm=2):
     want = min(chunks, max(1, _cdiv(per_sm * _n_sms(device), max(nnz, 1))))
     rows = _cdiv(chunks, want) * BM
     return rows, _cdiv(M, rows)
-
-# %% ../../nbs/sparse/09a_block_kernels.ipynb #7fca1d08
-FAST_LAUNCH = True   # on CUDA, launch a kernel compiled before straight from its compiled form (Triton's argument binding costs µs a launch)
-_COMPILED = {}       # (kernel id, device, Triton's debug knobs, settings, how Triton specialises each argument) -> (compiled kernel, its constexprs in signature order, the kernel)
-
-def _triton_launches_as_expected():
-    "Whether this Triton's `JITFunction.run` launches a compiled kernel as `_launch` repeats it: all arguments, constexprs included, in signature order."
-    import inspect
-    try: src = inspect.getsource(triton.runtime.jit.JITFunction.run)
-    except (OSError, TypeError, AttributeError): return False
-    return ('kernel.run(grid_0, grid_1, grid_2, stream, kernel.function, kernel.packed_metadata, launch_metadata,' in src
-            and '*bound_args.values())' in src)
-
-_FAST_OK = not INTERPRET and torch.version.hip is None and _triton_launches_as_expected()   # NVIDIA: AMD's Triton also specialises on pointer ranges
-
-def _device_stream():
-    "The current CUDA device and stream, as Triton's launcher reads them."
-    device = driver.active.get_current_device()
-    return device, driver.active.get_current_stream(device)
-
-def _launch(kernel, grid:tuple, args:tuple, consts:dict): # runtime arguments by position; constexprs and launch options by name
-    "`kernel[grid](*args, **consts)`; with `FAST_LAUNCH`, a kernel launched before with the same settings and alike-specialised arguments goes straight from its compiled form."
-    global _FAST_OK
-    if not (FAST_LAUNCH and _FAST_OK) or getattr(kernel, 'pre_run_hooks', None): return kernel[grid](*args, **consts)
-    device, stream = _device_stream()
-    key = (id(kernel), device, knobs.runtime.debug, getattr(knobs.compilation, 'instrumentation_mode', None), *consts.items(),   # Triton specialises on a tensor's type and 16-byte alignment, an integer being 1, divisible by 16, within 32 bits
-           *[(a.dtype, a.data_ptr() % 16 == 0) if isinstance(a, torch.Tensor) else (a == 1, a % 16 == 0, -2**31 <= a < 2**31) for a in args])
-    hit = _COMPILED.get(key)
-    if hit is None or hit[2] is not kernel:   # Triton binds, specialises, compiles if it must, and launches; its compiled kernel is kept for next time
-        _COMPILED[key] = kernel[grid](*args, **consts), tuple(consts[name] for name in kernel.arg_names[len(args):]), kernel
-        return
-    compiled, constexprs, _ = hit
-    enter = knobs.runtime.launch_enter_hook   # a profiler's hooks (e.g. Proton's) see the launch as from Triton's launcher
-    meta = compiled.launch_metadata(grid, stream, *args, *constexprs) if getattr(enter, 'calls', enter) else None   # None, or an empty chain: no metadata
-    try: compiled.run(grid[0], grid[1] if len(grid) > 1 else 1, 1, stream, compiled.function, compiled.packed_metadata, meta,
-                      enter, knobs.runtime.launch_exit_hook, *args, *constexprs)
-    except TypeError:   # the launcher parses its arguments before launching: one it does not take means another convention
-        _FAST_OK = False
-        kernel[grid](*args, **consts)
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #1b999ba4
 def bsl_forward(x, # `[M, in]`, rows contiguous
