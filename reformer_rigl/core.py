@@ -108,7 +108,7 @@ def _device_stream():
 def _launch(kernel, grid:tuple, args:tuple, consts:dict): # runtime arguments by position; constexprs and launch options by name
     "`kernel[grid](*args, **consts)`; with `FAST_LAUNCH`, a kernel launched before with the same settings and alike-specialised arguments goes straight from its compiled form."
     global _FAST_OK
-    if not (FAST_LAUNCH and (_FAST_OK if _FAST_OK is not None else _fast_ok())) or getattr(kernel, 'pre_run_hooks', None): return kernel[grid](*args, **consts)
+    if not (FAST_LAUNCH and _fast_ok()) or getattr(kernel, 'pre_run_hooks', None): return kernel[grid](*args, **consts)
     device, stream = _device_stream()
     key = (id(kernel), device, knobs.runtime.debug, getattr(knobs.compilation, 'instrumentation_mode', None), *consts.items(),   # Triton specialises on a tensor's type and 16-byte alignment, an integer being 1, divisible by 16, within 32 bits
            *[(a.dtype, a.data_ptr() % 16 == 0) if isinstance(a, torch.Tensor) else (a == 1, a % 16 == 0, -2**31 <= a < 2**31) for a in args])

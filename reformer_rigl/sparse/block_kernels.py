@@ -12,7 +12,6 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import triton
 import triton.language as tl
 from triton import knobs
-from triton.runtime.driver import driver
 from torch.utils.weak import WeakIdKeyDictionary
 from .blocks import block_shape, blocks_of
 from ..core import _launch   # a kernel launched before goes straight from its compiled form
