@@ -6,7 +6,9 @@ side in one run: median of `--reps` after one warm-up, peak memory from the CUDA
 use factorised buckets (two near-equal factors of n/64), a different hash family. `*_graphed` cases (e.g.
 `sdpa_bf16_graphed`, `lsh4_fused_bf16_graphed`) run the layer in bf16 captured as CUDA graphs (no host work). Writes one JSON line per measurement to
 `--out` (default nbs/experiments/gpu_runs/attention_bench/records.jsonl) with kind, case, n, ms, peak_gib,
-device, torch (plus status and, for a case that could not run, why).
+device, torch (plus status and, for a case that could not run, why; on a GPU `held_gib`, what earlier cases left
+allocated when the case started, which `peak_gib` includes). The graphed cases run after every other case: the
+private memory pools of captured graphs may stay allocated and would enter the later cases' peaks.
 
 `--profile 8192,65536` also runs torch.profiler (CUDA kernels) over a few forward + backward calls of the fused LSH-4
 layer at each length and writes one `kind: 'profile'` record per length: GPU milliseconds per call in each category
@@ -315,11 +317,13 @@ def main():
     skip = set(a.skip.split(',')) if a.skip else set()
     lengths = lambda v: [int(n) for n in v.strip('\'"').split(',') if n]   # '' (quoted through a shell variable too): none
     plan = [('check', 'lsh4_fused_vs_plain_bf16', n) for n in lengths(a.check)]
-    plan += [('attn', c, n) for n in lengths(a.attn) for c in a.attn_cases.split(',')]
+    attn = [('attn', c, n) for n in lengths(a.attn) for c in a.attn_cases.split(',')]
+    plan += [e for e in attn if not e[1].endswith('_graphed')]
     compiles = {'off': ['off'], 'on': ['on'], 'both': ['off', 'on']}[a.compile]
     plan += [('model', c, n, k) for k in compiles for n in lengths(a.model) for c in a.model_cases.split(',')]   # eager cases first
     plan += [('profile', 'lsh4_fused_bf16', n) for n in lengths(a.profile)]
     plan += [('memory', c.split('@')[0], int(c.split('@')[1]), k) for c in a.snapshot.strip('\'"').split(',') if c for k in compiles]
+    plan += [e for e in attn if e[1].endswith('_graphed')]   # last: a graph's private memory pool may outlive its case
     plan = [e if len(e) == 4 else (*e, 'off') for e in plan]   # (kind, case, n, compile)
     if a.dry_run:
         for kind, case, n, comp in plan:
@@ -342,6 +346,7 @@ def main():
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
         else:
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
+            if DEVICE == 'cuda': rec['held_gib'] = round(torch.cuda.memory_allocated() / 2**30, 3)   # left by earlier cases, inside peak_gib
             try:
                 if kind == 'profile': rec.update(status='ok', **profile_fused(n, a.profile_calls))
                 elif kind == 'check': rec.update(status='ok', **check_fused(n))
