@@ -15,7 +15,9 @@ layer at each length and writes one `kind: 'profile'` record per length: GPU mil
 (hashing, sort, gather/scatter, attention forward, attention backward, merge of rounds, projections, other; classified
 by kernel name, see `KERNEL_CATEGORIES`), the launches per call, the host milliseconds per call (the time the Python
 call takes to return, kernels queued but not waited for) and the wall milliseconds per call; the 20 kernels with the
-most GPU time are printed and kept in the record, so the classification can be checked. `--check 4096,16384` first
+most GPU time are printed and kept in the record, so the classification can be checked; so are the 20 host ops
+with the most self CPU time (`host_top20`: CUDA runtime calls, aten ops, autograd) and `syncs`, what in one call makes
+the host wait for the GPU (torch's sync debug mode; a wait puts GPU time into host_ms). `--check 4096,16384` first
 compares the compiled fused path with the plain one on identical buckets (bf16, causal, 4 rounds, 8 heads of 64;
 also with one head per backward group) and writes a `kind: 'check'` record per length. `--dry-run` prints the plan
 and exits without a GPU.
@@ -38,7 +40,7 @@ partly eager. `--device cpu` runs the model cases on the CPU (small lengths: a c
     python tools/bench_attention.py [--attn 4096,8192,16384,...] [--model 16384,...] [--ff-chunks auto] [--compile off|on|both]
                                     [--reps 5] [--profile 65536] [--out FILE]
 """
-import argparse, gc, json, math, os, statistics, time, traceback
+import argparse, gc, json, math, os, statistics, time, traceback, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 
 DEVICE = 'cuda'   # where the model cases run (`--device`); the attention cases need CUDA
@@ -210,14 +212,30 @@ def profile_fused(n, calls=5):
         us = getattr(e, 'self_device_time_total', None) or getattr(e, 'self_cuda_time_total', 0)
         kernels.append((e.key, us / 1e3 / calls, e.count / calls))
     kernels.sort(key=lambda k: -k[1])
+    host_ops = sorted(((e.key, e.self_cpu_time_total / 1e3 / calls, e.count / calls) for e in prof.key_averages()
+                       if e.device_type == torch.autograd.DeviceType.CPU), key=lambda k: -k[1])   # where the host's time goes
     gpu = {cat: 0. for cat, _ in KERNEL_CATEGORIES}; gpu['other'] = 0.
     for name, ms, _ in kernels: gpu[kernel_category(name)] += ms
     print(f'profile n={n}: top 20 kernels (GPU ms per call, launches per call, category)')
     for name, ms, cnt in kernels[:20]: print(f'  {ms:9.3f} {cnt:5.1f}  {kernel_category(name):20s} {name[:150]}')
+    print(f'profile n={n}: top 20 host ops by self CPU ms per call (under the profiler)')
+    for name, ms, cnt in host_ops[:20]: print(f'  {ms:9.3f} {cnt:5.1f}  {name[:150]}')
     return dict(gpu_ms={k: round(v, 4) for k, v in gpu.items()}, gpu_ms_total=round(sum(gpu.values()), 4),
                 launches=round(sum(k[2] for k in kernels), 1), host_ms=round(statistics.median(host), 3),
                 wall_ms=round(statistics.median(wall), 3), calls=calls,
-                top20=[[name[:200], round(ms, 4), round(cnt, 1), kernel_category(name)] for name, ms, cnt in kernels[:20]])
+                top20=[[name[:200], round(ms, 4), round(cnt, 1), kernel_category(name)] for name, ms, cnt in kernels[:20]],
+                host_top20=[[name[:200], round(ms, 4), round(cnt, 1)] for name, ms, cnt in host_ops[:20]], syncs=host_syncs(step))
+
+def host_syncs(step):
+    "What in one call of `step` makes the host wait for the GPU (torch's sync debug mode's warnings): a wait makes host_ms include GPU time."
+    step(); torch.cuda.synchronize()
+    try:
+        torch.cuda.set_sync_debug_mode('warn')
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always'); step()
+    except Exception as e: return [f'not checked: {type(e).__name__}: {str(e)[:150]}']
+    finally: torch.cuda.set_sync_debug_mode('default'); torch.cuda.synchronize()
+    return [str(w.message).splitlines()[0][:200] for w in caught]
 
 def peak_breakdown(trace, top=25):
     """Replay a CUDA allocator trace (`torch.cuda.memory._snapshot()['device_traces'][0]`): the peak of live bytes and the
