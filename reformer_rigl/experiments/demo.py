@@ -48,7 +48,7 @@ def main(results:str=None, # the folder of the results tables and plots (default
          quick:bool=False, # much smaller runs, to check an install in seconds (their numbers mean little)
          device:str='cpu', # where to train, e.g. cuda
          threads:int=1, # CPU threads for torch (these small models train fastest on one; 0: torch's default)
-         no_progress:bool=False): # no progress bars and no per-epoch lines: one line per finished run
+         no_progress:bool=False): # no progress bars and no progress lines: one line per finished run
     """The main job: the Reformer copy task (LSH-4 against full attention) and RigL vs SET vs Static (ERK) on the digits,
     two seeds each, run with the experiment runner on the CPU in a few minutes; prints the summary tables and the plots' paths."""
     results, n_threads = Path(results or ('results/quick' if quick else 'results')), torch.get_num_threads()

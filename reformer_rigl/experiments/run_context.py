@@ -36,7 +36,7 @@ class RunContext:
     position:str='' # e.g. '3/12': which run of the grid this is
     wandb_run:object=None # the W&B run when W&B logging is on
     history:list=field(default_factory=list) # what the task logged with `ctx.log`
-    lines:bool=False # print a line per epoch (progress wanted, but the output is not a terminal: no bars)
+    lines:bool=False # print progress as lines, per epoch and per logged step (progress wanted, but the output is not a terminal: no bars)
 
     @property
     def out_dir(self) -> Path:

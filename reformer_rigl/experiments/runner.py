@@ -85,7 +85,7 @@ def execute(run:Run, # the run: experiment, config, seed
             mb=None, # the grid's `master_bar`, if any
             position:str='', # which run of the grid this is, e.g. '3/12'
             env:dict|None=None, # `run_environment()`, computed once per grid
-            lines:bool=False # print a line per epoch (no bars: the output is not a terminal)
+            lines:bool=False # print progress as lines, per epoch and per logged step (no bars: the output is not a terminal)
            ) -> dict:
     "Run `run`'s task and return its results-table row."
     from reformer_rigl.core import seed_everything, describe_device, synchronize
@@ -216,7 +216,7 @@ def main(experiment:str=None, # an experiment's name (see --list) or the path of
          results:str='results', # the folder of the results tables (<results>/<experiment>.jsonl)
          configs:str=None, # a folder searched for configs first (also: $RR_CONFIGS)
          device:str=None, # where to train, e.g. cpu or cuda:1 (default: the GPU if there is one)
-         no_progress:bool=False, # no progress bars and no per-epoch lines: one line per finished run
+         no_progress:bool=False, # no progress bars and no progress lines: one line per finished run
          traceback:bool=False): # show a failed run's full traceback (without it: one line with the error)
     """Run an experiment's grid of configs × seeds, appending one row per finished run to <results>/<experiment>.jsonl.
     Overrides: a plain key names the one leaf of that name in the config (density), a dotted key the exact path

@@ -45,7 +45,7 @@ def launch(name, overrides, a, deadline):
         if rows(a.work/name) and done.exists() and json.loads(done.read_text()) == args:
             print(f"  {name}: finished in an earlier call", flush=True); return None
         cmd = ['timeout', str(left), *a.rr.split(), 'lm_converged', *args, *saving,
-               '--results', str(a.work/name), '--device', a.device, '--no-progress', '--resume']
+               '--results', str(a.work/name), '--device', a.device, '--resume']   # progress as lines in the run's log: a stopped run leaves its curve there
         log = open(a.work/f'{name}.log', 'a')                            # a continued run's log follows its earlier calls'
         log.write(' '.join(cmd) + '\n'); log.flush()
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS='1'))
