@@ -7,6 +7,9 @@
 #   sparse      tools/gpu_sparse_speed.sh (issue 24)                                    LINEAR_S + OVERHEAD_S (90 + 70 s)
 #   attention   tools/bench_attention.py, ATTN_ARGS (default: the exactness check, flash / HF / fused LSH-4 at
 #               4K-1M, the models at 64K and 1M, the profile at 8K and 64K) (issue 23)  ATTN_S (140 s)
+#   lshhost     tools/bench_lsh_host.py on this machine's CPU: the fused layer's host work without its launches, and
+#               each launcher's cost (to set against the GPU profile's host_ms; the numbers in chapter 08 are another CPU's)
+#                                                                                       LSHHOST_S (90 s)
 #   lm          language-model runs after the benchmarks (issue 28): nbs/experiments/gpu_runs/lm_converged/call.sh with
 #               LM_PHASE (long), LM_JOBS (its JOBS) and LM_ARGS (default: --lr 4e-3 --batch-tokens 65536 --steps 2000),
 #               limited to LM_S (300 s; a job's own --set replaces a --set in LM_ARGS); needs the carried corpus (.carry);
@@ -27,6 +30,7 @@ for part in ${PARTS:-generation lsh08 sparse attention}; do
     cells11) timeout "${CELLS_S:-80}" python3 tools/run_cells.py nbs/reformer/11_generation.ipynb > "$W/cells11.log" 2>&1; lap cells11 $?; tail -2 "$W/cells11.log" ;;
     sparse) LINEAR_S=${LINEAR_S:-90} OVERHEAD_S=${OVERHEAD_S:-70} OUT="$W" bash tools/gpu_sparse_speed.sh > "$W/sparse.log" 2>&1; lap sparse $? ;;
     attention) timeout "${ATTN_S:-140}" python3 tools/bench_attention.py $ATTN_ARGS --out "$W/attention.jsonl" > "$W/attention.log" 2>&1; lap attention $? ;;
+    lshhost) timeout "${LSHHOST_S:-90}" python3 tools/bench_lsh_host.py --runs 3 --out "$W/lsh_host.jsonl" > "$W/lsh_host.log" 2>&1; lap lshhost $? ;;
     lm) OUT="$W/lm" PHASE=${LM_PHASE:-long} JOBS="${LM_JOBS:-}" timeout $(( ${LM_S:-300} + 40 )) bash nbs/experiments/gpu_runs/lm_converged/call.sh --limit "${LM_S:-300}" ${LM_ARGS:---lr 4e-3 --batch-tokens 65536 --steps 2000} > "$W/lm.log" 2>&1; lap lm $?; tail -4 "$W/lm.log" ;;
     *) echo "unknown part $part" ;;
   esac
