@@ -227,8 +227,7 @@ def profile_fused(n, calls=5):
                 host_top20=[[name[:200], round(ms, 4), round(cnt, 1)] for name, ms, cnt in host_ops[:20]], syncs=host_syncs(step))
 
 def host_syncs(step):
-    "What in one call of `step` makes the host wait for the GPU (torch's sync debug mode's warnings): a wait makes host_ms include GPU time."
-    step(); torch.cuda.synchronize()
+    "What in one call of `step` (warm: after the profile) makes the host wait for the GPU (torch's sync debug mode's warnings): a wait makes host_ms include GPU time."
     try:
         torch.cuda.set_sync_debug_mode('warn')
         with warnings.catch_warnings(record=True) as caught:

@@ -569,7 +569,7 @@ def train_learner(learn:Learner, # the learner, built with `ctx.cbs`
     if precision == 'bf16': learn.to_bf16()
     elif precision == 'fp16': learn.to_fp16()
     log = TrainingLog(train['steps'] * train['accumulate'], train['accumulate'], train['log_every'], eval_every, evaluate, ctx, count_tokens,
-                      show=bool(getattr(ctx, 'lines', False)))   # no bars (the output is a log file): a line per record
+                      show=ctx is not None and ctx.lines)   # no bars (the output is a log file): a line per record
     ck = train_checkpoint(train, ctx, checkpoint)
     mode = compile_mode(train['compile'])
     t0 = time.perf_counter()
