@@ -7,7 +7,8 @@ With --converged, OUT is an unpacked results archive of `nbs/experiments/gpu_run
 `sweep_lr<lr>_bt<bytes>` (the recipe sweep), `abl_<case>_s<seed>` (the ablations) and `ctx_<model>_n<len>_<buckets>_s<seed>`
 (the context series). Each record has `case`, `seed`, `seq_len`, `steps`, `tokens_seen`, `val_bpb`, `curve` (a list
 of `{"step", "val_bpb"}`), `corpus_bytes`, `corpus_sha`, `n_params`, `wall_s`, `device`, `git`, and `compile` ('off' or the
-`torch.compile` mode of `train.compile`), for a run continued from checkpoints `resumed_at` (the steps it continued at), `last_fifth_gain`
+`torch.compile` mode of `train.compile`), for a run continued from checkpoints `resumed_at` (the steps it continued at), for a run
+with `data.window_warmup` that value (and `_warm<start>` after its case), `last_fifth_gain`
 (the relative fall of val_bpb over the last fifth of training: below 0.01 counts as flattened), `flat`, the recipe
 (`lr`, `batch_tokens`), and the case's extra evaluations (`val_bpb_h<r>`, `val_bpb_full`); a 64K run's context
 evaluation becomes a record of its own, case `context_eval`, with `context` = {bytes of context: bits per byte}.
@@ -83,7 +84,9 @@ def converged_records(row:dict, folder:str, git:str|None=None) -> list:
     if info.get('resumed_at'): base['resumed_at'] = info['resumed_at']   # continued from a checkpoint at these steps (wall_s: the last part only)
     gain = last_fifth_gain(curve, base['steps'])
     evals = {k.replace('valid_bpc', 'val_bpb'): v for k, v in m.items() if k.startswith('valid_bpc_') and not k.startswith('valid_bpc_ctx')}
-    out = [dict(case=converged_case(folder), **base, val_bpb=m['valid_bpc'], **evals, train_bpb=m.get('train_bpc'),
+    warm = cfg['data'].get('window_warmup')   # [start, pct]: trained on shorter windows first (case suffix _warm<start>)
+    if warm: base['window_warmup'] = warm
+    out = [dict(case=converged_case(folder) + (f'_warm{warm[0]}' if warm else ''), **base, val_bpb=m['valid_bpc'], **evals, train_bpb=m.get('train_bpc'),
                 tokens_per_s=m.get('tokens_per_s'), last_fifth_gain=gain, flat=None if gain is None else gain < 0.01, curve=curve)]
     ctx = {int(k[len('valid_bpc_ctx'):]): v for k, v in m.items() if k.startswith('valid_bpc_ctx')}
     if ctx: out.append(dict(case='context_eval', trained_case=out[0]['case'], **base, val_bpb=m['valid_bpc'], context=ctx,
@@ -114,7 +117,8 @@ def main():
 def converged_main(a):
     path = Path(a.records or 'nbs/experiments/gpu_runs/lm_converged/records.jsonl')
     old = [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
-    key = lambda r: (r['case'], r.get('trained_case'), r['seed'], r['seq_len'], r['steps'], r['lr'], r['batch_tokens'], r['n_buckets'], r.get('compile', 'off'))
+    key = lambda r: (r['case'], r.get('trained_case'), r['seed'], r['seq_len'], r['steps'], r['lr'], r['batch_tokens'], r['n_buckets'], r.get('compile', 'off'),
+                     str(r.get('window_warmup')))
     seen, new = {key(r) for r in old}, []
     for table in sorted(Path(a.out).glob('*/lm_converged.jsonl')):
         for line in table.read_text().splitlines():

@@ -11,6 +11,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.callback.training import GradientClip
+from fastai.callback.core import Callback
 from ..core import evaluating
 from ..reformer.models import lsh_settings, set_lsh
 from ..reformer.builders import LM_VARIANTS, build_lm, variant_label
@@ -27,7 +28,8 @@ from .precision import resolve_precision
 
 # %% auto #0
 __all__ = ['LM_LR', 'BYTE_LM_DEFAULTS', 'TIMING_METRICS', 'lm_dls', 'lm_bpc', 'window_bpc', 'context_bpc', 'device_memory',
-           'check_full_attention_memory', 'check_byte_lm', 'byte_lm', 'byte_lm_plots']
+           'check_full_attention_memory', 'check_window_warmup', 'warmup_window', 'WindowWarmup', 'check_byte_lm',
+           'byte_lm', 'byte_lm_plots']
 
 # %% ../../nbs/experiments/12_lm.ipynb #14abaab3
 def lm_dls(source:str='enwik8', # 'enwik8', 'pypi' (the PyPI corpus), 'stdlib', or a path to a text file or a folder of files
@@ -138,12 +140,46 @@ def check_full_attention_memory(variant:str, # the model variant
                           f"the {have / 2**30:,.0f} GiB of {torch.device(device)}. Use variant=lsh, or seq_len={fits} or less "
                           f"(and allow several times that memory for training)")
 
+# %% ../../nbs/experiments/12_lm.ipynb #5d931876
+def check_window_warmup(value, # `data.window_warmup`: null or `[start, pct]`
+                        seq_len:int): # the rows' length
+    "Refuse a window warm-up that is not `[start, pct]` with `seq_len / start` a power of two and `0 < pct <= 1`."
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], int) and isinstance(value[1], (int, float))):
+        raise ConfigError(f"data.window_warmup must be null or [start, pct] (a window length and a fraction of the steps); got {value!r}")
+    start, pct = value
+    if start < 1 or seq_len % start or (seq_len // start) & (seq_len // start - 1):
+        raise ConfigError(f"data.window_warmup starts at {start:,} bytes, but {seq_len:,} / {start:,} is not a power of two: the windows double up to data.seq_len")
+    if not 0 < pct <= 1: raise ConfigError(f"data.window_warmup's pct must be in (0, 1]; got {pct!r}")
+
+def warmup_window(pct_train:float, # how far training is, 0 to 1
+                  seq_len:int, # the rows' length
+                  start:int, # the first windows' length
+                  pct:float) -> int: # the part of training over which the windows grow
+    "The window length at `pct_train`: `start`, `2·start`, ... `seq_len / 2` in equal stretches of the first `pct` of training, then `seq_len`."
+    n = (seq_len // start).bit_length() - 1          # doublings from `start` to `seq_len`: the warm-up's stretches
+    if pct_train >= pct or n == 0: return seq_len
+    return start << int(n * pct_train / pct)
+
+class WindowWarmup(Callback):
+    "Train on windows of `start` bytes first, doubling to the rows' length over the first `pct` of training (each batch's rows cut into consecutive windows)."
+    def __init__(self, start:int, pct:float=0.25): self.start, self.pct, self.steps = start, pct, {}
+    def before_fit(self): self.steps = {}               # window length -> training batches seen at it
+    def before_batch(self):
+        if not self.training: return
+        (x,), (y,) = self.xb, self.yb
+        n = x.shape[-1]
+        check_window_warmup([self.start, self.pct], n)
+        w = warmup_window(self.pct_train, n, self.start, self.pct)
+        self.steps[w] = self.steps.get(w, 0) + 1
+        if w < n: self.learn.xb, self.learn.yb = (x.reshape(-1, w),), (y.reshape(-1, w),)
+
 # %% ../../nbs/experiments/12_lm.ipynb #1c6af0aa
 LM_LR = 4e-3  # the recipe's peak learning rate: the best of the sweep on the Transformer baseline (3 x 256, 06_lm_ablations); larger models usually want less
 
 # %% ../../nbs/experiments/12_lm.ipynb #50c18328
 BYTE_LM_DEFAULTS = dict(
-    data=dict(source='enwik8', path=None, seq_len=65536, batch_tokens=65536, bs=None, valid_bs=None, valid=0.05, test=0.05, max_bytes=None),
+    data=dict(source='enwik8', path=None, seq_len=65536, batch_tokens=65536, bs=None, valid_bs=None, valid=0.05, test=0.05, max_bytes=None,
+              window_warmup=None),
     model=dict(variant='lsh', d_model=1024, d_ff=4096, n_heads=8, n_layers=3, n_hashes=8, bucket_size=64, n_buckets=None, ff_chunks=1,
                pos_enc='axial', axial_shape=None, dropout=0., attn_dropout=0., tie_weights=False, impl='auto'),
     train=dict(TRAIN_DEFAULTS, opt='adamw', lr=LM_LR, schedule='cosine', warmup=None, wd=0.1, betas=[0.9, 0.95], clip=1.0),
@@ -162,6 +198,7 @@ def check_byte_lm(cfg:dict, device='cpu') -> dict:
                               f"use {max(1, d['batch_tokens'] // d['seq_len']) * d['seq_len']:,} or give data.bs")
         d['bs'] = d['batch_tokens'] // d['seq_len']
     check_positive(d, 'data', 'bs')
+    if d['window_warmup'] is not None: check_window_warmup(d['window_warmup'], d['seq_len'])
     ev = c['eval']
     if ev['bytes'] is not None and (not isinstance(ev['bytes'], int) or ev['bytes'] % d['seq_len']):
         raise ConfigError(f"eval.bytes={ev['bytes']!r} must be a multiple of data.seq_len={d['seq_len']:,}")
@@ -179,11 +216,12 @@ def byte_lm(cfg:dict, seed:int, ctx) -> dict:
     "Train one of the paper's byte-level LM variants for `train.steps` steps and report bits per character."
     data, mc, train, ev = check_byte_lm(cfg, ctx.device).values()   # the sections, in the order of `BYTE_LM_DEFAULTS`
     data.pop('batch_tokens'); n_buckets = mc.pop('n_buckets')        # resolved into data.bs; set on the built model
+    warm = data.pop('window_warmup')
     with data_hint("in the config: data.path=/path/to/enwik8, or data.source=pypi (after rr-corpus), stdlib (the built-in corpus) or a text file or folder"):
         dls = lm_dls(**data, seed=seed, device=ctx.device)
     model = build_lm(vocab_sz=dls.tokenizer.vocab_sz, max_seq_len=data['seq_len'], **mc)
     if n_buckets is not None: set_lsh(model, n_buckets=n_buckets)
-    cbs = list(ctx.cbs) + ([GradientClip(train['clip'])] if train['clip'] else [])
+    cbs = list(ctx.cbs) + ([GradientClip(train['clip'])] if train['clip'] else []) + ([WindowWarmup(*warm)] if warm else [])
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=make_opt_func(train['opt'], train['betas'], train['eps']), wd=train['wd'], cbs=cbs)
     amp = lambda: {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(resolve_precision(train['precision'], ctx.device))
     vbs = data['valid_bs'] or data['bs']
