@@ -115,7 +115,7 @@ def main():
     try: git = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
     except OSError: git = None
     def write(rec):
-        rec = dict(kind='host', **rec, label=args.label, package=os.path.dirname(lk.__file__), n=args.n, device='cpu (launches as no-ops)', projections='linear' if args.linear else 'identity', torch=torch.__version__,
+        rec = dict(kind='host', status='ok', **rec, label=args.label, package=os.path.dirname(lk.__file__), n=args.n, device='cpu (launches as no-ops)', projections='linear' if args.linear else 'identity', torch=torch.__version__,
                    triton=triton.__version__, git=git, time=time.strftime('%Y-%m-%d %H:%M:%S'))
         print(json.dumps(rec), flush=True)
         if args.out:
