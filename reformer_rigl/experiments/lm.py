@@ -162,13 +162,13 @@ def warmup_window(pct_train:float, # how far training is, 0 to 1
 
 class WindowWarmup(Callback):
     "Train on windows of `start` bytes first, doubling to the rows' length over the first `pct` of training (each batch's rows cut into consecutive windows)."
-    def __init__(self, start:int, pct:float=0.25): self.start, self.pct, self.steps = start, pct, {}
+    def __init__(self, start:int, pct:float=0.25): self.start, self.pct, self.steps, self._checked = start, pct, {}, None
     def before_fit(self): self.steps = {}               # window length -> training batches seen at it
     def before_batch(self):
         if not self.training: return
         (x,), (y,) = self.xb, self.yb
         n = x.shape[-1]
-        check_window_warmup([self.start, self.pct], n)
+        if n != self._checked: check_window_warmup([self.start, self.pct], n); self._checked = n   # once per row length, not every batch
         w = warmup_window(self.pct_train, n, self.start, self.pct)
         self.steps[w] = self.steps.get(w, 0) + 1
         if w < n: self.learn.xb, self.learn.yb = (x.reshape(-1, w),), (y.reshape(-1, w),)
