@@ -17,7 +17,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from fastcore.basics import patch, store_attr
 from fastcore.foundation import L
-from fastai.callback.core import Callback, CancelFitException, CancelValidException, CancelEpochException
+from fastai.callback.core import Callback, CancelBatchException, CancelFitException, CancelValidException, CancelEpochException
 from fastai.callback.schedule import ParamScheduler, combined_cos
 from fastai.callback.training import GradientAccumulation
 from fastai.learner import Learner, Recorder, AvgSmoothLoss
@@ -31,10 +31,10 @@ from ..reformer.reversible import ReversibleBlock, compile_blocks
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'OPTIMIZERS', 'HOST_READS', 'CPU_ONLY_READS', 'COMPILE_MODES', 'CHECKPOINT_FORMAT', 'CHECKPOINT_KEYS',
-           'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule', 'ForeachAdam', 'foreach_adam', 'make_opt_func', 'fit_steps',
-           'TrainingLog', 'DeviceSmoothLoss', 'KeepLossOnDevice', 'HostSyncs', 'compile_mode', 'compiled',
-           'CheckpointError', 'fingerprint_diff', 'save_checkpoint', 'load_checkpoint', 'Checkpoint',
-           'train_checkpoint', 'train_learner', 'check_train', 'step_task_config', 'training_metrics']
+           'TRAIN_DEFAULTS', 'StepBudget', 'lr_schedule', 'ForeachAdam', 'foreach_adam', 'make_opt_func',
+           'StepAccumulation', 'fit_steps', 'TrainingLog', 'DeviceSmoothLoss', 'KeepLossOnDevice', 'HostSyncs',
+           'compile_mode', 'compiled', 'CheckpointError', 'fingerprint_diff', 'save_checkpoint', 'load_checkpoint',
+           'Checkpoint', 'train_checkpoint', 'train_learner', 'check_train', 'step_task_config', 'training_metrics']
 
 # %% ../../nbs/experiments/04_training.ipynb #0c29cefc
 class StepBudget(Callback):
@@ -118,6 +118,15 @@ def make_opt_func(opt:str='adam', # 'adam', 'adamw' (the same: fastai decouples 
     return partial(foreach_adam if foreach else Adam, mom=betas[0], sqr_mom=betas[1], eps=eps, decouple_wd=True)
 
 # %% ../../nbs/experiments/04_training.ipynb #62e9e41c
+class StepAccumulation(GradientAccumulation):
+    "fastai's `GradientAccumulation` counted in batches: every `n_acc` batches one optimizer step, each batch's loss a `1/n_acc` share, whatever its rows."
+    def after_loss(self): self.learn.loss_grad /= self.n_acc
+    def before_step(self):
+        self.learn.loss_grad *= self.n_acc   # the loss logged, as fastai's
+        self.count += 1
+        if self.count < self.n_acc: raise CancelBatchException()   # no step, no zeroing: the gradients add up
+        self.count = 0
+
 def fit_steps(learn:Learner, # the learner to train
               steps:int, # optimizer steps
               lr:float, # the peak learning rate
@@ -129,7 +138,7 @@ def fit_steps(learn:Learner, # the learner to train
     n_batches = steps * accumulate
     n_epoch = math.ceil(n_batches / len(learn.dls.train))
     extra = [ParamScheduler({'lr': lr_schedule(schedule, lr, steps, warmup)}), StepBudget(n_batches)]
-    if accumulate > 1: extra.append(GradientAccumulation(n_acc=accumulate * learn.dls.train.bs))
+    if accumulate > 1: extra.append(StepAccumulation(n_acc=accumulate))
     learn.fit(n_epoch, cbs=extra + list(L(cbs)))
 
 # %% ../../nbs/experiments/04_training.ipynb #97c5dd66
