@@ -11,7 +11,8 @@ allocated when the case started, which `peak_gib` includes). The graphed cases r
 private memory pools of captured graphs may stay allocated and would enter the later cases' peaks.
 
 `--profile 8192,65536` also runs torch.profiler (CUDA kernels) over a few forward + backward calls of the fused LSH-4
-layer at each length and writes one `kind: 'profile'` record per length: GPU milliseconds per call in each category
+layer (or of each of `--profile-cases`, e.g. `sdpa_bf16,lsh4_fused_bf16` to see flash attention's host side beside it)
+at each length and writes one `kind: 'profile'` record per case and length: GPU milliseconds per call in each category
 (hashing, sort, gather/scatter, attention forward, attention backward, merge of rounds, projections, other; classified
 by kernel name, see `KERNEL_CATEGORIES`), the launches per call, the host milliseconds per call (the time the Python
 call takes to return, kernels queued but not waited for) and the wall milliseconds per call; the 20 kernels with the
@@ -193,10 +194,10 @@ def kernel_category(name:str):
     low = name.lower()
     return next((cat for cat, keys in KERNEL_CATEGORIES if any(k in low for k in keys)), 'other')
 
-def profile_fused(n, calls=5):
-    "torch.profiler over `calls` forward + backward calls of the fused LSH-4 layer at length `n`: one 'profile' record."
+def profile_fused(n, calls=5, case='lsh4_fused_bf16'):
+    "torch.profiler over `calls` forward + backward calls of attention case `case` (the fused LSH-4 layer) at length `n`: one 'profile' record."
     from torch.profiler import profile, ProfilerActivity
-    step = attention_step('lsh4_fused_bf16', n)
+    step = attention_step(case, n)
     for _ in range(2): step()                                   # compiled and warm
     host, wall = [], []
     for _ in range(calls):                                      # without the profiler: host (queueing) and wall time
@@ -216,9 +217,9 @@ def profile_fused(n, calls=5):
                        if e.device_type == torch.autograd.DeviceType.CPU), key=lambda k: -k[1])   # where the host's time goes
     gpu = {cat: 0. for cat, _ in KERNEL_CATEGORIES}; gpu['other'] = 0.
     for name, ms, _ in kernels: gpu[kernel_category(name)] += ms
-    print(f'profile n={n}: top 20 kernels (GPU ms per call, launches per call, category)')
+    print(f'profile {case} n={n}: top 20 kernels (GPU ms per call, launches per call, category)')
     for name, ms, cnt in kernels[:20]: print(f'  {ms:9.3f} {cnt:5.1f}  {kernel_category(name):20s} {name[:150]}')
-    print(f'profile n={n}: top 20 host ops by self CPU ms per call (under the profiler)')
+    print(f'profile {case} n={n}: top 20 host ops by self CPU ms per call (under the profiler)')
     for name, ms, cnt in host_ops[:20]: print(f'  {ms:9.3f} {cnt:5.1f}  {name[:150]}')
     return dict(gpu_ms={k: round(v, 4) for k, v in gpu.items()}, gpu_ms_total=round(sum(gpu.values()), 4),
                 launches=round(sum(k[2] for k in kernels), 1), host_ms=round(statistics.median(host), 3),
@@ -317,6 +318,10 @@ def main():
     p.add_argument('--profile', nargs='?', const='65536', default='',
                    help='lengths (comma-separated; 65536 when given alone) at which to profile the fused LSH-4 layer')
     p.add_argument('--profile-calls', type=int, default=5, help='forward + backward calls under the profiler')
+    p.add_argument('--profile-cases', default='lsh4_fused_bf16', help='attention cases (comma-separated) that --profile profiles')
+    p.add_argument('--blas', default='default', choices=('default', 'cublas', 'cublaslt'),
+                   help="torch.backends.cuda.preferred_blas_library for the whole run (recorded as `blas`): whether the "
+                        "projections' host time depends on the library behind aten::mm")
     p.add_argument('--check', nargs='?', const='4096,16384', default='',
                    help='lengths at which to compare the fused path with the plain one first (4096,16384 when given alone)')
     p.add_argument('--snapshot', default='', help="case@n pairs (comma-separated) whose memory is recorded over one step: "
@@ -338,7 +343,7 @@ def main():
     plan += [e for e in attn if not e[1].endswith('_graphed')]
     compiles = {'off': ['off'], 'on': ['on'], 'both': ['off', 'on']}[a.compile]
     plan += [('model', c, n, k) for k in compiles for n in lengths(a.model) for c in a.model_cases.split(',')]   # eager cases first
-    plan += [('profile', 'lsh4_fused_bf16', n) for n in lengths(a.profile)]
+    plan += [('profile', c, n) for n in lengths(a.profile) for c in a.profile_cases.split(',')]
     plan += [('memory', c.split('@')[0], int(c.split('@')[1]), k) for c in a.snapshot.strip('\'"').split(',') if c for k in compiles]
     plan += [e for e in attn if e[1].endswith('_graphed')]   # last: a graph's private memory pool may outlive its case
     plan = [e if len(e) == 4 else (*e, 'off') for e in plan]   # (kind, case, n, compile)
@@ -356,6 +361,8 @@ def main():
         p.error('--device cpu runs model cases only: pass --attn= (and no --check, --profile or --snapshot)')
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     base = dict(device=torch.cuda.get_device_name() if DEVICE == 'cuda' else 'cpu', torch=torch.__version__)
+    if a.blas != 'default':
+        torch.backends.cuda.preferred_blas_library(a.blas); base['blas'] = a.blas
     for kind, case, n, comp in plan:
         rec = dict(kind=kind, case=case, n=n, **base)
         if kind in ('model', 'memory'): rec.update(ff_chunks=ff_chunks_for(case, n, a.ff_chunks), compile=compile_kind(case, comp))
@@ -365,7 +372,7 @@ def main():
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
             if DEVICE == 'cuda': rec['held_gib'] = round(torch.cuda.memory_allocated() / 2**30, 3)   # left by earlier cases, inside peak_gib
             try:
-                if kind == 'profile': rec.update(status='ok', **profile_fused(n, a.profile_calls))
+                if kind == 'profile': rec.update(status='ok', **profile_fused(n, a.profile_calls, case))
                 elif kind == 'check': rec.update(status='ok', **check_fused(n))
                 elif kind == 'memory': rec.update(status='ok', **snapshot(case, n, os.path.dirname(a.out) or '.', rec['ff_chunks'], comp))
                 else:
