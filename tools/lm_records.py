@@ -64,7 +64,7 @@ def last_fifth_gain(curve:list, steps:int):
     return (before[-1] - pts[-1][1]) / before[-1]
 
 def converged_case(folder:str) -> str:
-    "The record's case from a drive.py folder name: 'sweep', 'transformer' ... 'lsh8', 'ctx4096_lsh4', 'ctx4096_lsh4_fix16', 'ctx4096_full'."
+    "The record's case from a drive.py folder name: 'sweep', 'transformer' ... 'lsh8', 'ctx4096_lsh4', 'ctx4096_lsh4_fix16', 'ctx4096_full', 'ctx16384_rev'."
     if folder.startswith('sweep_'): return 'sweep'
     if folder.startswith('abl_'): return folder[4:].rsplit('_s', 1)[0]
     parts = folder[4:].rsplit('_s', 1)[0].split('_')         # e.g. ['lsh4', 'n4096', 'grow']

@@ -113,14 +113,15 @@ def common(a, lr, bt, steps, every):
     return [f'lr={lr}', f'steps={steps}', f'every={every}'] + ([] if a.smoke else [f'batch_tokens={bt}'])
 
 def ctx_run(a, spec, seed, steps, deadline, evaluate):
-    """Start one context-series run, `spec` KIND:N[:fix16] (KIND lsh<r> or full; fix16: 16 buckets at any length), `steps` steps;
+    """Start one context-series run, `spec` KIND:N[:fix16] (KIND lsh<r>, full (the Transformer) or rev (the reversible shared-QK
+    model with full attention: the LSH models without hashing); fix16: 16 buckets at any length), `steps` steps;
     `evaluate`: also the same-target context evaluation (1K-63K bytes of context; its smoke-sized version with --smoke)."""
     kind, n, *fix = spec.split(':'); n = int(n); fixed = fix == ['fix16']
     ctx = ([f'context=[{n // 16},{n // 4},{n - n // 16 - 64}]', 'context_target=64', 'context_windows=4'] if a.smoke else
            ['context=[1024,4096,16384,64512]', 'context_target=1024', 'context_windows=16']) if evaluate else []
-    ov = (['variant=transformer', 'hashes=[]'] if kind == 'full' else
+    ov = (['variant=transformer', 'hashes=[]'] if kind == 'full' else ['variant=reversible', 'hashes=[]'] if kind == 'rev' else
           ['variant=lsh', f'n_hashes={kind[3:]}', f'hashes=[{kind[3:]}]', 'full_attention=false'] + (['n_buckets=16'] if fixed else []))
-    name = f"ctx_{kind}_n{n}" + ('' if kind == 'full' else '_fix16' if fixed else '_grow') + f"_s{seed}"
+    name = f"ctx_{kind}_n{n}" + ('' if kind in ('full', 'rev') else '_fix16' if fixed else '_grow') + f"_s{seed}"
     return launch(name, ov + [f'seq_len={n}', f'seed={seed}'] + ctx + common(a, a.lr, a.batch_tokens, steps, max(1, steps // 10)), a, deadline)
 
 def long_runs(a, deadline):
@@ -150,7 +151,8 @@ def main():
     p.add_argument('--no-ctx', action='store_true', help="long: only the ablation variants")
     p.add_argument('--parallel', type=int, help="runs on the GPU at once (default: all at once); later runs start as earlier ones end")
     p.add_argument('--variants', nargs='*', choices=VARIANTS, help="long: these variants only (default: all seven; given empty: none, only the context runs)")
-    p.add_argument('--ctx', nargs='+', help="long: context runs as KIND:N[:fix16], KIND lsh<r> or full (e.g. lsh4:4096 full:4096 lsh4:65536:fix16)")
+    p.add_argument('--ctx', nargs='+', help="long: context runs as KIND:N[:fix16], KIND lsh<r>, full (the Transformer) or rev (the "
+                   "reversible shared-QK model, full attention) (e.g. lsh4:4096 full:4096 rev:16384 lsh4:65536:fix16)")
     p.add_argument('--ctx-steps', type=int, help="long: steps of the context runs (default --steps)")
     p.add_argument('--compile', action='store_true', help="every run trains its model compiled by torch.compile (train.compile=true)")
     p.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE', help="more overrides for every run, each replacing the run's own value of its key (e.g. source=stdlib max_bytes=400000, or hashes=[4,8] full_attention=true)")
