@@ -8,7 +8,8 @@ With --converged, OUT is an unpacked results archive of `nbs/experiments/gpu_run
 (the context series). Each record has `case`, `seed`, `seq_len`, `steps`, `tokens_seen`, `val_bpb`, `curve` (a list
 of `{"step", "val_bpb"}`), `corpus_bytes`, `corpus_sha`, `n_params`, `wall_s`, `device`, `git`, and `compile` ('off' or the
 `torch.compile` mode of `train.compile`), for a run continued from checkpoints `resumed_at` (the steps it continued at), for a run
-with `data.window_warmup` that value (and `_warm<start>` after its case), `last_fifth_gain`
+with `data.window_warmup` that value (and `_warm<start>` after its case) and, from runs that record it, `window_stages`
+([step, window] where each window began), `last_fifth_gain`
 (the relative fall of val_bpb over the last fifth of training: below 0.01 counts as flattened), `flat`, the recipe
 (`lr`, `batch_tokens`), and the case's extra evaluations (`val_bpb_h<r>`, `val_bpb_full`); a 64K run's context
 evaluation becomes a record of its own, case `context_eval`, with `context` = {bytes of context: bits per byte}.
@@ -86,6 +87,7 @@ def converged_records(row:dict, folder:str, git:str|None=None) -> list:
     evals = {k.replace('valid_bpc', 'val_bpb'): v for k, v in m.items() if k.startswith('valid_bpc_') and not k.startswith('valid_bpc_ctx')}
     warm = cfg['data'].get('window_warmup')   # [start, pct]: trained on shorter windows first (case suffix _warm<start>)
     if warm: base['window_warmup'] = warm
+    if info.get('window_stages'): base['window_stages'] = info['window_stages']   # [step, window] where each warm-up window began
     out = [dict(case=converged_case(folder) + (f'_warm{warm[0]}' if warm else ''), **base, val_bpb=m['valid_bpc'], **evals, train_bpb=m.get('train_bpc'),
                 tokens_per_s=m.get('tokens_per_s'), last_fifth_gain=gain, flat=None if gain is None else gain < 0.01, curve=curve)]
     ctx = {int(k[len('valid_bpc_ctx'):]): v for k, v in m.items() if k.startswith('valid_bpc_ctx')}

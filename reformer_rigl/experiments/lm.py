@@ -162,8 +162,8 @@ def warmup_window(pct_train:float, # how far training is, 0 to 1
 
 class WindowWarmup(Callback):
     "Train on windows of `start` bytes first, doubling to the rows' length over the first `pct` of training (each batch's rows cut into consecutive windows)."
-    def __init__(self, start:int, pct:float=0.25): self.start, self.pct, self.steps, self._checked = start, pct, {}, None
-    def before_fit(self): self.steps = {}               # window length -> training batches seen at it
+    def __init__(self, start:int, pct:float=0.25): self.start, self.pct, self.steps, self.stages, self._checked = start, pct, {}, [], None
+    def before_fit(self): self.steps, self.stages = {}, []   # window length -> training batches seen at it; [batch, window] at each change
     def before_batch(self):
         if not self.training: return
         (x,), (y,) = self.xb, self.yb
@@ -171,6 +171,7 @@ class WindowWarmup(Callback):
         if n != self._checked: check_window_warmup([self.start, self.pct], n); self._checked = n   # once per row length, not every batch
         w = warmup_window(self.pct_train, n, self.start, self.pct)
         self.steps[w] = self.steps.get(w, 0) + 1
+        if not self.stages or self.stages[-1][1] != w: self.stages.append([self.train_iter, w])
         if w < n: self.learn.xb, self.learn.yb = (x.reshape(-1, w),), (y.reshape(-1, w),)
 
 # %% ../../nbs/experiments/12_lm.ipynb #1c6af0aa
@@ -221,7 +222,8 @@ def byte_lm(cfg:dict, seed:int, ctx) -> dict:
         dls = lm_dls(**data, seed=seed, device=ctx.device)
     model = build_lm(vocab_sz=dls.tokenizer.vocab_sz, max_seq_len=data['seq_len'], **mc)
     if n_buckets is not None: set_lsh(model, n_buckets=n_buckets)
-    cbs = list(ctx.cbs) + ([GradientClip(train['clip'])] if train['clip'] else []) + ([WindowWarmup(*warm)] if warm else [])
+    ww = [WindowWarmup(*warm)] if warm else []
+    cbs = list(ctx.cbs) + ([GradientClip(train['clip'])] if train['clip'] else []) + ww
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=make_opt_func(train['opt'], train['betas'], train['eps']), wd=train['wd'], cbs=cbs)
     amp = lambda: {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(resolve_precision(train['precision'], ctx.device))
     vbs = data['valid_bs'] or data['bs']
@@ -247,6 +249,7 @@ def byte_lm(cfg:dict, seed:int, ctx) -> dict:
                label=variant_label(mc['variant'], mc['n_hashes']), precision=precision,
                compile=compile_mode(train['compile']) or 'off', curve=log.curve)
     if log.resumed_at: out['resumed_at'] = log.resumed_at   # the steps it continued from its checkpoint at
+    if ww: out['window_stages'] = [[i // train['accumulate'], w] for i, w in ww[0].stages]   # [step, window] where each window began (this part of a resumed run)
     if hasattr(dls, 'corpus'): out.update(corpus_sha=dls.corpus['sha256'], corpus_bytes=sum(s['bytes'] for s in dls.corpus['splits'].values()))
     return out
 
