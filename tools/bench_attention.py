@@ -194,7 +194,7 @@ def kernel_category(name:str):
     low = name.lower()
     return next((cat for cat, keys in KERNEL_CATEGORIES if any(k in low for k in keys)), 'other')
 
-def profile_fused(n, calls=5, case='lsh4_fused_bf16'):
+def profile_case(n, calls=5, case='lsh4_fused_bf16'):
     "torch.profiler over `calls` forward + backward calls of attention case `case` (the fused LSH-4 layer) at length `n`: one 'profile' record."
     from torch.profiler import profile, ProfilerActivity
     step = attention_step(case, n)
@@ -372,7 +372,7 @@ def main():
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
             if DEVICE == 'cuda': rec['held_gib'] = round(torch.cuda.memory_allocated() / 2**30, 3)   # left by earlier cases, inside peak_gib
             try:
-                if kind == 'profile': rec.update(status='ok', **profile_fused(n, a.profile_calls, case))
+                if kind == 'profile': rec.update(status='ok', **profile_case(n, a.profile_calls, case))
                 elif kind == 'check': rec.update(status='ok', **check_fused(n))
                 elif kind == 'memory': rec.update(status='ok', **snapshot(case, n, os.path.dirname(a.out) or '.', rec['ff_chunks'], comp))
                 else:

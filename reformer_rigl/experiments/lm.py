@@ -162,17 +162,21 @@ def warmup_window(pct_train:float, # how far training is, 0 to 1
 
 class WindowWarmup(Callback):
     "Train on windows of `start` bytes first, doubling to the rows' length over the first `pct` of training (each batch's rows cut into consecutive windows)."
-    def __init__(self, start:int, pct:float=0.25): self.start, self.pct, self.steps, self.stages, self._checked = start, pct, {}, [], None
-    def before_fit(self): self.steps, self.stages = {}, []   # window length -> training batches seen at it; [batch, window] at each change
+    def __init__(self, start:int, pct:float=0.25): self.start, self.pct, self.stages, self._checked = start, pct, [], None
+    def before_fit(self): self.stages = []               # [training batch, window] where each window began
     def before_batch(self):
         if not self.training: return
         (x,), (y,) = self.xb, self.yb
         n = x.shape[-1]
         if n != self._checked: check_window_warmup([self.start, self.pct], n); self._checked = n   # once per row length, not every batch
         w = warmup_window(self.pct_train, n, self.start, self.pct)
-        self.steps[w] = self.steps.get(w, 0) + 1
         if not self.stages or self.stages[-1][1] != w: self.stages.append([self.train_iter, w])
         if w < n: self.learn.xb, self.learn.yb = (x.reshape(-1, w),), (y.reshape(-1, w),)
+    @property
+    def steps(self):
+        "Training batches seen at each window length so far: `{window: batches}` (from `stages`)."
+        ends = [i for i, _ in self.stages[1:]] + [self.learn.train_iter] if self.stages else []
+        return {w: e - i for (i, w), e in zip(self.stages, ends)}
 
 # %% ../../nbs/experiments/12_lm.ipynb #1c6af0aa
 LM_LR = 4e-3  # the recipe's peak learning rate: the best of the sweep on the Transformer baseline (3 x 256, 06_lm_ablations); larger models usually want less
