@@ -7,8 +7,10 @@ With --converged, OUT is an unpacked results archive of `nbs/experiments/gpu_run
 `sweep_lr<lr>_bt<bytes>` (the recipe sweep), `abl_<case>_s<seed>` (the ablations) and `ctx_<model>_n<len>_<buckets>_s<seed>`
 (the context series). Each record has `case`, `seed`, `seq_len`, `steps`, `tokens_seen`, `val_bpb`, `curve` (a list
 of `{"step", "val_bpb"}`), `corpus_bytes`, `corpus_sha`, `n_params`, `wall_s`, `device`, `git`, and `compile` ('off' or the
-`torch.compile` mode of `train.compile`), for a run continued from checkpoints `resumed_at` (the steps it continued at), for a run
-with `data.window_warmup` that value (and `_warm<start>` after its case) and, from runs that record it, `window_stages`
+`torch.compile` mode of `train.compile`), for a run continued from checkpoints `resumed_at` (the steps it continued at; its
+`wall_s` adds the earlier parts' fit times, `earlier_s`, to the last part's wall time), for a run
+with `data.window_warmup` that value (and `_warm<start>` after its case), for a run with other positions than the
+axial table `pos_enc` (and `_pos<kind>` after its case) and, from runs that record it, `window_stages`
 ([step, window] where each window began), `last_fifth_gain`
 (the relative fall of val_bpb over the last fifth of training: below 0.01 counts as flattened), `flat`, the recipe
 (`lr`, `batch_tokens`), and the case's extra evaluations (`val_bpb_h<r>`, `val_bpb_full`); a 64K run's context
@@ -77,18 +79,20 @@ def converged_records(row:dict, folder:str, git:str|None=None) -> list:
     curve = [{'step': p['step'], 'val_bpb': p['valid_bpc']} for p in info.get('curve', []) if 'valid_bpc' in p]
     base = dict(seed=row['seed'], seq_len=cfg['data']['seq_len'], steps=int(m['steps']), tokens_seen=int(m['tokens']),
                 corpus_bytes=m.get('corpus_bytes'), corpus_sha=info.get('corpus_sha'), n_params=m.get('n_params'),
-                wall_s=row['wall_s'], device=row['device'], git=git or row['git']['commit'],
+                wall_s=round(row['wall_s'] + m.get('earlier_s', 0.), 3), device=row['device'], git=git or row['git']['commit'],
                 lr=cfg['train']['lr'], batch_tokens=cfg['data']['bs'] * cfg['data']['seq_len'] if cfg['data'].get('bs') else cfg['data']['batch_tokens'],
                 d_model=cfg['model']['d_model'], n_layers=cfg['model']['n_layers'], n_hashes=cfg['model']['n_hashes'] if cfg['model']['variant'] == 'lsh' else None,
                 n_buckets=cfg['model'].get('n_buckets'), precision=info.get('precision'),
                 compile=info.get('compile', 'off'))   # 'off', or the torch.compile mode it trained under (train.compile)
-    if info.get('resumed_at'): base['resumed_at'] = info['resumed_at']   # continued from a checkpoint at these steps (wall_s: the last part only)
+    if info.get('resumed_at'): base['resumed_at'] = info['resumed_at']   # continued from a checkpoint at these steps (wall_s: the last part only before the task reported earlier_s)
     gain = last_fifth_gain(curve, base['steps'])
     evals = {k.replace('valid_bpc', 'val_bpb'): v for k, v in m.items() if k.startswith('valid_bpc_') and not k.startswith('valid_bpc_ctx')}
     warm = cfg['data'].get('window_warmup')   # [start, pct]: trained on shorter windows first (case suffix _warm<start>)
     if warm: base['window_warmup'] = warm
     if info.get('window_stages'): base['window_stages'] = info['window_stages']   # [step, window] where each warm-up window began
-    out = [dict(case=converged_case(folder) + (f'_warm{warm[0]}' if warm else ''), **base, val_bpb=m['valid_bpc'], **evals, train_bpb=m.get('train_bpc'),
+    pos = cfg['model'].get('pos_enc', 'axial')   # positions other than the default axial table: case suffix _pos<kind>, and the field
+    if pos != 'axial': base['pos_enc'] = pos
+    out = [dict(case=converged_case(folder) + (f'_warm{warm[0]}' if warm else '') + ('' if pos == 'axial' else f'_pos{pos}'), **base, val_bpb=m['valid_bpc'], **evals, train_bpb=m.get('train_bpc'),
                 tokens_per_s=m.get('tokens_per_s'), last_fifth_gain=gain, flat=None if gain is None else gain < 0.01, curve=curve)]
     ctx = {int(k[len('valid_bpc_ctx'):]): v for k, v in m.items() if k.startswith('valid_bpc_ctx')}
     if ctx: out.append(dict(case='context_eval', trained_case=out[0]['case'], **base, val_bpb=m['valid_bpc'], context=ctx,

@@ -169,9 +169,18 @@ class WindowWarmup(Callback):
         (x,), (y,) = self.xb, self.yb
         n = x.shape[-1]
         if n != self._checked: check_window_warmup([self.start, self.pct], n); self._checked = n   # once per row length, not every batch
+        if not self.stages and self.train_iter: self.stages = self._earlier(n)   # a fit continued from a checkpoint
         w = warmup_window(self.pct_train, n, self.start, self.pct)
         if not self.stages or self.stages[-1][1] != w: self.stages.append([self.train_iter, w])
         if w < n: self.learn.xb, self.learn.yb = (x.reshape(-1, w),), (y.reshape(-1, w),)
+    def _earlier(self, n):
+        "The stages before a continued fit's first batch, from the schedule (`StepBudget` sets `pct_train` to `train_iter / n_batches`)."
+        sb, st = getattr(self.learn, 'step_budget', None), []
+        if sb is None: return st
+        for i in range(self.train_iter):
+            w = warmup_window(i / sb.n_batches, n, self.start, self.pct)
+            if not st or st[-1][1] != w: st.append([i, w])
+        return st
     @property
     def steps(self):
         "Training batches seen at each window length so far: `{window: batches}` (from `stages`)."
@@ -214,7 +223,7 @@ def check_byte_lm(cfg:dict, device='cpu') -> dict:
     return c
 
 # %% ../../nbs/experiments/12_lm.ipynb #269ab3b8
-TIMING_METRICS = ('tokens_per_s', 'train_s')  # metrics that measure time: the only ones that vary between identical runs
+TIMING_METRICS = ('tokens_per_s', 'train_s', 'earlier_s')  # metrics that measure time: the only ones that vary between identical runs
 
 @task('byte_lm', check=check_byte_lm)
 def byte_lm(cfg:dict, seed:int, ctx) -> dict:
@@ -252,8 +261,8 @@ def byte_lm(cfg:dict, seed:int, ctx) -> dict:
     out.update(flops_per_token=3 * fwd / data['seq_len'], flops=3 * fwd / data['seq_len'] * log.tokens,
                label=variant_label(mc['variant'], mc['n_hashes']), precision=precision,
                compile=compile_mode(train['compile']) or 'off', curve=log.curve)
-    if log.resumed_at: out['resumed_at'] = log.resumed_at   # the steps it continued from its checkpoint at
-    if ww: out['window_stages'] = [[i // train['accumulate'], w] for i, w in ww[0].stages]   # [step, window] where each window began (this part of a resumed run)
+    if log.resumed_at: out.update(resumed_at=log.resumed_at, earlier_s=log.prior_s)   # the steps it continued from its checkpoint at; the seconds its earlier parts' fits took
+    if ww: out['window_stages'] = [[i // train['accumulate'], w] for i, w in ww[0].stages]   # [step, window] where each window began (a continued run's earlier ones included)
     if hasattr(dls, 'corpus'): out.update(corpus_sha=dls.corpus['sha256'], corpus_bytes=sum(s['bytes'] for s in dls.corpus['splits'].values()))
     return out
 
