@@ -180,8 +180,8 @@ def bench_model(case, n, reps, ff_chunks=1, compile='off'):
                           graph_breaks=sum(counters['graph_break'].values()))
 
 KERNEL_CATEGORIES = [   # (category, substrings of a kernel's name, lower case): the first match wins
-    ('attention backward', ('_bwd_dq', '_bwd_dkdv')),
-    ('attention forward', ('_fwd',)),
+    ('attention backward', ('_bwd_dq', '_bwd_dkdv', 'bprop', 'fmha_cutlassb', 'dot_do_o', 'convert_dq')),   # this library's; flash's, cuDNN's, efficient's
+    ('attention forward', ('_fwd', 'fprop', 'fmha_cutlassf')),
     ('hashing', ('_hash', 'normal', 'distribution')),          # the kernel and the rotations' randn
     ('sort', ('sort', '_slots')),                               # torch.sort (cub radix / segmented / bitonic) and the int32 orders
     ('gather/scatter', ('gather', 'scatter', 'index')),
