@@ -90,7 +90,7 @@ def converged_records(row:dict, folder:str, git:str|None=None) -> list:
     warm = cfg['data'].get('window_warmup')   # [start, pct]: trained on shorter windows first (case suffix _warm<start>)
     if warm: base['window_warmup'] = warm
     if info.get('window_stages'): base['window_stages'] = info['window_stages']   # [step, window] where each warm-up window began
-    pos = cfg['model'].get('pos_enc', 'axial')   # positions other than the default axial table: case suffix _pos<kind>, and the field
+    pos = cfg['model'].get('pos_enc', 'axial') or 'none'   # positions other than the default axial table: case suffix _pos<kind>, and the field
     if pos != 'axial': base['pos_enc'] = pos
     out = [dict(case=converged_case(folder) + (f'_warm{warm[0]}' if warm else '') + ('' if pos == 'axial' else f'_pos{pos}'), **base, val_bpb=m['valid_bpc'], **evals, train_bpb=m.get('train_bpc'),
                 tokens_per_s=m.get('tokens_per_s'), last_fifth_gain=gain, flat=None if gain is None else gain < 0.01, curve=curve)]
