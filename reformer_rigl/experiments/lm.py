@@ -169,18 +169,16 @@ class WindowWarmup(Callback):
         (x,), (y,) = self.xb, self.yb
         n = x.shape[-1]
         if n != self._checked: check_window_warmup([self.start, self.pct], n); self._checked = n   # once per row length, not every batch
-        if not self.stages and self.train_iter: self.stages = self._earlier(n)   # a fit continued from a checkpoint
+        if not self.stages and self.train_iter: self._earlier(n)   # a fit continued from a checkpoint
         w = warmup_window(self.pct_train, n, self.start, self.pct)
-        if not self.stages or self.stages[-1][1] != w: self.stages.append([self.train_iter, w])
+        self._note(self.train_iter, w)
         if w < n: self.learn.xb, self.learn.yb = (x.reshape(-1, w),), (y.reshape(-1, w),)
+    def _note(self, i, w): # training batch `i` runs on windows of `w`
+        if not self.stages or self.stages[-1][1] != w: self.stages.append([i, w])
     def _earlier(self, n):
-        "The stages before a continued fit's first batch, from the schedule (`StepBudget` sets `pct_train` to `train_iter / n_batches`)."
-        sb, st = getattr(self.learn, 'step_budget', None), []
-        if sb is None: return st
-        for i in range(self.train_iter):
-            w = warmup_window(i / sb.n_batches, n, self.start, self.pct)
-            if not st or st[-1][1] != w: st.append([i, w])
-        return st
+        "Note the stages before a continued fit's first batch, from the schedule (`StepBudget` sets `pct_train` to `train_iter / n_batches`)."
+        sb = getattr(self.learn, 'step_budget', None)
+        for i in range(self.train_iter if sb is not None else 0): self._note(i, warmup_window(i / sb.n_batches, n, self.start, self.pct))
     @property
     def steps(self):
         "Training batches seen at each window length so far: `{window: batches}` (from `stages`)."
