@@ -22,10 +22,17 @@ Per optimizer and case: `ms` is the median step time over all rounds; `ratio` th
 dense median of the same round and optimizer), so slow drift of a shared machine cancels. One JSON line per case and optimizer appended to `--out`:
 kind 'overhead', case, n (batch size), d_in/d_out/block null, density, ms, device, plus extras.
 
+With `--lockstep` each round fits every (optimizer, case) at once, each `Learner` in its own thread, the threads taking
+turns a training step at a time (`Lockstep`, the order rotated by one each cycle); each case's step k is paired with
+dense's step k of the same cycle (same optimizer), and the records add the median of the paired ratios with a 95%
+interval (`ratio_step`, `ratio_step_lo`, `ratio_step_hi`, `n_pairs`, and `ratio_step_settled*` for dynamic methods):
+what drifts between fits, which makes one fit-by-fit round scatter by 10-15% on a GPU, cancels in each pair.
+
     PYTHONPATH=. python tools/bench_sparse_overhead.py --device cuda --bs 128 --rounds 5 --steps 200 --opt sgd,adam   # the GPU run
+    PYTHONPATH=. python tools/bench_sparse_overhead.py --device cuda --bs 128 --rounds 3 --steps 200 --opt sgd,adam --lockstep
     PYTHONPATH=. python tools/bench_sparse_overhead.py --quick                                         # CPU smoke, < 1 min
 """
-import argparse, copy, json, os, platform, statistics, subprocess, time
+import argparse, copy, json, math, os, platform, statistics, subprocess, threading, time
 from pathlib import Path
 import torch, torch.nn as nn
 
@@ -115,11 +122,11 @@ def make_batches(bs, n_batches, device, size=32, seed=0):
     ys = [torch.randint(0, 10, (bs,), generator=g).to(device) for _ in range(n_batches)]
     return xs, ys
 
-def fit_case(case, base_model, batches, args, device, opt='sgd'):
-    "One fit of `args.steps` steps of a fresh copy of `base_model` with optimizer `opt`; returns the `Timer` with its records."
+def case_learner(case, base_model, batches, args, device, opt='sgd', cbs=()):
+    "A `Learner` that fits `args.steps` steps of a fresh copy of `base_model` with optimizer `opt`, its `Timer` and its sparse callback (None if dense)."
     timer = Timer(device, time.thread_time if args.clock == 'thread' else time.perf_counter)
     dls = DataLoaders(DeviceBatches(*batches, args.steps), DeviceBatches(*batches, 1))
-    cbs = timer.cbs()
+    cbs = timer.cbs() + list(cbs)
     sparse = None
     if not case.startswith('dense'):
         sparse = SparseTraining(args.density, 'erk', method=case, delta_t=max(args.steps // 4, 1), t_end=1., seed=0)
@@ -127,9 +134,72 @@ def fit_case(case, base_model, batches, args, device, opt='sgd'):
     opt_func = (lambda ps, lr: SGD(ps, lr, mom=0.9, wd=5e-4)) if opt == 'sgd' else (lambda ps, lr: Adam(ps, lr, wd=5e-4))
     learn = Learner(dls, copy.deepcopy(base_model).to(device), loss_func=nn.CrossEntropyLoss(), opt_func=opt_func,
                     lr=0.1 if opt == 'sgd' else 1e-3, cbs=cbs)
+    return learn, timer, sparse
+
+def fit_learner(learn, timer, sparse):
+    "Fit one epoch (`args.steps` steps) quietly; returns the `Timer` with its records."
     with learn.no_bar(), learn.no_logging(): learn.fit(1)
     if sparse is not None: assert len(sparse.updates) == len(timer.updates), (len(sparse.updates), len(timer.updates))
     return timer
+
+def fit_case(case, base_model, batches, args, device, opt='sgd'):
+    "One fit of `args.steps` steps of a fresh copy of `base_model` with optimizer `opt`; returns the `Timer` with its records."
+    return fit_learner(*case_learner(case, base_model, batches, args, device, opt))
+
+class Lockstep:
+    """Turn-taking for fits that run in threads: one training step at a time, every fit's step k in cycle k, the order of
+    the fits rotated by one each cycle. So the steps compared are timed back to back on the same machine state, and the
+    ratio of two cases is read step by step (a pair a cycle) instead of fit by fit."""
+    def __init__(self, n, timeout=600.):
+        self.n, self.timeout, self.cv, self.pos, self.holder, self.done, self.failed = n, timeout, threading.Condition(), 0, None, set(), False
+        self.started, self.trained = threading.Barrier(n, timeout=timeout), threading.Barrier(n, timeout=timeout)
+    def _turn(self): c, i = divmod(self.pos, self.n); return (i + c) % self.n
+    def _pass(self, me): # with `cv` held: if `me` holds the turn, hand it to the next fit still training
+        if self.holder != me: return
+        self.holder = None; self.pos += 1
+        while len(self.done) < self.n and self._turn() in self.done: self.pos += 1
+        self.cv.notify_all()
+    def take(self, me):
+        "Wait for `me`'s next step (handing on the turn `me` held for its last one)."
+        with self.cv:
+            self._pass(me)
+            if not self.cv.wait_for(lambda: self.failed or self._turn() == me, self.timeout): raise TimeoutError(f'lockstep: fit {me} waited {self.timeout:.0f} s')
+            if self.failed: raise RuntimeError('lockstep: another fit failed')
+            self.holder = me
+    def finish(self, me):
+        "`me` trained its last step."
+        with self.cv: self.done.add(me); self._pass(me)
+    def fail(self):
+        with self.cv: self.failed = True; self.cv.notify_all()
+        self.started.abort(); self.trained.abort()
+
+class LockstepCb(Callback):
+    "A fit's part in a `Lockstep`: all fits start training together, take turns a step at a time, and validate after all have trained."
+    order, run_valid = -1001, False   # before `StepStart` starts the clock
+    def __init__(self, lockstep, me): self.lockstep, self.me = lockstep, me
+    def before_train(self): self.lockstep.started.wait()
+    def before_batch(self): self.lockstep.take(self.me)
+    def after_train(self): self.lockstep.finish(self.me); self.lockstep.trained.wait()
+
+def lockstep_fits(keys, base_model, batches, args, device):
+    "One fit of every (optimizer, case) in `keys`, in threads, a step at a time (`Lockstep`); returns their `Timer`s by key."
+    ls = Lockstep(len(keys))
+    fits = {k: case_learner(k[1], base_model, batches, args, device, k[0], cbs=[LockstepCb(ls, i)]) for i, k in enumerate(keys)}
+    timers, errors = {}, []
+    def run(k):
+        try: timers[k] = fit_learner(*fits[k])
+        except BaseException as e: errors.append((k, e)); ls.fail()
+    threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in keys]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    if errors: raise RuntimeError(f'lockstep fit {errors[0][0]} failed: {errors[0][1]!r}') from errors[0][1]
+    return timers
+
+def median_ci(xs, z=1.96):
+    "The median of `xs` and a 95% interval for it from order statistics (normal approximation to the binomial)."
+    xs, n = sorted(xs), len(xs)
+    lo, hi = max(0, math.floor(n / 2 - z * math.sqrt(n) / 2)), min(n - 1, math.ceil(n / 2 + z * math.sqrt(n) / 2))
+    return statistics.median(xs), xs[lo], xs[hi]
 
 def device_name(device):
     if device.type == 'cuda': return f"cuda {torch.cuda.get_device_name(device)}"
@@ -159,6 +229,9 @@ def main(argv=None):
                         "time.thread_time with one torch thread, the CPU time of the Python thread, which other "
                         "processes on a shared CPU do not inflate (the default on a CPU)")
     p.add_argument('--quick', action='store_true', help='CPU smoke run: WRN-10-1, batch 8, 2 rounds of 24 steps (unless given)')
+    p.add_argument('--lockstep', action='store_true', help="each round fits every case at once, in threads that take turns a step at a time "
+                   "(`Lockstep`): besides the per-round ratios, each case's step k is paired with dense's step k of the same cycle, and the "
+                   "records add the median of those paired ratios with a 95%% interval (`ratio_step`, `_lo`, `_hi`, `n_pairs`)")
     args = p.parse_args(argv)
     if args.quick: args.depth, args.width = 10, 1
     for k, full, quick in (('bs', 128, 8), ('rounds', 5, 2), ('steps', 200, 24)):
@@ -188,28 +261,37 @@ def main(argv=None):
     cb_ms, updates, update_steps = {k: [] for k in keys}, {k: [] for k in keys}, {k: [] for k in keys}
     settled, after_ms = {k: [] for k in keys}, {k: [] for k in keys}   # per round: the normal steps not right after an update; all those right after one
     rotate = lambda seq, r: seq[r % len(seq):] + seq[:r % len(seq)]
+    pairs, pairs_settled = {k: [] for k in keys}, {k: [] for k in keys}   # --lockstep: per (optimizer, case), step-k ratios to dense's step k
     start, done = time.time(), 0
     for r in range(args.rounds):
         if done and args.budget_s is not None and (time.time() - start) * (done + 1) / done > args.budget_s:
             print(f"stopping after {done} rounds: another would pass --budget-s {args.budget_s:.0f}", flush=True); break
-        for opt in rotate(opts, r):
-            for case in rotate(cases, r):
-                timer, k = fit_case(case, base, batches, args, device, opt), (opt, case)
-                kept = timer.steps[args.warmup:]
-                after = [i > 0 and timer.steps[i - 1][1] for i in range(len(timer.steps))][args.warmup:]   # the first step after an update
-                per_round[k].append([ms for ms, upd, _ in kept if not upd])
-                settled[k].append([ms for (ms, upd, _), a in zip(kept, after) if not (upd or a)])
-                after_ms[k] += [ms for (ms, upd, _), a in zip(kept, after) if a and not upd]
-                cb_ms[k] += [c for _, upd, c in kept if not upd]
-                updates[k] += timer.updates
-                update_steps[k] += [ms for ms, upd, _ in kept if upd]
+        order = [(opt, case) for opt in rotate(opts, r) for case in rotate(cases, r)]
+        if args.lockstep: timers = lockstep_fits(order, base, batches, args, device)
+        else: timers = {k: fit_case(k[1], base, batches, args, device, k[0]) for k in order}   # one after another, in this order
+        for k in order:
+            timer = timers[k]
+            kept = timer.steps[args.warmup:]
+            after = [i > 0 and timer.steps[i - 1][1] for i in range(len(timer.steps))][args.warmup:]   # the first step after an update
+            per_round[k].append([ms for ms, upd, _ in kept if not upd])
+            settled[k].append([ms for (ms, upd, _), a in zip(kept, after) if not (upd or a)])
+            after_ms[k] += [ms for (ms, upd, _), a in zip(kept, after) if a and not upd]
+            cb_ms[k] += [c for _, upd, c in kept if not upd]
+            updates[k] += timer.updates
+            update_steps[k] += [ms for ms, upd, _ in kept if upd]
+            if args.lockstep:   # step k against dense's step k, timed in the same cycle
+                dense = timers[k[0], 'dense'].steps[args.warmup:]
+                for (ms, upd, _), a, (d, _, _) in zip(kept, after, dense):
+                    if upd: continue
+                    pairs[k].append(ms / d)
+                    if not a: pairs_settled[k].append(ms / d)
         done += 1
         print(f"round {r + 1}/{args.rounds} done ({time.time() - start:.0f} s)", flush=True)
 
     med = statistics.median
     common = dict(kind='overhead', n=args.bs, d_in=None, d_out=None, block=None, device=device_name(device),
                   model=model_name, rounds=done, steps=args.steps, warmup=args.warmup, opts=opts,
-                  delta_t=max(args.steps // 4, 1), distribution='erk', torch=torch.__version__, git=git_rev(), label=args.label, date=time.strftime('%Y-%m-%d %H:%M'),
+                  delta_t=max(args.steps // 4, 1), distribution='erk', interleave='step' if args.lockstep else 'fit', torch=torch.__version__, git=git_rev(), label=args.label, date=time.strftime('%Y-%m-%d %H:%M'),
                   timer=('thread_time, 1 torch thread' if args.clock == 'thread' else
                          'perf_counter, cuda-synchronized per step' if device.type == 'cuda' else 'perf_counter'))
     records = []
@@ -228,6 +310,9 @@ def main(argv=None):
             rec = dict(common, opt=opt, case=case, density=1. if case.startswith('dense') else args.density, ms=med(all_ms), ratio=med(ratios[case]),
                        ratio_min=min(ratios[case]), ratio_max=max(ratios[case]), ratios=ratios[case], n_timed=len(all_ms),
                        cb_ms=med(cb_ms[k]) if not case.startswith('dense') else 0., **ref)
+            if args.lockstep:
+                rec.update(zip(('ratio_step', 'ratio_step_lo', 'ratio_step_hi'), median_ci(pairs[k])), n_pairs=len(pairs[k]))
+                if after_ms[k]: rec.update(zip(('ratio_step_settled', 'ratio_step_settled_lo', 'ratio_step_settled_hi'), median_ci(pairs_settled[k])))
             if after_ms[k]:   # a dynamic method: its steps apart from the first after each update, and those
                 rs = [med(t) / d for t, d in zip(settled[k], dense_round)]
                 rec.update(ms_settled=med([ms for t in settled[k] for ms in t]), ratio_settled=med(rs), ratios_settled=rs,
@@ -238,7 +323,9 @@ def main(argv=None):
                                     update_step_ms=med(update_steps[k]), update_step_minus_step_ms=med(update_steps[k]) - rec['ms']))
             upd = f"{med(updates[k]):.2f} | {med(update_steps[k]):.2f}" if updates[k] else "- | -"
             settle = f"; settled {rec['ratio_settled']:.4f}, after an update {rec['after_update_ms']:.3f} ms" if 'ratio_settled' in rec else ''
-            print(f"| {case} | {rec['ms']:.3f} | {rec['ratio']:.4f} ({rec['ratio_min']:.3f}-{rec['ratio_max']:.3f}) | {rec['cb_ms']:.3f} | {upd}{settle} |")
+            step = (f"; step pairs {rec['ratio_step']:.4f} ({rec['ratio_step_lo']:.4f}-{rec['ratio_step_hi']:.4f}, {rec['n_pairs']} pairs)"
+                    + (f", settled {rec['ratio_step_settled']:.4f}" if 'ratio_step_settled' in rec else '')) if args.lockstep else ''
+            print(f"| {case} | {rec['ms']:.3f} | {rec['ratio']:.4f} ({rec['ratio_min']:.3f}-{rec['ratio_max']:.3f}) | {rec['cb_ms']:.3f} | {upd}{settle}{step} |")
     if args.out != '-':
         out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
         with out.open('a') as f:

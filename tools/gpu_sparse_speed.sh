@@ -15,7 +15,8 @@
 # Knobs: LINEAR_S / OVERHEAD_S (time limits of parts (a) and (b), default 100 and 80 s; (a) writes its records as it
 # goes, (b) starts no round it cannot finish; 0 skips the part, LINEAR_S=0 also (0): only (b) then runs), BLOCKS (default 64,128), STEP_BLOCKS (default 64), ROUNDS (default 5),
 # STEPS (default 50), CASES (of (b), default all: dense,dense_repeat,static,set,snfs,rigl; dense first), KINDS (of (a), default linear,step), COMPILE=1 (part (a) with --compile: the LM step, dense and block-sparse,
-# both torch.compile'd, cases *_compiled; no CUDA-graph cases then), HOST=0 (skips (0)). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
+# both torch.compile'd, cases *_compiled; no CUDA-graph cases then), HOST=0 (skips (0)), LOCKSTEP=1 (part (b) with --lockstep: every case's fit at
+# once, a step at a time in turn, so each step is paired with dense's step of the same cycle: ratio_step with a 95% interval). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
 if ls .whl/*.whl > /dev/null 2>&1; then source tools/gpu_wheels.sh || exit 1; fi
@@ -59,7 +60,7 @@ PY
 fi
 if [ "${OVERHEAD_S:-80}" -gt 0 ]; then
   mid=$(date +%s)
-  timeout "${OVERHEAD_S:-80}" python3 tools/bench_sparse_overhead.py --opt sgd,adam --budget-s $(( ${OVERHEAD_S:-80} - 30 )) "${ovh[@]}" ${CASES:+--cases "$CASES"} \
+  timeout "${OVERHEAD_S:-80}" python3 tools/bench_sparse_overhead.py --opt sgd,adam --budget-s $(( ${OVERHEAD_S:-80} - 30 )) "${ovh[@]}" ${CASES:+--cases "$CASES"} $([ "${LOCKSTEP:-0}" = 1 ] && echo --lockstep) \
     --out "$OUT/sparse_overhead.jsonl" > "$OUT/bench_sparse_overhead.log" 2>&1
   echo "(b) bench_sparse_overhead rc $? in $(( $(date +%s) - mid )) s"
   grep -E "^\||^sgd|^adam|stopping|Error" "$OUT/bench_sparse_overhead.log"
