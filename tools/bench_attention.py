@@ -41,7 +41,7 @@ partly eager. `--device cpu` runs the model cases on the CPU (small lengths: a c
     python tools/bench_attention.py [--attn 4096,8192,16384,...] [--model 16384,...] [--ff-chunks auto] [--compile off|on|both]
                                     [--reps 5] [--profile 65536] [--out FILE]
 """
-import argparse, gc, json, math, os, statistics, time, traceback, warnings
+import argparse, gc, json, math, os, re, statistics, time, traceback, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 
 DEVICE = 'cuda'   # where the model cases run (`--device`); the attention cases need CUDA
@@ -95,10 +95,17 @@ def attention_case(case, n):
     from reformer_rigl.reformer.attention import LSHSelfAttention
     if case == 'sdpa_bf16': layer = SDPAAttention(); return layer, layer
     if case == 'hf_lsh4': return hf_lsh(n)
-    impl = 'plain' if case == 'lsh4_plain_bf16' else 'fused'
-    layer = LSHSelfAttention(512, 8, bucket_size=64, n_hashes=4, causal=True, impl=impl,
-                             n_buckets=factorised(n) if case == 'lsh4_fused_fact_bf16' else None)
+    r, impl, nodedup, fact = lsh_case(case)
+    layer = LSHSelfAttention(512, 8, bucket_size=64, n_hashes=r, causal=True, impl=impl, dedup=not nodedup,
+                             n_buckets=factorised(n) if fact else None)
     return layer, layer
+
+def lsh_case(case):
+    """Rounds, path and options of an LSH attention case `lsh<r>_<plain|fused>[_nodedup][_fact]_bf16` (e.g. `lsh8_fused_bf16`;
+    `_nodedup`: a key found in several rounds counted each time, `dedup=False`, to time what counting it once costs)."""
+    m = re.fullmatch(r'lsh(\d+)_(plain|fused)(_nodedup)?(_fact)?_bf16', case)
+    if m is None: raise ValueError(f"unknown attention case {case!r}: sdpa_bf16, hf_lsh4 or lsh<r>_<plain|fused>[_nodedup][_fact]_bf16")
+    return int(m[1]), m[2], bool(m[3]), bool(m[4])
 
 def attention_step(case, n):
     "One forward + backward of the attention case at length `n` (bf16 activations in and out, bf16 autocast), as a function."
@@ -347,6 +354,11 @@ def main():
     plan += [('memory', c.split('@')[0], int(c.split('@')[1]), k) for c in a.snapshot.strip('\'"').split(',') if c for k in compiles]
     plan += [e for e in attn if e[1].endswith('_graphed')]   # last: a graph's private memory pool may outlive its case
     plan = [e if len(e) == 4 else (*e, 'off') for e in plan]   # (kind, case, n, compile)
+    for kind, case, n, comp in plan:   # a misspelt attention case fails here, before any GPU work
+        base = case.removesuffix('_graphed')
+        if kind in ('attn', 'profile') and base not in ('sdpa_bf16', 'hf_lsh4'):
+            try: lsh_case(base)
+            except ValueError as e: p.error(str(e))
     if a.dry_run:
         for kind, case, n, comp in plan:
             fc = f'ff_chunks={ff_chunks_for(case, n, a.ff_chunks)} compile={compile_kind(case, comp)}' if kind in ('model', 'memory') else ''
