@@ -95,17 +95,19 @@ def attention_case(case, n):
     from reformer_rigl.reformer.attention import LSHSelfAttention
     if case == 'sdpa_bf16': layer = SDPAAttention(); return layer, layer
     if case == 'hf_lsh4': return hf_lsh(n)
-    r, impl, nodedup, fact = lsh_case(case)
-    layer = LSHSelfAttention(512, 8, bucket_size=64, n_hashes=r, causal=True, impl=impl, dedup=not nodedup,
+    r, impl, rule, fact = lsh_case(case)
+    layer = LSHSelfAttention(512, 8, bucket_size=64, n_hashes=r, causal=True, impl=impl, dedup=rule != 'nodedup',
                              n_buckets=factorised(n) if fact else None)
     return layer, layer
 
 def lsh_case(case):
-    """Rounds, path and options of an LSH attention case `lsh<r>_<plain|fused>[_nodedup][_fact]_bf16` (e.g. `lsh8_fused_bf16`;
-    `_nodedup`: a key found in several rounds counted each time, `dedup=False`, to time what counting it once costs)."""
-    m = re.fullmatch(r'lsh(\d+)_(plain|fused)(_nodedup)?(_fact)?_bf16', case)
-    if m is None: raise ValueError(f"unknown attention case {case!r}: sdpa_bf16, hf_lsh4 or lsh<r>_<plain|fused>[_nodedup][_fact]_bf16")
-    return int(m[1]), m[2], bool(m[3]), bool(m[4])
+    """Rounds, path, duplicate rule and hash family of an LSH attention case `lsh<r>_<plain|fused>[_nodedup|_first][_fact]_bf16`
+    (e.g. `lsh8_fused_bf16`): the rule 'count' (`lsh_kernel.DEDUP_RULE`'s default), 'first' (`_first`: the fused kernels mask a
+    key in the rounds after the first that finds it) or 'nodedup' (`_nodedup`: `dedup=False`, a key counted in every round
+    that finds it, to time what counting it once costs)."""
+    m = re.fullmatch(r'lsh(\d+)_(plain|fused)(_nodedup|_first)?(_fact)?_bf16', case)
+    if m is None: raise ValueError(f"unknown attention case {case!r}: sdpa_bf16, hf_lsh4 or lsh<r>_<plain|fused>[_nodedup|_first][_fact]_bf16")
+    return int(m[1]), m[2], (m[3] or '_count')[1:], bool(m[4])
 
 def attention_step(case, n):
     "One forward + backward of the attention case at length `n` (bf16 activations in and out, bf16 autocast), as a function."
@@ -366,9 +368,8 @@ def main():
         return
     global DEVICE
     DEVICE = a.device
-    if a.sums_bytes is not None:
-        from reformer_rigl.reformer import lsh_kernel
-        lsh_kernel.SUMS_BYTES = a.sums_bytes
+    from reformer_rigl.reformer import lsh_kernel
+    if a.sums_bytes is not None: lsh_kernel.SUMS_BYTES = a.sums_bytes
     if DEVICE == 'cpu' and any(kind not in ('model',) for kind, *_ in plan):
         p.error('--device cpu runs model cases only: pass --attn= (and no --check, --profile or --snapshot)')
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
@@ -379,6 +380,8 @@ def main():
         rec = dict(kind=kind, case=case, n=n, **base)
         if kind in ('model', 'memory'): rec.update(ff_chunks=ff_chunks_for(case, n, a.ff_chunks), compile=compile_kind(case, comp))
         if a.sums_bytes is not None and kind in ('attn', 'memory', 'model'): rec['sums_bytes'] = a.sums_bytes
+        base = case.removesuffix('_graphed')   # the case's duplicate rule, for all its calls (a graph captures it); every other case counts
+        lsh_kernel.DEDUP_RULE = 'first' if kind in ('attn', 'profile') and base not in ('sdpa_bf16', 'hf_lsh4') and lsh_case(base)[2] == 'first' else 'count'
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
         else:
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)

@@ -16,8 +16,8 @@ from .hashing import bucket_dtype
 from ..core import backward_keeps_graph, _launch   # _launch: a kernel launched before goes straight from its compiled form
 
 # %% auto #0
-__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'GROUP_PROGRAMS', 'FusedLSHAttention', 'fused_unsupported',
-           'fused_lsh_attention', 'hash_fused', 'attend_candidates_fused']
+__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'GROUP_PROGRAMS', 'DEDUP_RULE', 'FusedLSHAttention',
+           'fused_unsupported', 'fused_lsh_attention', 'hash_fused', 'attend_candidates_fused']
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #7abfdde4
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
@@ -142,10 +142,10 @@ def _row_argmax(x, cols):
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #78393427
 @triton.jit
-def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup,
+def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup, r,
             R: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, DEDUP: tl.constexpr,
             PREC: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
-    "Scores of one (query chunk, key chunk) tile with the plain path's masks and counts; also which were replaced."
+    "Scores of one (query chunk, key chunk) tile of round `r` with the plain path's masks and counts (`DEDUP` 1) or with keys an earlier round found masked (`DEDUP` 2); also which were replaced."
     s = tl.dot(q, tl.trans(k), input_precision=PREC)
     s = s * scale
     is_self = qpos[:, None] == kpos[None, :]
@@ -154,7 +154,15 @@ def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup,
     if CAUSAL: blocked = blocked | (kpos[None, :] > qpos[:, None])
     if HAS_MASK: blocked = blocked | (tl.load(ok_ptr + kpos) == 0)[None, :]
     s = tl.where(blocked, MASK, s)
-    if DEDUP:
+    if DEDUP == 2:                            # a key an earlier round found for this query: masked here
+        seen = is_self & False                # (a full tile: `blocked` may be one row)
+        for rr in range(0, r):
+            cq = tl.load(ch_ptr + rr * n + qpos)
+            ck = tl.load(ch_ptr + rr * n + kpos)
+            seen = seen | (ck[None, :] == cq[:, None]) | (ck[None, :] == _prev_chunk(cq, c_real, C)[:, None])
+        s = tl.where(seen, MASK, s)
+        blocked = blocked | seen
+    if DEDUP == 1:
         count = tl.full(s.shape, 0., tl.float32)
         for rr in tl.static_range(R):
             cq = tl.load(ch_ptr + rr * n + qpos)
@@ -180,7 +188,7 @@ def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, m
     q = _rows(q_ptr, b * sqb + h * sqh, sqn, qpos, od)
     k = _unit_rows(q)                                 # shared QK: the keys are the unit queries
     v = _rows(v_ptr, b * svb + h * svh, svn, qpos, oe)
-    s, _ = _scores(q, k, qpos, qpos, ch, ok, n, c_real, C, scale, False, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
+    s, _ = _scores(q, k, qpos, qpos, ch, ok, n, c_real, C, scale, False, r, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
     m = _row_max(s)
     p = tl.exp(s - m[:, None])
     l = _row_sum(p)
@@ -189,7 +197,7 @@ def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, m
     kpos = tl.load(orow + pc * S + os_)
     k = _unit_rows(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od))
     v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
-    s, _ = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, pc == c, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
+    s, _ = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, pc == c, r, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
     m2 = tl.maximum(m, _row_max(s))
     alpha = tl.exp(m - m2)
     p = tl.exp(s - m2[:, None])
@@ -215,6 +223,12 @@ def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, m
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #a725eb9c
 SUMS_BYTES = 2**29       # float32 sums over the rounds (forward and backward), per buffer, at most (512 MiB): longer inputs run a group of heads at a time
 GROUP_PROGRAMS = 2**14   # programs per launch that keep a GPU busy: a group has no more heads than that takes
+DEDUP_RULE = 'count'     # a key several rounds find, counted once: 'count' divides each of its scores by the rounds that find it (the plain path's rule); 'first' masks it in every round after the first that finds it
+
+def _dedup(chunk_of, rule:str): # the chunk numbers `_sort_info` made (None without the count), and a `DEDUP_RULE`
+    "The kernels' `DEDUP` constant: 0 without the count, 1 for the rule 'count', 2 for 'first'."
+    if rule not in ('count', 'first'): raise ValueError(f"DEDUP_RULE must be 'count' or 'first', got {rule!r}")
+    return 0 if chunk_of is None else 1 if rule == 'count' else 2
 
 def _head_group(b, h, n, w, s=64): # batch, heads, length, row width of the sums, chunk size
     "Heads per group of the float32 sums: enough for `GROUP_PROGRAMS` programs (one per chunk and head), one float32 `[b, g, n, w]` buffer within `SUMS_BYTES` (at least one head)."
@@ -233,14 +247,14 @@ def _fwd_plan(b, h, n, d, e, r, s, g, q_strides, v_strides, consts): # shapes, r
                                     dict(consts, FIRST=i == 0, LAST=i == r - 1)) for i in range(r))))
     return tuple(plan)
 
-def _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool):
-    "`_fwd` for every round: the output `[b, h, n, e]` in `q`'s dtype (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
+def _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool, rule:str='count'):
+    "`_fwd` for every round (`rule`: a `DEDUP_RULE`): the output `[b, h, n, e]` in `q`'s dtype (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
     b, h, n, d = q.shape
     e, r = v.shape[-1], order.shape[2]
     out = _buffer(b, h, n, e, q.device, q.dtype)
     mx, den = torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
     consts = (('S', bucket_size), ('D', d), ('E', e), ('R', r), ('CAUSAL', causal), ('HAS_MASK', key_ok is not None),
-              ('DEDUP', chunk_of is not None), ('PREC', _precision(q)), ('MASK', MASK_VALUE), ('SELF', SELF_MASK_VALUE),
+              ('DEDUP', _dedup(chunk_of, rule)), ('PREC', _precision(q)), ('MASK', MASK_VALUE), ('SELF', SELF_MASK_VALUE),
               ('num_warps', _warps('fwd', bucket_size)))
     g = _head_group(b, h, n, e, bucket_size) if r > 1 else h
     ins = (q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok, order if n_real is None else n_real)
@@ -265,11 +279,11 @@ def _add_store(acc_ptr, fin_ptr, acc_offs, fin_offs, x, FIRST: tl.constexpr, LAS
     else: tl.store(acc_ptr + acc_offs, x)
 
 @triton.jit
-def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, dup,
+def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, dup, r,
                R: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, DEDUP: tl.constexpr,
                PREC: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
     "One tile's probabilities (from the final maximum `M` and inverse denominator `Z`) and score gradients, zero where a mask replaced the score."
-    s, rep = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, dup, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
+    s, rep = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, dup, r, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
     p = tl.exp(s - M[:, None]) * Z[:, None]
     dp = tl.dot(do, tl.trans(v), input_precision=PREC)
     return p, tl.where(rep, 0., p * (dp - Dl[:, None])).to(q.dtype)
@@ -303,7 +317,7 @@ def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, 
         kpos = tl.load(orow + kc * S + os_)
         k = _unit_rows(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od))
         v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
-        p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (kc == c),
+        p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (kc == c), r,
                            R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
         dq += tl.dot(ds, k, input_precision=PREC)
     acc = b * sab + (h - h0) * sah + pos[:, None] * san + od[None, :]
@@ -336,7 +350,7 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
         do = _rows(do_ptr, b * sdb + h * sdh, sdn, pos, oe)
         M, Z = _row_stats(mx_ptr, den_ptr, bh * n, pos)
         Dl = tl.load(delta_ptr + bh * n + pos)       # written by this round's `_bwd_dq` (the launch before)
-        p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (qc == c),
+        p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (qc == c), r,
                            R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
         dk += tl.dot(tl.trans(ds), q, input_precision=PREC)
         dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PREC)
@@ -360,8 +374,8 @@ def _bwd_plan(b, h, n, d, e, r, s, w, g, strides, out_strides, dq_strides, last_
                                     dict(consts, FIRST=i == 0, LAST=i == r - 1, LAST_Q=i == r - 1 and last_q)) for i in range(r))))
     return tuple(plan)
 
-def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool, reuse:bool=False):
-    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype; `reuse`: written over `dout` and `out`."
+def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool, reuse:bool=False, rule:str='count'):
+    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype; `reuse`: written over `dout` and `out`; `rule`: the forward's `DEDUP_RULE`."
     b, h, n, d = q.shape
     e, r, s = v.shape[-1], order.shape[2], bucket_size
     delta = torch.empty(b, h, n, dtype=torch.float32, device=q.device)   # dO·O of every row: the first `_bwd_dq` writes it
@@ -371,7 +385,7 @@ def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_
     else: dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
     args = (q, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
             order if n_real is None else n_real, mx, den, delta)
-    consts = (('S', s), ('D', d), ('E', e), ('R', r), ('CAUSAL', causal), ('HAS_MASK', key_ok is not None), ('DEDUP', chunk_of is not None),
+    consts = (('S', s), ('D', d), ('E', e), ('R', r), ('CAUSAL', causal), ('HAS_MASK', key_ok is not None), ('DEDUP', _dedup(chunk_of, rule)),
               ('PREC', _precision(q)), ('MASK', MASK_VALUE), ('SELF', SELF_MASK_VALUE), ('num_warps', _warps('bwd', s)))
     g = _head_group(b, h, n, w, s)
     for h0, gg, launches in _bwd_plan(b, h, n, d, e, r, s, w, g, (*_strides(q), *_strides(v), *_strides(dout)), _strides(out),
@@ -394,7 +408,8 @@ class FusedLSHAttention(torch.autograd.Function):
         ctx.dtypes = qk.dtype, v.dtype
         work = _work_dtype(qk.dtype)
         q, v = (_rows_contiguous(t.to(work)) for t in (qk, v))
-        out, mx, den = _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size, causal)
+        ctx.rule = DEDUP_RULE                         # read once: the backward follows the forward's rule
+        out, mx, den = _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size, causal, ctx.rule)
         ctx.save_for_backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den)
         ctx.bucket_size, ctx.causal, ctx.owned = bucket_size, causal, owned
         return out.to(ctx.dtypes[0])
@@ -405,7 +420,7 @@ class FusedLSHAttention(torch.autograd.Function):
         dout = _rows_contiguous(dout.to(q.dtype))
         keep = backward_keeps_graph()   # retain_graph=True: read again
         grads = _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal,
-                          reuse=ctx.owned and not keep)
+                          reuse=ctx.owned and not keep, rule=ctx.rule)
         return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None, None)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #e2ae499c
