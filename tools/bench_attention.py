@@ -109,6 +109,11 @@ def lsh_case(case):
     if m is None: raise ValueError(f"unknown attention case {case!r}: sdpa_bf16, hf_lsh4 or lsh<r>_<plain|fused>[_nodedup|_first][_fact]_bf16")
     return int(m[1]), m[2], (m[3] or '_count')[1:], bool(m[4])
 
+def dedup_rule(kind, case):
+    "The `lsh_kernel.DEDUP_RULE` a planned measurement runs under: 'first' for an LSH attention or profile case with `_first`, else 'count'."
+    base = case.removesuffix('_graphed')
+    return 'first' if kind in ('attn', 'profile') and base not in ('sdpa_bf16', 'hf_lsh4') and lsh_case(base)[2] == 'first' else 'count'
+
 def attention_step(case, n):
     "One forward + backward of the attention case at length `n` (bf16 activations in and out, bf16 autocast), as a function."
     layer, run = attention_case(case, n)
@@ -356,11 +361,8 @@ def main():
     plan += [('memory', c.split('@')[0], int(c.split('@')[1]), k) for c in a.snapshot.strip('\'"').split(',') if c for k in compiles]
     plan += [e for e in attn if e[1].endswith('_graphed')]   # last: a graph's private memory pool may outlive its case
     plan = [e if len(e) == 4 else (*e, 'off') for e in plan]   # (kind, case, n, compile)
-    for kind, case, n, comp in plan:   # a misspelt attention case fails here, before any GPU work
-        base = case.removesuffix('_graphed')
-        if kind in ('attn', 'profile') and base not in ('sdpa_bf16', 'hf_lsh4'):
-            try: lsh_case(base)
-            except ValueError as e: p.error(str(e))
+    try: rules = [dedup_rule(kind, case) for kind, case, *_ in plan]   # a misspelt attention case fails here, before any GPU work
+    except ValueError as e: p.error(str(e))
     if a.dry_run:
         for kind, case, n, comp in plan:
             fc = f'ff_chunks={ff_chunks_for(case, n, a.ff_chunks)} compile={compile_kind(case, comp)}' if kind in ('model', 'memory') else ''
@@ -376,12 +378,11 @@ def main():
     base = dict(device=torch.cuda.get_device_name() if DEVICE == 'cuda' else 'cpu', torch=torch.__version__)
     if a.blas != 'default':
         torch.backends.cuda.preferred_blas_library(a.blas); base['blas'] = a.blas
-    for kind, case, n, comp in plan:
+    for (kind, case, n, comp), rule in zip(plan, rules):
         rec = dict(kind=kind, case=case, n=n, **base)
         if kind in ('model', 'memory'): rec.update(ff_chunks=ff_chunks_for(case, n, a.ff_chunks), compile=compile_kind(case, comp))
         if a.sums_bytes is not None and kind in ('attn', 'memory', 'model'): rec['sums_bytes'] = a.sums_bytes
-        base = case.removesuffix('_graphed')   # the case's duplicate rule, for all its calls (a graph captures it); every other case counts
-        lsh_kernel.DEDUP_RULE = 'first' if kind in ('attn', 'profile') and base not in ('sdpa_bf16', 'hf_lsh4') and lsh_case(base)[2] == 'first' else 'count'
+        lsh_kernel.DEDUP_RULE = rule   # for all of the case's calls (a graph captures it)
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
         else:
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
