@@ -142,6 +142,13 @@ def _row_argmax(x, cols):
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #78393427
 @triton.jit
+def _found(ch_ptr, rr, n, qpos, kpos, c_real, C):
+    "Whether round `rr` puts each key of the tile in its query's window (the key's chunk is the query's or the one it looks back at)."
+    cq = tl.load(ch_ptr + rr * n + qpos)
+    ck = tl.load(ch_ptr + rr * n + kpos)
+    return (ck[None, :] == cq[:, None]) | (ck[None, :] == _prev_chunk(cq, c_real, C)[:, None])
+
+@triton.jit
 def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup, r,
             R: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, DEDUP: tl.constexpr,
             PREC: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
@@ -156,19 +163,12 @@ def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup, r,
     s = tl.where(blocked, MASK, s)
     if DEDUP == 2:                            # a key an earlier round found for this query: masked here
         seen = is_self & False                # (a full tile: `blocked` may be one row)
-        for rr in range(0, r):
-            cq = tl.load(ch_ptr + rr * n + qpos)
-            ck = tl.load(ch_ptr + rr * n + kpos)
-            seen = seen | (ck[None, :] == cq[:, None]) | (ck[None, :] == _prev_chunk(cq, c_real, C)[:, None])
+        for rr in range(0, r): seen = seen | _found(ch_ptr, rr, n, qpos, kpos, c_real, C)
         s = tl.where(seen, MASK, s)
         blocked = blocked | seen
     if DEDUP == 1:
         count = tl.full(s.shape, 0., tl.float32)
-        for rr in tl.static_range(R):
-            cq = tl.load(ch_ptr + rr * n + qpos)
-            ck = tl.load(ch_ptr + rr * n + kpos)
-            pq = _prev_chunk(cq, c_real, C)
-            count += ((ck[None, :] == cq[:, None]) | (ck[None, :] == pq[:, None])).to(tl.float32)
+        for rr in tl.static_range(R): count += _found(ch_ptr, rr, n, qpos, kpos, c_real, C).to(tl.float32)
         s = s - tl.log(count)
     return s, is_self | blocked
 
