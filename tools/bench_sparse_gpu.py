@@ -35,6 +35,13 @@ CUDA allocator's peak memory over the timed calls:
   `compile` None: what compiling changes, on the same GPU in the same call); the compiled block-sparse LM is checked
   against the masked dense LM again (`rel_err`). The masked dense case and the CUDA-graph cases are skipped under
   `--compile` (the CUDA-graph cases capture the eager step; compile's own graphs, mode 'reduce-overhead', are not used).
+  With `--block-adam` the same block-sparse LM (compiled or not, as above) is then also stepped with
+  `reformer_rigl.sparse.block_linear.BlockAdamW` instead of AdamW: its feed-forward weights stepped on their kept tiles
+  only (one Triton launch each), every other parameter by torch's fused AdamW; the dense step keeps
+  `torch.optim.AdamW(fused=True)`. Cases `block_sparse_bf16_blockadam` (+ `_compiled`), timed once and as interleaved
+  pairs with the dense step (whose record names it in `next_to`), with `opt` 'BlockAdamW' and `opt_err`: two of its
+  steps against fused AdamW's from the same weights, state and gradients (the largest relative error of the
+  parameters and moments; float32 rounding, the same step).
 - `host` (`--host-cpu`, no GPU needed): microseconds of host work per call of the block-sparse layer on this CPU
   with its kernel launches replaced by no-ops (`host_us`, `ms` = host_us / 1000; the aten ops and launches of one
   call), and per launch in Triton's launcher (`triton_launch`) and in `block_kernels._launch` (`fast_launch`;
@@ -50,6 +57,7 @@ per-call argument binding. Needs CUDA (except `--host-cpu`); about 3 minutes on 
     python tools/bench_sparse_gpu.py [--kinds linear,step] [--reps 20] [--out FILE]
     python tools/bench_sparse_gpu.py --linear headline --blocks 64,128 --repeats 7   # the headline case only, with its spread
     python tools/bench_sparse_gpu.py --kinds step --compile --step-blocks 64 --repeats 7   # the LM step, dense and block-sparse both compiled
+    python tools/bench_sparse_gpu.py --kinds step --compile --step-blocks 64 --repeats 7 --block-adam   # ... and the block-sparse step with BlockAdamW too
     python tools/bench_sparse_gpu.py --host-cpu  # no GPU: the layer's host path per call, and Triton's launcher, on this CPU
     python tools/bench_sparse_gpu.py --dry-run   # no GPU: tiny sizes on the CPU with TRITON_INTERPRET=1 (checks the script, times nothing)
 """
@@ -66,6 +74,7 @@ def parse():
     p.add_argument('--repeats', type=int, default=5, help="interleaved dense / block-sparse repeats at the headline case (spread of the ratio)")
     p.add_argument('--no-graphed-step', dest='graphed_step', action='store_false', help="kind step: skip the CUDA-graph cases (the whole step captured)")
     p.add_argument('--compile', action='store_true', help="kind step: compile the dense and the block-sparse LM (torch.compile, mode 'default'), cases *_compiled; no masked dense or CUDA-graph cases")
+    p.add_argument('--block-adam', action='store_true', help="kind step: also step the block-sparse LM with BlockAdamW (its feed-forward weights on their kept tiles only), cases block_sparse_bf16_blockadam*; the dense step keeps AdamW(fused=True)")
     p.add_argument('--compile-scope', choices=('blocks', 'model'), default='blocks', help="--compile: each transformer block (compiled once, reused by all) or the whole LM")
     p.add_argument('--host-cpu', action='store_true', help="no GPU: the host time of the block-sparse layer's Python path on this CPU, its kernel launches replaced by no-ops (kind 'host')")
     p.add_argument('--dry-run', action='store_true', help="CPU smoke test at tiny sizes under Triton's interpreter; writes to --out only if given")
@@ -84,6 +93,7 @@ if not hasattr(launcher, '_launch'): launcher = bl
 fast_ok = lambda: launcher._fast_ok() if hasattr(launcher, '_fast_ok') else getattr(launcher, '_FAST_OK', False)   # found at the first launch now
 from reformer_rigl.sparse.block_kernels import TUNED, masked_linear, tune_key
 from reformer_rigl.sparse.block_linear import BlockSparseLinear, to_block_sparse
+if ARGS.block_adam: from reformer_rigl.sparse.block_linear import BlockAdamW   # (older commits have none)
 from bench_sparse_overhead import git_rev
 from host_timing import host_us
 
@@ -213,8 +223,8 @@ def tuned_configs(layout, dtype, n):
     "The settings the autotuner kept for each kernel of `layout` at `n` tokens (None: not tuned, e.g. TILE_CONFIG or the interpreter)."
     return {k: TUNED.get(tune_key(k, layout, dtype, n), (None,))[0] for k in ('forward', 'grad_input', 'grad_weight')}
 
-def interleaved(dense_fn, sparse_fn, rec, dense_rec, suffix='', **sparse_extra):
-    "Time `dense_fn` and `sparse_fn` `--repeats` times, interleaved (the order alternating), and write one record of each (cases `dense_bf16` and `block_sparse_bf16`, then `suffix`) with every repeat and the dense-vs-dense spread."
+def interleaved(dense_fn, sparse_fn, rec, dense_rec, suffix='', tag='', **sparse_extra):
+    "Time `dense_fn` and `sparse_fn` `--repeats` times, interleaved (the order alternating), and write one record of each (cases `dense_bf16` and `block_sparse_bf16` + `tag`, then `suffix`) with every repeat and the dense-vs-dense spread."
     med, ms, host = statistics.median, dict(dense=[], sparse=[]), dict(dense=[], sparse=[])
     for r in range(max(ARGS.repeats, 1)):
         for k in (('dense', 'sparse') if r % 2 == 0 else ('sparse', 'dense')):
@@ -224,9 +234,9 @@ def interleaved(dense_fn, sparse_fn, rec, dense_rec, suffix='', **sparse_extra):
     spread = [m / dense_med for m in ms['dense']]   # each dense repeat over their median: what a ratio of 1 may read as
     common = dict(repeats=len(ms['dense']), reps=ARGS.reps, dense_spread=[min(spread), max(spread)])
     write(dict(dense_rec, **common, case='dense_bf16' + suffix, density=1.0, block=None, fan_in=None, ms=dense_med, ms_repeats=ms['dense'],
-               host_ms=med(host['dense']), next_to_block=rec['block']))
+               host_ms=med(host['dense']), next_to_block=rec['block'], **({'next_to': 'block_sparse_bf16' + tag + suffix} if tag else {})))
     ratios = [a / b for a, b in zip(ms['dense'], ms['sparse'])]
-    write(dict(rec, **common, case='block_sparse_bf16' + suffix, ms=sparse_med, ms_repeats=ms['sparse'], host_ms=med(host['sparse']), dense_ms=dense_med,
+    write(dict(rec, **common, case='block_sparse_bf16' + tag + suffix, ms=sparse_med, ms_repeats=ms['sparse'], host_ms=med(host['sparse']), dense_ms=dense_med,
                speedup=dense_med / sparse_med, speedup_repeats=ratios, speedup_min=min(ratios), speedup_max=max(ratios), **sparse_extra))
 
 GRAPH_WARMUP = 3   # calls of `fn` that `graphed` runs before the capture: for a training step, optimizer steps taken (an eager reference takes as many)
@@ -331,6 +341,7 @@ def lm_loss(model, tokens, targets, cache=True):
 COMPILE = dict(compile='default', compile_scope=ARGS.compile_scope) if ARGS.compile else dict(compile=None)   # in every step record
 EAGER = dict(compile=None, compile_scope=None)   # under --compile, the records of the steps timed once before compiling
 SUFFIX = '_compiled' if ARGS.compile else ''   # of the step cases
+FUSED = dict(fused=True) if DEV.type == 'cuda' else {}   # the steps' AdamW: fused on CUDA
 
 def compile_model(model):
     "`--compile`: `model` compiled in place (`nn.Module.compile`, mode 'default'): each block (`--compile-scope blocks`) or the whole LM. Else `model` as it is."
@@ -376,6 +387,36 @@ def step_error(masked, model, tokens, targets):
         loss = lm_loss(m, tokens, targets); loss.backward()
         losses.append(loss.detach()); grads.append(m.blocks[0].ff1.weight.grad.clone()); m.zero_grad(set_to_none=True)
     return max(rel_err(losses[0], losses[1]), rel_err(grads[0], grads[1]))
+
+def optimizer_error(model, opt, tokens, targets, steps=2):
+    """`--block-adam`: `steps` steps of `opt` (a BlockAdamW over `model`) against torch's AdamW (fused on CUDA) stepping copies of the
+    parameters with copies of the same gradients and state, each step from the same weights: the largest relative error of
+    the parameters and moments after them. The steps are taken: the model moves on."""
+    params, group = list(model.parameters()), opt.param_groups[0]
+    copies = [p.detach().clone().requires_grad_() for p in params]
+    ref = torch.optim.AdamW(copies, lr=group['lr'], betas=group['betas'], eps=group['eps'], weight_decay=group['weight_decay'], **FUSED)
+    for p, q in zip(params, copies):   # (empty at a first step)
+        if opt.state[p]: ref.state[q] = {k: v.to(q.device if k != 'step' or FUSED else 'cpu').clone() for k, v in opt.state[p].items()}
+    for _ in range(steps):
+        lm_loss(model, tokens, targets).backward()
+        with torch.no_grad():
+            for p, q in zip(params, copies): q.copy_(p); q.grad = p.grad.clone()   # each step from the same weights
+        opt.step(); ref.step()
+        opt.zero_grad(set_to_none=True); ref.zero_grad(set_to_none=True)
+    errs = [rel_err(q, p) for p, q in zip(params, copies)]
+    errs += [rel_err(ref.state[q][k], opt.state[p][k]) for p, q in zip(params, copies) for k in ('exp_avg', 'exp_avg_sq')]
+    return max(errs)
+
+def block_adam_cases(model, dense_step, tokens, targets, rec, base, tuned):
+    """`--block-adam`: the block-sparse `model` (compiled as it is) stepped with BlockAdamW instead of AdamW, checked first (`optimizer_error`):
+    case `block_sparse_bf16_blockadam` (+ SUFFIX) timed once, then interleaved with `dense_step` (AdamW, fused on CUDA)."""
+    opt = BlockAdamW.from_model(model, lr=1e-4, impl='fused', **FUSED)
+    err = optimizer_error(model, opt, tokens, targets)
+    if err > 1e-5: raise AssertionError(f"BlockAdamW and AdamW disagree: opt_err {err:.2e}")
+    rec, step = dict(rec, opt='BlockAdamW', opt_err=err), train_step(model, opt, tokens, targets)
+    ms, peak, host = measure(step)
+    write(dict(rec, case='block_sparse_bf16_blockadam' + SUFFIX, ms=ms, peak_mib=peak, host_ms=host, speedup=rec['dense_ms'] / ms, tuned=tuned))
+    interleaved(dense_step, step, {k: v for k, v in rec.items() if k != 'dense_ms'}, dict(base), suffix=SUFFIX, tag='_blockadam', tuned=tuned)
 
 def graphed_step(model, tokens, targets):
     """One training step (forward, backward, a fused AdamW step with `capturable=True`, its own state) captured whole in a CUDA graph: its `replay`. The gradients are the graph's (set to None before capture, written, not accumulated, by each replay).
@@ -463,6 +504,11 @@ def bench_step():
             write(dict(rec, case='block_sparse_bf16' + SUFFIX, ms=ms, peak_mib=peak, host_ms=host, rel_err=err, dense_ms=dense_ms, speedup=dense_ms / ms, tuned=tuned, **first))
             interleaved(dense_step, sparse_step, dict(rec, rel_err=err), dict(base), suffix=SUFFIX, tuned=tuned)
             del opt, sparse_step
+            if ARGS.block_adam:
+                try: block_adam_cases(model, dense_step, tokens, targets, dict(rec, rel_err=err, dense_ms=dense_ms), base, tuned)
+                except Exception as e:
+                    traceback.print_exc()
+                    write(dict(rec, case='block_sparse_bf16_blockadam' + SUFFIX, opt='BlockAdamW', status='failed', error=f"{type(e).__name__}: {e}"[:500]))
             if dense_graphed is not None:   # the whole step without host work, next to the dense step graphed the same way
                 try: interleaved(dense_graphed, graphed_step(model, tokens, targets), dict(rec, rel_err=err), dict(base), suffix='_graphed', tuned=tuned)
                 except Exception as e:

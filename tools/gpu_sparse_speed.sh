@@ -12,10 +12,12 @@
 # into $OUT/sparse_speed.tgz (PACK=0: left loose); append the .jsonl files to nbs/sparse/gpu_runs/sparse_speed/records.jsonl.
 #     OUT=out bash tools/gpu_sparse_speed.sh
 #     OUT=out KINDS=step COMPILE=1 HOST=0 OVERHEAD_S=0 LINEAR_S=110 bash tools/gpu_sparse_speed.sh   # the compiled LM step alone (~2 min)
+#     OUT=out KINDS=step COMPILE=1 BLOCK_ADAM=1 HOST=0 OVERHEAD_S=0 LINEAR_S=150 bash tools/gpu_sparse_speed.sh   # ... and its block-sparse step with BlockAdamW too
 # Knobs: LINEAR_S / OVERHEAD_S (time limits of parts (a) and (b), default 100 and 80 s; (a) writes its records as it
 # goes, (b) starts no round it cannot finish; 0 skips the part, LINEAR_S=0 also (0): only (b) then runs), BLOCKS (default 64,128), STEP_BLOCKS (default 64), ROUNDS (default 5),
 # STEPS (default 50), CASES (of (b), default all: dense,dense_repeat,static,set,snfs,rigl; dense first), KINDS (of (a), default linear,step), COMPILE=1 (part (a) with --compile: the LM step, dense and block-sparse,
-# both torch.compile'd, cases *_compiled; no CUDA-graph cases then), HOST=0 (skips (0)), LOCKSTEP=1 (part (b) with --lockstep: every case's fit at
+# both torch.compile'd, cases *_compiled; no CUDA-graph cases then), BLOCK_ADAM=1 (part (a) with --block-adam: the block-sparse LM step
+# also with BlockAdamW, which steps its feed-forward weights on their kept tiles only; cases block_sparse_bf16_blockadam*, with opt_err), HOST=0 (skips (0)), LOCKSTEP=1 (part (b) with --lockstep: every case's fit at
 # once, a step at a time in turn, so each step is paired with dense's step of the same cycle: ratio_step with a 95% interval). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
@@ -25,6 +27,7 @@ if [ "${DRY:-0}" = 1 ]; then gpu=(--dry-run --blocks 16,32 --step-blocks 16); ov
 else nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1
      gpu=(--blocks "${BLOCKS:-64,128}" --step-blocks "${STEP_BLOCKS:-64}"); ovh=(--device cuda --bs 128 --rounds "${ROUNDS:-5}" --steps "${STEPS:-50}"); fi
 [ "${COMPILE:-0}" = 1 ] && gpu+=(--compile)
+[ "${BLOCK_ADAM:-0}" = 1 ] && gpu+=(--block-adam)
 start=$(date +%s)
 if [ "${LINEAR_S:-100}" -gt 0 ]; then
 if [ "${HOST:-1}" = 1 ]; then
@@ -54,6 +57,8 @@ for line in open(sys.argv[1]):
     if 'speedup' in r: cols.append(f"speedup {r['speedup']:.2f}" + (f" ({r['speedup_min']:.2f}-{r['speedup_max']:.2f})" if 'speedup_min' in r else ''))
     if 'dense_spread' in r: cols.append(f"dense spread {r['dense_spread'][0]:.3f}-{r['dense_spread'][1]:.3f}")
     if 'graph_err' in r: cols.append(f"graph_err {r['graph_err']:.1e}")
+    if r.get('opt_err') is not None: cols.append(f"{r['opt']} opt_err {r['opt_err']:.1e}")
+    if 'next_to' in r: cols.append(f"next to {r['next_to']}")
     if r.get('tuned') or r.get('config'): cols.append(json.dumps(r.get('tuned') or r['config']))
     print(' | '.join(cols))
 PY

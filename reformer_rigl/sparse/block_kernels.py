@@ -1,4 +1,4 @@
-"""Three Triton kernels that multiply only the kept tiles of a block mask (forward, input gradient, weight gradient), their launch settings and autotuning, and the function a layer calls: exact to the masked dense layer.
+"""Three Triton kernels that multiply only the kept tiles of a block mask (forward, input gradient, weight gradient), their launch settings and autotuning, and the function a layer calls: exact to the masked dense layer; and a fourth that steps AdamW on the kept tiles only.
 
 Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/block_kernels.html.md"""
 
@@ -20,7 +20,7 @@ from ..core import _launch   # a kernel launched before goes straight from its c
 __all__ = ['INTERPRET', 'FLOAT32_PRECISION', 'TILE_CONFIG', 'AUTOTUNE', 'TUNED', 'IMPLS', 'BlockLayout', 'block_layout',
            'masked_linear', 'tune_key', 'bsl_forward', 'bsl_grad_input', 'bsl_grad_params', 'bsl_grad_weight',
            'BlockSparseLinearFn', 'block_impl', 'triton_unsupported', 'block_sparse_linear', 'remember_layout',
-           'current_layout', 'block_sparse_linear_op']
+           'current_layout', 'block_sparse_linear_op', 'masked_adamw_', 'block_adamw_']
 
 # %% ../../nbs/sparse/09a_block_kernels.ipynb #693a0251
 @dataclass
@@ -470,3 +470,84 @@ def _backward(ctx, dy):
 
 block_sparse_linear_op.register_autograd(_backward, setup_context=_setup_context)
 
+
+# %% ../../nbs/sparse/09a_block_kernels.ipynb #2b6bba07
+@torch.no_grad()
+def masked_adamw_(param:torch.Tensor, # `[out, in]`, changed in place where `mask` is True
+                  grad:torch.Tensor, # `[out, in]`; read only where `mask` is True
+                  exp_avg:torch.Tensor, exp_avg_sq:torch.Tensor, # AdamW's moments, `[out, in]`, changed in place where `mask` is True
+                  mask:torch.Tensor, # bool `[out, in]`
+                  step:int, # the step count, this step included (1 at the first)
+                  lr:float, betas:tuple, eps:float, weight_decay:float): # as `torch.optim.AdamW`'s
+    "torch's AdamW step on the entries `mask` keeps, the others neither read nor written: the plain path and the reference."
+    p, g, m, v = (t[mask] for t in (param, grad, exp_avg, exp_avg_sq))   # `[kept]` copies
+    beta1, beta2 = betas
+    p.mul_(1 - lr * weight_decay)
+    m.lerp_(g, 1 - beta1)
+    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    bias_correction1, bias_correction2 = 1 - beta1 ** step, 1 - beta2 ** step
+    p.addcdiv_(m, (v.sqrt() / bias_correction2 ** 0.5).add_(eps), value=-lr / bias_correction1)
+    for t, new in zip((param, exp_avg, exp_avg_sq), (p, m, v)): t[mask] = new
+
+# %% ../../nbs/sparse/09a_block_kernels.ipynb #05373474
+@triton.jit
+def _adamw_tiles(p_ptr, g_ptr, m_ptr, v_ptr, tile_row, col_idx, sp, sg, sm, sv,
+                 decay, one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps,
+                 BO: tl.constexpr, BI: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr):
+    "AdamW on rows `program_id(1) * ROWS + [0, ROWS)` of the kept tile t = (i, j): the weight p and the moments m, v updated in place from the gradient g, in float32."
+    t = tl.program_id(0)
+    i = tl.load(tile_row + t)
+    j = tl.load(col_idx + t)
+    r = tl.program_id(1) * ROWS + tl.arange(0, ROWS)
+    c = tl.arange(0, COLS)
+    inside = (r < BO)[:, None] & (c < BI)[None, :]   # `ROWS`, `COLS`: powers of two, the tile's sides may be less
+    rows = (i * BO + r)[:, None]
+    cols = (j * BI + c)[None, :]
+    g = tl.load(g_ptr + rows * sg + cols, mask=inside).to(tl.float32)
+    m = tl.load(m_ptr + rows * sm + cols, mask=inside).to(tl.float32)
+    v = tl.load(v_ptr + rows * sv + cols, mask=inside).to(tl.float32)
+    p = tl.load(p_ptr + rows * sp + cols, mask=inside).to(tl.float32)
+    m = m + one_minus_beta1 * (g - m)                                  # exp_avg.lerp_(grad, 1 - beta1)
+    v = v * beta2 + one_minus_beta2 * g * g                            # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denom = tl.div_rn(tl.sqrt_rn(v), bias_correction2_sqrt) + eps
+    p = p * decay - step_size * tl.div_rn(m, denom)                    # param.mul_(1 - lr * wd).addcdiv_(exp_avg, denom, value=-step_size)
+    tl.store(m_ptr + rows * sm + cols, m.to(m_ptr.dtype.element_ty), mask=inside)
+    tl.store(v_ptr + rows * sv + cols, v.to(v_ptr.dtype.element_ty), mask=inside)
+    tl.store(p_ptr + rows * sp + cols, p.to(p_ptr.dtype.element_ty), mask=inside)
+
+# %% ../../nbs/sparse/09a_block_kernels.ipynb #de8ad778
+def _adamw_unsupported(tensors:tuple): # the weight, its gradient and its moments
+    "Why the AdamW kernel cannot step these tensors (the weight, its gradient and moments), or None when it can."
+    param = tensors[0]
+    if not (param.is_cuda or INTERPRET):
+        return "it needs a CUDA device (or TRITON_INTERPRET=1 set before triton is imported, to run it slowly on the CPU)"
+    if any(t.device != param.device for t in tensors): return "the weight, its gradient and its moments must be on one device"
+    if any(t.dtype not in (torch.float16, torch.bfloat16, torch.float32) for t in tensors):
+        return f"it steps float16, bfloat16 or float32 tensors in float32, not {sorted({str(t.dtype) for t in tensors})}"
+    if any(t.stride(1) != 1 for t in tensors): return "the rows of the weight, its gradient and its moments must be contiguous"
+
+def _adamw_consts(block:tuple): # `(b_out, b_in)`
+    "The constexprs of `_adamw_tiles` for `block` tiles: the tile's sides, and the rows and columns (powers of two) of a program, ~2048 elements on a GPU."
+    cols = 1 << (block[1] - 1).bit_length()
+    return dict(BO=block[0], BI=block[1], ROWS=min(1 << (block[0] - 1).bit_length(), max(1, (128 if INTERPRET else 2048) // cols)), COLS=cols)
+
+def block_adamw_(param:torch.Tensor, # `[out, in]`, changed in place on the kept tiles
+                 grad:torch.Tensor, # `[out, in]`; read only on the kept tiles
+                 exp_avg:torch.Tensor, exp_avg_sq:torch.Tensor, # AdamW's moments, `[out, in]`, changed in place on the kept tiles
+                 layout:BlockLayout, # the kept tiles
+                 step:int, # the step count, this step included (1 at the first)
+                 lr:float, betas:tuple, eps:float, weight_decay:float, # as `torch.optim.AdamW`'s
+                 impl:str='auto'): # 'auto', 'plain' (`masked_adamw_`) or 'fused' (the kernel)
+    "One AdamW step of `param` on the kept tiles of `layout` only, in place: outside them nothing is read or written."
+    impl, tensors = block_impl(impl), (param, grad, exp_avg, exp_avg_sq)
+    if any(tuple(t.shape) != layout.shape for t in tensors):
+        raise ValueError(f"the weight, its gradient and moments are {[list(t.shape) for t in tensors]} but the layout is for {list(layout.shape)}")
+    reason = None if impl == 'plain' else _adamw_unsupported(tensors)
+    if impl == 'fused' and reason: raise ValueError(f"impl='fused' cannot run here: {reason}; use impl='plain' or 'auto'")
+    if impl == 'plain' or (impl == 'auto' and (reason or not param.is_cuda)):
+        return masked_adamw_(param, grad, exp_avg, exp_avg_sq, layout.mask, step, lr, betas, eps, weight_decay)
+    if layout.nnz == 0: return
+    (beta1, beta2), consts = betas, _adamw_consts(layout.block)
+    scalars = 1 - lr * weight_decay, 1 - beta1, beta2, 1 - beta2, lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5, eps
+    _launch(_adamw_tiles, (layout.nnz, _cdiv(layout.block[0], consts['ROWS'])),
+            (*tensors, layout.tile_row, layout.col_idx, *(t.stride(0) for t in tensors), *map(float, scalars)), dict(**consts, num_warps=4))

@@ -1,4 +1,4 @@
-"""A linear layer that multiplies only the kept blocks of a block mask, forward and backward, through the block-sparse Triton kernels on CUDA, and the callback that runs `SparseTraining(block=...)` on them.
+"""A linear layer that multiplies only the kept blocks of a block mask, forward and backward, through the block-sparse Triton kernels on CUDA, the callback that runs `SparseTraining(block=...)` on them, and an AdamW that steps only their kept tiles.
 
 Docs: https://reformer-rigl.github.io/reformer-rigl/sparse/block_linear.html.md"""
 
@@ -11,13 +11,15 @@ from fastcore.basics import patch, noop
 from fastai.callback.core import (Callback, CancelBatchException, CancelBackwardException, CancelStepException, CancelTrainException,
                                   CancelValidException, CancelEpochException, CancelFitException)
 from fastai.torch_core import get_model
+from torch.optim.adamw import adamw
 from .training import SparseTraining
 from .blocks import block_shape
+from . import masks as _masks   # `BlockAdamW` joins its tables of optimizers that keep zeros
 from .block_kernels import *  # the kernels' names stay importable from this module, as before the split
 from .block_kernels import _capturing, remember_layout
 
 # %% auto #0
-__all__ = ['BlockSparseLinear', 'to_block_sparse', 'to_dense', 'set_dense_grad', 'BlockSparseKernels']
+__all__ = ['BlockSparseLinear', 'to_block_sparse', 'to_dense', 'set_dense_grad', 'BlockSparseKernels', 'BlockAdamW']
 
 # %% ../../nbs/sparse/09_block_linear.ipynb #1ed32d0f
 class BlockSparseLinear(nn.Module):
@@ -174,3 +176,78 @@ def before_batch(self:BlockSparseKernels):
     for n, m in self.swapped.items():
         if m.layout.mask is not st.masks[n]: m.set_mask(st.masks[n])   # replaced, e.g. by `learn.load`
         m.dense_grad = dense
+
+# %% ../../nbs/sparse/09_block_linear.ipynb #1cd3d397
+_NOT_SUPPORTED = ('amsgrad', 'maximize', 'capturable', 'differentiable')
+
+def _refuse(options:dict): # the optimizer's arguments, or a parameter group
+    "Raise for the AdamW options that `BlockAdamW` does not implement, if `options` turns any on."
+    on = [k for k in _NOT_SUPPORTED if options.get(k)]
+    if on: raise ValueError(f"BlockAdamW does not support {', '.join(f'{k}=True' for k in on)}: it steps plain AdamW, with the step count of a "
+                            "block-sparse weight on the host; use torch.optim.AdamW for these")
+
+class BlockAdamW(torch.optim.AdamW):
+    "`torch.optim.AdamW` that steps each block-sparse weight on its kept tiles only (`block_adamw_`) and the other parameters with torch's AdamW."
+    def __init__(self, params, # the parameters or parameter groups, as for `torch.optim.AdamW`
+                 lr:float=1e-3, betas:tuple=(0.9, 0.999), eps:float=1e-8, weight_decay:float=1e-2, amsgrad:bool=False, *,
+                 layouts:dict, # {weight: its `BlockSparseLinear` (the layer's layout at each step) or a `BlockLayout`}
+                 impl:str='auto', # the block-sparse weights' path: 'auto', 'plain' (`masked_adamw_`) or 'fused' (the kernel)
+                 maximize:bool=False, foreach:bool|None=None, capturable:bool=False, differentiable:bool=False, fused:bool|None=None):
+        _refuse(dict(amsgrad=amsgrad, maximize=maximize, capturable=capturable, differentiable=differentiable))
+        super().__init__(params, lr, betas, eps, weight_decay, foreach=foreach, fused=fused)
+        self._step_supports_amp_scaling = False   # (with `fused`) a GradScaler unscales the gradients before `step`, as for other optimizers
+        self.layouts, self.impl = dict(layouts), block_impl(impl)
+        mine = {p for group in self.param_groups for p in group['params']}
+        for p, src in self.layouts.items():
+            lay = src if isinstance(src, BlockLayout) else getattr(src, 'layout', None)
+            if not isinstance(lay, BlockLayout): raise TypeError(f"layouts maps each weight to its BlockSparseLinear or a BlockLayout, got a {type(src).__name__}")
+            if p not in mine: raise ValueError(f"layouts names a weight of shape {list(p.shape)} that is not among the optimizer's parameters")
+            if tuple(p.shape) != lay.shape: raise ValueError(f"layouts gives a weight of shape {list(p.shape)} a layout for {list(lay.shape)}")
+
+    @classmethod
+    def from_model(cls, model:nn.Module, # the weight of each of its `BlockSparseLinear` layers is stepped on the layer's kept tiles
+                   lr:float=1e-3, **kwargs): # `BlockAdamW`'s other arguments, but `layouts`
+        "A `BlockAdamW` of all of `model`'s parameters, with the layouts of its `BlockSparseLinear` layers."
+        return cls(model.parameters(), lr, layouts={m.weight: m for m in model.modules() if isinstance(m, BlockSparseLinear)}, **kwargs)
+
+    def _layout(self, p):
+        "The layout of the block-sparse weight `p` now, on its device: made again when its mask changed in place since the layer's last forward."
+        src = self.layouts[p]
+        lay = src if isinstance(src, BlockLayout) else src.layout
+        return current_layout(lay.mask, lay.block, p.device)
+
+# %% ../../nbs/sparse/09_block_linear.ipynb #b3b3212b
+@patch
+@torch.no_grad()
+def step(self:BlockAdamW, closure=None): # reevaluates the model and returns the loss, as for any torch optimizer
+    "One AdamW step: torch's for the parameters without a layout, `block_adamw_` on the kept tiles of each block-sparse weight."
+    loss = None
+    if closure is not None:
+        with torch.enable_grad(): loss = closure()
+    for group in self.param_groups:
+        _refuse(group)   # (a group loaded from another optimizer's state may turn them on)
+        found = [], [], [], [], [], []   # the other parameters with a gradient: them, their gradients, moments, (amsgrad's maxima), step counts
+        has_complex = self._init_group({**group, 'params': [p for p in group['params'] if p not in self.layouts]}, *found)
+        if found[0]:
+            adamw(*found, foreach=group['foreach'], fused=group['fused'], has_complex=has_complex, amsgrad=False, beta1=group['betas'][0],
+                  beta2=group['betas'][1], lr=group['lr'], weight_decay=group['weight_decay'], eps=group['eps'], maximize=False)
+        for p in group['params']:
+            if p.grad is not None and p in self.layouts: self._step_tiles(p, group)
+    return loss
+
+@patch
+def _step_tiles(self:BlockAdamW, p, group):
+    "AdamW on the kept tiles of the block-sparse weight `p`, with the state torch's AdamW would make."
+    if p.grad.is_sparse: raise RuntimeError("BlockAdamW does not support sparse gradients (nor does AdamW)")
+    state = self.state[p]
+    if not state:
+        state['step'] = torch.tensor(0.)
+        state['exp_avg'], state['exp_avg_sq'] = (torch.zeros_like(p, memory_format=torch.preserve_format) for _ in range(2))
+    elif state['step'].device.type != 'cpu': state['step'] = state['step'].cpu()
+    state['step'] += 1
+    block_adamw_(p, p.grad, state['exp_avg'], state['exp_avg_sq'], self._layout(p), state['step'].item(), float(group['lr']), group['betas'],
+                 group['eps'], group['weight_decay'], self.impl)
+
+# %% ../../nbs/sparse/09_block_linear.ipynb #c1a9f735
+_masks._ZERO_KEEPING_TORCH = (*_masks._ZERO_KEEPING_TORCH, BlockAdamW)
+_masks._WEIGHT_ZERO_TORCH[BlockAdamW] = _masks._WEIGHT_ZERO_TORCH[torch.optim.AdamW]
