@@ -11,7 +11,9 @@ from fastcore.basics import patch, noop
 from fastai.callback.core import (Callback, CancelBatchException, CancelBackwardException, CancelStepException, CancelTrainException,
                                   CancelValidException, CancelEpochException, CancelFitException)
 from fastai.torch_core import get_model
+import weakref
 from torch.optim.adamw import adamw
+from torch.utils.weak import WeakIdKeyDictionary
 from .training import SparseTraining
 from .blocks import block_shape
 from . import masks as _masks   # `BlockAdamW` joins its tables of optimizers that keep zeros
@@ -19,9 +21,12 @@ from .block_kernels import *  # the kernels' names stay importable from this mod
 from .block_kernels import _capturing, remember_layout
 
 # %% auto #0
-__all__ = ['BlockSparseLinear', 'to_block_sparse', 'to_dense', 'set_dense_grad', 'BlockSparseKernels', 'BlockAdamW']
+__all__ = ['BlockSparseLinear', 'layer_in_use', 'to_block_sparse', 'to_dense', 'set_dense_grad', 'BlockSparseKernels',
+           'BlockAdamW']
 
 # %% ../../nbs/sparse/09_block_linear.ipynb #1ed32d0f
+_IN_USE = WeakIdKeyDictionary()   # {weight: a weak reference to the `BlockSparseLinear` that last ran it eagerly, until `as_linear` gave it back}
+
 class BlockSparseLinear(nn.Module):
     "An `nn.Linear` computed on the kept tiles of a block mask; it shares the linear's `weight` and `bias` Parameters."
     def __init__(self, linear:nn.Linear, # the layer to take over; its Parameters are shared, not copied
@@ -34,7 +39,7 @@ class BlockSparseLinear(nn.Module):
         self.weight = linear.weight
         self.register_parameter('bias', linear.bias)
         self.__dict__['_linear'] = linear    # the original module, outside the module tree, for `to_dense`
-        self.block, self.impl, self.dense_grad = block_shape(block), block_impl(impl), False
+        self.block, self.impl, self.dense_grad, self._in_use = block_shape(block), block_impl(impl), False, False
         self.set_mask(torch.ones_like(linear.weight, dtype=torch.bool) if mask is None else mask)
 
     def set_mask(self, mask:torch.Tensor): # bool like the weight
@@ -54,6 +59,7 @@ class BlockSparseLinear(nn.Module):
         weight = self.weight   # (once: a Parameter is looked up through `nn.Module.__getattr__`)
         if torch.compiler.is_compiling():   # traced: the custom ops follow the mask when they run (see below)
             return block_sparse_linear(x, weight, self.bias, self.layout, self.dense_grad, self.impl)
+        if not self._in_use: _IN_USE[weight], self._in_use = weakref.ref(self), True   # what `BlockAdamW` finds without `layouts`
         lay = self.layout
         if lay.mask._version != self._mask_version: self.set_mask(lay.mask); lay = self.layout   # changed in place
         if lay.row_ptr.device != weight.device: lay = self.layout = lay.to(weight.device)
@@ -69,11 +75,22 @@ class BlockSparseLinear(nn.Module):
         "The `nn.Linear` this layer took over, holding the same Parameters (what `to_dense` puts back; `condense` reads it)."
         linear = self._linear
         linear.weight, linear.bias = self.weight, self.bias
+        if self._in_use and layer_in_use(self.weight) is self: del _IN_USE[self.weight]
+        self._in_use = False
         return linear
+
+    def __setstate__(self, state): # (a copy, e.g. `copy.deepcopy`: not in use until it runs)
+        super().__setstate__({**state, '_in_use': False})
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
                 f"block={self.block[0]}×{self.block[1]}, density={self.layout.density:.3g}, impl={self.impl!r}")
+
+def layer_in_use(weight:torch.Tensor) -> BlockSparseLinear|None:
+    "The `BlockSparseLinear` that last ran a forward with `weight` eagerly, while it is in its model (None after `as_linear` or `to_dense`, or if none ran)."
+    ref = _IN_USE.get(weight)
+    return None if ref is None else ref()
+
 
 # %% ../../nbs/sparse/09_block_linear.ipynb #8e987b95
 def to_block_sparse(model:nn.Module, # changed in place
@@ -190,15 +207,15 @@ class BlockAdamW(torch.optim.AdamW):
     "`torch.optim.AdamW` that steps each block-sparse weight on its kept tiles only (`block_adamw_`) and the other parameters with torch's AdamW."
     def __init__(self, params, # the parameters or parameter groups, as for `torch.optim.AdamW`
                  lr:float=1e-3, betas:tuple=(0.9, 0.999), eps:float=1e-8, weight_decay:float=1e-2, amsgrad:bool=False, *,
-                 layouts:dict, # {weight: its `BlockSparseLinear` (the layer's layout at each step) or a `BlockLayout`}
+                 layouts:dict|None=None, # {weight: its `BlockSparseLinear` (the layer's layout at each step) or a `BlockLayout`}; None: at each step, the layer that ran it (`layer_in_use`)
                  impl:str='auto', # the block-sparse weights' path: 'auto', 'plain' (`masked_adamw_`) or 'fused' (the kernel)
                  maximize:bool=False, foreach:bool|None=None, capturable:bool=False, differentiable:bool=False, fused:bool|None=None):
         _refuse(dict(amsgrad=amsgrad, maximize=maximize, capturable=capturable, differentiable=differentiable))
         super().__init__(params, lr, betas, eps, weight_decay, foreach=foreach, fused=fused)
         self._step_supports_amp_scaling = False   # (with `fused`) a GradScaler unscales the gradients before `step`, as for other optimizers
-        self.layouts, self.impl = dict(layouts), block_impl(impl)
+        self.layouts, self.impl = None if layouts is None else dict(layouts), block_impl(impl)
         mine = {p for group in self.param_groups for p in group['params']}
-        for p, src in self.layouts.items():
+        for p, src in (self.layouts or {}).items():
             lay = src if isinstance(src, BlockLayout) else getattr(src, 'layout', None)
             if not isinstance(lay, BlockLayout): raise TypeError(f"layouts maps each weight to its BlockSparseLinear or a BlockLayout, got a {type(src).__name__}")
             if p not in mine: raise ValueError(f"layouts names a weight of shape {list(p.shape)} that is not among the optimizer's parameters")
@@ -210,9 +227,12 @@ class BlockAdamW(torch.optim.AdamW):
         "A `BlockAdamW` of all of `model`'s parameters, with the layouts of its `BlockSparseLinear` layers."
         return cls(model.parameters(), lr, layouts={m.weight: m for m in model.modules() if isinstance(m, BlockSparseLinear)}, **kwargs)
 
-    def _layout(self, p):
-        "The layout of the block-sparse weight `p` now, on its device: made again when its mask changed in place since the layer's last forward."
-        src = self.layouts[p]
+    def _source(self, p):
+        "Where the block-sparse weight `p` finds its layout: its layer or a `BlockLayout` from `layouts`, or the layer in use; None for another parameter."
+        return layer_in_use(p) if self.layouts is None else self.layouts.get(p)
+
+    def _layout(self, p, src):
+        "The layout of the block-sparse weight `p` now (`src`: its `_source`), on its device: made again when its mask changed in place since the layer's last forward."
         lay = src if isinstance(src, BlockLayout) else src.layout
         return current_layout(lay.mask, lay.block, p.device)
 
@@ -227,16 +247,17 @@ def step(self:BlockAdamW, closure=None): # reevaluates the model and returns the
     for group in self.param_groups:
         _refuse(group)   # (a group loaded from another optimizer's state may turn them on)
         found = [], [], [], [], [], []   # the other parameters with a gradient: them, their gradients, moments, (amsgrad's maxima), step counts
-        has_complex = self._init_group({**group, 'params': [p for p in group['params'] if p not in self.layouts]}, *found)
+        sources = [self._source(p) for p in group['params']]
+        has_complex = self._init_group({**group, 'params': [p for p, src in zip(group['params'], sources) if src is None]}, *found)
         if found[0]:
             adamw(*found, foreach=group['foreach'], fused=group['fused'], has_complex=has_complex, amsgrad=False, beta1=group['betas'][0],
                   beta2=group['betas'][1], lr=group['lr'], weight_decay=group['weight_decay'], eps=group['eps'], maximize=False)
-        for p in group['params']:
-            if p.grad is not None and p in self.layouts: self._step_tiles(p, group)
+        for p, src in zip(group['params'], sources):
+            if p.grad is not None and src is not None: self._step_tiles(p, group, src)
     return loss
 
 @patch
-def _step_tiles(self:BlockAdamW, p, group):
+def _step_tiles(self:BlockAdamW, p, group, src):
     "AdamW on the kept tiles of the block-sparse weight `p`, with the state torch's AdamW would make."
     if p.grad.is_sparse: raise RuntimeError("BlockAdamW does not support sparse gradients (nor does AdamW)")
     state = self.state[p]
@@ -245,7 +266,7 @@ def _step_tiles(self:BlockAdamW, p, group):
         state['exp_avg'], state['exp_avg_sq'] = (torch.zeros_like(p, memory_format=torch.preserve_format) for _ in range(2))
     elif state['step'].device.type != 'cpu': state['step'] = state['step'].cpu()
     state['step'] += 1
-    block_adamw_(p, p.grad, state['exp_avg'], state['exp_avg_sq'], self._layout(p), state['step'].item(), float(group['lr']), group['betas'],
+    block_adamw_(p, p.grad, state['exp_avg'], state['exp_avg_sq'], self._layout(p, src), state['step'].item(), float(group['lr']), group['betas'],
                  group['eps'], group['weight_decay'], self.impl)
 
 # %% ../../nbs/sparse/09_block_linear.ipynb #c1a9f735
