@@ -39,9 +39,9 @@ CUDA allocator's peak memory over the timed calls:
   `reformer_rigl.sparse.block_linear.BlockAdamW` instead of AdamW: its feed-forward weights stepped on their kept tiles
   only (one Triton launch each), every other parameter by torch's fused AdamW; the dense step keeps
   `torch.optim.AdamW(fused=True)`. Cases `block_sparse_bf16_blockadam` (+ `_compiled`), timed once and as interleaved
-  pairs with the dense step (whose record names it in `next_to`), with `opt` 'BlockAdamW' and `opt_err`: two of its
-  steps against fused AdamW's from the same weights, state and gradients (the largest relative error of the
-  parameters and moments; float32 rounding, the same step).
+  pairs with the dense step (whose record names it in `next_to`), with `opt` 'BlockAdamW' and `opt_err`: two steps of a
+  fresh BlockAdamW (its other parameters on torch's foreach path) against torch's foreach AdamW from the same weights and
+  gradients (the largest relative error of the parameters and moments; float32 rounding, the same step).
 - `host` (`--host-cpu`, no GPU needed): microseconds of host work per call of the block-sparse layer on this CPU
   with its kernel launches replaced by no-ops (`host_us`, `ms` = host_us / 1000; the aten ops and launches of one
   call), and per launch in Triton's launcher (`triton_launch`) and in `block_kernels._launch` (`fast_launch`;
@@ -389,15 +389,14 @@ def step_error(masked, model, tokens, targets):
     return max(rel_err(losses[0], losses[1]), rel_err(grads[0], grads[1]))
 
 def optimizer_error(model, opt, tokens, targets, steps=2):
-    """`--block-adam`: `steps` steps of `opt` (a BlockAdamW over `model`) against torch's AdamW (foreach or fused as `opt`'s other parameters) stepping copies of the
-    parameters with copies of the same gradients and state, each step from the same weights: the largest relative error of
-    the parameters and moments after them. The steps are taken: the model moves on."""
+    """`--block-adam`: `steps` steps of `opt` (a fresh BlockAdamW over `model`) against torch's AdamW (foreach or fused as `opt`'s other
+    parameters) stepping copies of the parameters with copies of the same gradients, each step from the same weights: the
+    largest relative error of the parameters and moments after them. The steps are taken: the model moves on."""
     params, group = list(model.parameters()), opt.param_groups[0]
     copies = [p.detach().clone().requires_grad_() for p in params]
     ref = torch.optim.AdamW(copies, lr=group['lr'], betas=group['betas'], eps=group['eps'], weight_decay=group['weight_decay'],
                             foreach=group['foreach'], fused=group['fused'])   # as `opt` steps its other parameters
-    for p, q in zip(params, copies):   # (empty at a first step)
-        if opt.state[p]: ref.state[q] = {k: v.to(q.device if k != 'step' or FUSED else 'cpu').clone() for k, v in opt.state[p].items()}
+    if any(opt.state[p] for p in params): raise ValueError("optimizer_error needs a fresh optimizer: its reference starts without state")
     for _ in range(steps):
         lm_loss(model, tokens, targets).backward()
         with torch.no_grad():
@@ -450,9 +449,8 @@ def bench_step():
     tokens = torch.randint(0, s['vocab'], (s['batch'], s['seq'] + 1), device=DEV)
     tokens, targets = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
     make = lambda: LM(s['vocab'], s['d_model'], s['n_layers'], s['n_heads'], s['d_ff'], s['seq']).to(DEV)
-    fused = dict(fused=True) if DEV.type == 'cuda' else {}
     dense_model = make()
-    dense_opt = torch.optim.AdamW(dense_model.parameters(), lr=1e-4, **fused)
+    dense_opt = torch.optim.AdamW(dense_model.parameters(), lr=1e-4, **FUSED)
     dense_step = train_step(dense_model, dense_opt, tokens, targets)   # kept: timed again next to each block-sparse step
     first, eager_ms = {}, None
     if ARGS.compile:   # the same step eagerly first, once: what compiling changes, on the same GPU in the same call
@@ -483,7 +481,7 @@ def bench_step():
             masked = to_block_sparse(copy.deepcopy(model), masks, block, impl='plain')       # dense layers on masked weights
             to_block_sparse(model, masks, block, impl='fused')
             err = step_error(masked, model, tokens, targets)   # (a loss kept here made the h100-2026-12-06b run's step capture fail)
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **FUSED)
             sparse_step, first = train_step(model, opt, tokens, targets), {}
             if ARGS.compile:   # eagerly first, once (as the dense step above); then compiled, and checked again against the masked dense LM run eagerly
                 ms, peak, host = measure(sparse_step)
@@ -499,7 +497,7 @@ def bench_step():
                 model.zero_grad(set_to_none=True)
             if err > 2e-2: raise AssertionError(f"block-sparse and masked dense LM disagree: rel_err {err:.2e}")
             if block == s['blocks'][0] and not ARGS.compile:
-                masked_opt = torch.optim.AdamW(masked.parameters(), lr=1e-4, **fused)
+                masked_opt = torch.optim.AdamW(masked.parameters(), lr=1e-4, **FUSED)
                 ms, peak, host = measure(train_step(masked, masked_opt, tokens, targets))
                 write(dict(rec, case='masked_dense_bf16', ms=ms, peak_mib=peak, host_ms=host, dense_ms=dense_ms, speedup=dense_ms / ms))
                 del masked_opt

@@ -366,12 +366,18 @@ def block_impl(impl:str) -> str: # 'auto', 'plain' or 'fused' ('triton': 'fused'
     if impl not in IMPLS: raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
     return impl
 
+_NEEDS_CUDA = "it needs a CUDA device (or TRITON_INTERPRET=1 set before triton is imported, to run it slowly on the CPU)"
+
+def _runs_kernels(impl:str, reason:str|None, on_cuda:bool) -> bool: # a checked `impl`, why the kernels cannot run (None: they can), the inputs' device
+    "Whether the kernels run (else the plain path): 'fused' where they cannot is refused with `reason`; 'auto' takes them on CUDA only."
+    if impl == 'fused' and reason: raise ValueError(f"impl='fused' cannot run here: {reason}; use impl='plain' or 'auto'")
+    return impl == 'fused' or (impl == 'auto' and not reason and on_cuda)
+
 _any_autocast = getattr(torch._C, '_is_any_autocast_enabled', lambda: True)   # one cheap check before the per-device one
 
 def triton_unsupported(x:torch.Tensor, weight:torch.Tensor, layout:BlockLayout):
     "Why the kernels cannot run on these inputs, or None when they can."
-    if not (x.is_cuda or INTERPRET):
-        return "it needs a CUDA device (or TRITON_INTERPRET=1 set before triton is imported, to run it slowly on the CPU)"
+    if not (x.is_cuda or INTERPRET): return _NEEDS_CUDA
     if x.device != weight.device: return f"x is on {x.device} but the weight is on {weight.device}"
     if x.dtype not in _TL: return f"it computes in float16, bfloat16, float32 or float64, not {x.dtype}"
     if not layout._dot_tiles:
@@ -388,9 +394,8 @@ def block_sparse_linear(x:torch.Tensor, # `[..., in]`
     impl = block_impl(impl)
     if tuple(weight.shape) != layout.shape: raise ValueError(f"the weight is {list(weight.shape)} but the layout is for {list(layout.shape)}")
     if x.shape[-1] != layout.shape[1]: raise ValueError(f"x has {x.shape[-1]} features in its last dimension, the layer takes {layout.shape[1]}")
-    reason = None if impl == 'plain' else triton_unsupported(x, weight, layout)
-    if impl == 'fused' and reason: raise ValueError(f"impl='fused' cannot run here: {reason}; use impl='plain' or 'auto'")
-    if impl == 'plain' or (impl == 'auto' and (reason or not x.is_cuda)): return masked_linear(x, weight, bias, layout.mask, dense_grad)
+    if not _runs_kernels(impl, None if impl == 'plain' else triton_unsupported(x, weight, layout), x.is_cuda):
+        return masked_linear(x, weight, bias, layout.mask, dense_grad)
     if _any_autocast() and torch.is_autocast_enabled(x.device.type): x = x.to(torch.get_autocast_dtype(x.device.type))
     elif x.dtype != weight.dtype: raise ValueError(f"x is {x.dtype} but the weight is {weight.dtype} (outside autocast both must match, as for nn.Linear)")
     if not torch.compiler.is_compiling(): return BlockSparseLinearFn.apply(x, weight, bias, layout, dense_grad)   # (it flattens `x` itself)
@@ -519,8 +524,7 @@ def _adamw_tiles(p_ptr, g_ptr, m_ptr, v_ptr, tile_row, col_idx, sp, sg, sm, sv,
 def _adamw_unsupported(tensors:tuple): # the weight, its gradient and its moments
     "Why the AdamW kernel cannot step these tensors (the weight, its gradient and moments), or None when it can."
     param = tensors[0]
-    if not (param.is_cuda or INTERPRET):
-        return "it needs a CUDA device (or TRITON_INTERPRET=1 set before triton is imported, to run it slowly on the CPU)"
+    if not (param.is_cuda or INTERPRET): return _NEEDS_CUDA
     if any(t.device != param.device for t in tensors): return "the weight, its gradient and its moments must be on one device"
     if any(t.dtype not in (torch.float16, torch.bfloat16, torch.float32) for t in tensors):
         return f"it steps float16, bfloat16 or float32 tensors in float32, not {sorted({str(t.dtype) for t in tensors})}"
@@ -542,9 +546,7 @@ def block_adamw_(param:torch.Tensor, # `[out, in]`, changed in place on the kept
     impl, tensors = block_impl(impl), (param, grad, exp_avg, exp_avg_sq)
     if any(tuple(t.shape) != layout.shape for t in tensors):
         raise ValueError(f"the weight, its gradient and moments are {[list(t.shape) for t in tensors]} but the layout is for {list(layout.shape)}")
-    reason = None if impl == 'plain' else _adamw_unsupported(tensors)
-    if impl == 'fused' and reason: raise ValueError(f"impl='fused' cannot run here: {reason}; use impl='plain' or 'auto'")
-    if impl == 'plain' or (impl == 'auto' and (reason or not param.is_cuda)):
+    if not _runs_kernels(impl, None if impl == 'plain' else _adamw_unsupported(tensors), param.is_cuda):
         return masked_adamw_(param, grad, exp_avg, exp_avg_sq, layout.mask, step, lr, betas, eps, weight_decay)
     if layout.nnz == 0: return
     (beta1, beta2), consts = betas, _adamw_consts(layout.block)
