@@ -15,7 +15,7 @@
 #     OUT=out KINDS=step COMPILE=1 BLOCK_ADAM=1 HOST=0 OVERHEAD_S=0 LINEAR_S=150 bash tools/gpu_sparse_speed.sh   # ... and its block-sparse step with BlockAdamW too
 # Knobs: LINEAR_S / OVERHEAD_S (time limits of parts (a) and (b), default 100 and 80 s; (a) writes its records as it
 # goes, (b) starts no round it cannot finish; 0 skips the part, LINEAR_S=0 also (0): only (b) then runs), BLOCKS (default 64,128), STEP_BLOCKS (default 64), ROUNDS (default 5),
-# STEPS (default 50), CASES (of (b), default all: dense,dense_repeat,static,set,snfs,rigl; dense first), KINDS (of (a), default linear,step), COMPILE=1 (part (a) with --compile: the LM step, dense and block-sparse,
+# STEPS (default 50), OPTS (of (b), default sgd,adam), CASES (of (b), default all: dense,dense_repeat,static,set,snfs,rigl; dense first), KINDS (of (a), default linear,step), COMPILE=1 (part (a) with --compile: the LM step, dense and block-sparse,
 # both torch.compile'd, cases *_compiled; no CUDA-graph cases then), BLOCK_ADAM=1 (part (a) with --block-adam: the block-sparse LM step
 # also with BlockAdamW, which steps its feed-forward weights on their kept tiles only; cases block_sparse_bf16_blockadam*, with opt_err), HOST=0 (skips (0)), LOCKSTEP=1 (part (b) with --lockstep: every case's fit at
 # once, a step at a time in turn, so each step is paired with dense's step of the same cycle: ratio_step with a 95% interval). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
@@ -65,7 +65,7 @@ PY
 fi
 if [ "${OVERHEAD_S:-80}" -gt 0 ]; then
   mid=$(date +%s)
-  timeout "${OVERHEAD_S:-80}" python3 tools/bench_sparse_overhead.py --opt sgd,adam --budget-s $(( ${OVERHEAD_S:-80} - 30 )) "${ovh[@]}" ${CASES:+--cases "$CASES"} $([ "${LOCKSTEP:-0}" = 1 ] && echo --lockstep) \
+  timeout "${OVERHEAD_S:-80}" python3 tools/bench_sparse_overhead.py --opt "${OPTS:-sgd,adam}" --budget-s $(( ${OVERHEAD_S:-80} - 30 )) "${ovh[@]}" ${CASES:+--cases "$CASES"} $([ "${LOCKSTEP:-0}" = 1 ] && echo --lockstep) \
     --out "$OUT/sparse_overhead.jsonl" > "$OUT/bench_sparse_overhead.log" 2>&1
   echo "(b) bench_sparse_overhead rc $? in $(( $(date +%s) - mid )) s"
   grep -E "^\||^sgd|^adam|stopping|Error" "$OUT/bench_sparse_overhead.log"
