@@ -23,7 +23,8 @@ dense median of the same round and optimizer), so slow drift of a shared machine
 kind 'overhead', case, n (batch size), d_in/d_out/block null, density, ms, device, plus extras.
 
 With `--lockstep` each round fits every (optimizer, case) at once, each `Learner` in its own thread, the threads taking
-turns a training step at a time (`Lockstep`, the order rotated by one each cycle); each case's step k is paired with
+turns a training step at a time (`Lockstep`, the order shuffled afresh each cycle, so no case always runs right after the
+same other one); each case's step k is paired with
 dense's step k of the same cycle (same optimizer), and the records add the median of the paired ratios with a 95%
 interval (`ratio_step`, `ratio_step_lo`, `ratio_step_hi`, `n_pairs`, and `ratio_step_settled*` for dynamic methods):
 what drifts between fits, which makes one fit-by-fit round scatter by 10-15% on a GPU, cancels in each pair.
@@ -32,7 +33,7 @@ what drifts between fits, which makes one fit-by-fit round scatter by 10-15% on 
     PYTHONPATH=. python tools/bench_sparse_overhead.py --device cuda --bs 128 --rounds 3 --steps 200 --opt sgd,adam --lockstep
     PYTHONPATH=. python tools/bench_sparse_overhead.py --quick                                         # CPU smoke, < 1 min
 """
-import argparse, copy, json, math, os, platform, statistics, subprocess, threading, time
+import argparse, copy, json, math, os, platform, random, statistics, subprocess, threading, time
 from pathlib import Path
 import torch, torch.nn as nn
 
@@ -147,13 +148,20 @@ def fit_case(case, base_model, batches, args, device, opt='sgd'):
     return fit_learner(*case_learner(case, base_model, batches, args, device, opt))
 
 class Lockstep:
-    """Turn-taking for fits that run in threads: one training step at a time, every fit's step k in cycle k, the order of
-    the fits rotated by one each cycle. So the steps compared are timed back to back on the same machine state, and the
-    ratio of two cases is read step by step (a pair a cycle) instead of fit by fit."""
-    def __init__(self, n, timeout=600.):
+    """Turn-taking for fits that run in threads: one training step at a time, every fit's step k in cycle k. So the steps
+    compared are timed back to back on the same machine state, and the ratio of two cases is read step by step (a pair a
+    cycle) instead of fit by fit. Each cycle's order is a fresh shuffle drawn from `seed`, so no fit always follows the same
+    other one (with the order rotated by one each cycle, dense's copy ran right after dense in three cycles of four, and in
+    run h100-2026-12-07c it read 2.5% slower than dense, a bias of unknown cause); `seed=None` keeps that rotation."""
+    def __init__(self, n, timeout=600., seed=None):
         self.n, self.timeout, self.cv, self.pos, self.holder, self.done, self.failed = n, timeout, threading.Condition(), 0, None, set(), False
         self.started, self.trained = threading.Barrier(n, timeout=timeout), threading.Barrier(n, timeout=timeout)
-    def _turn(self): c, i = divmod(self.pos, self.n); return (i + c) % self.n
+        self.rng, self.orders = (None if seed is None else random.Random(seed)), []
+    def _turn(self):
+        c, i = divmod(self.pos, self.n)
+        if self.rng is None: return (i + c) % self.n
+        while len(self.orders) <= c: self.orders.append(self.rng.sample(range(self.n), self.n))
+        return self.orders[c][i]
     def _pass(self, me): # with `cv` held: if `me` holds the turn, hand it to the next fit still training
         if self.holder != me: return
         self.holder = None; self.pos += 1
@@ -181,9 +189,9 @@ class LockstepCb(Callback):
     def before_batch(self): self.lockstep.take(self.me)
     def after_train(self): self.lockstep.finish(self.me); self.lockstep.trained.wait()
 
-def lockstep_fits(keys, base_model, batches, args, device):
-    "One fit of every (optimizer, case) in `keys`, in threads, a step at a time (`Lockstep`); returns their `Timer`s by key."
-    ls = Lockstep(len(keys))
+def lockstep_fits(keys, base_model, batches, args, device, seed=0):
+    "One fit of every (optimizer, case) in `keys`, in threads, a step at a time (`Lockstep`, each cycle's order shuffled from `seed`); returns their `Timer`s by key."
+    ls = Lockstep(len(keys), seed=seed)
     fits = {k: case_learner(k[1], base_model, batches, args, device, k[0], cbs=[LockstepCb(ls, i)]) for i, k in enumerate(keys)}
     timers, errors = {}, []
     def run(k):
@@ -267,7 +275,7 @@ def main(argv=None):
         if done and args.budget_s is not None and (time.time() - start) * (done + 1) / done > args.budget_s:
             print(f"stopping after {done} rounds: another would pass --budget-s {args.budget_s:.0f}", flush=True); break
         order = [(opt, case) for opt in rotate(opts, r) for case in rotate(cases, r)]
-        if args.lockstep: timers = lockstep_fits(order, base, batches, args, device)
+        if args.lockstep: timers = lockstep_fits(order, base, batches, args, device, seed=r)
         else: timers = {k: fit_case(k[1], base, batches, args, device, k[0]) for k in order}   # one after another, in this order
         for k in order:
             timer = timers[k]
@@ -291,7 +299,7 @@ def main(argv=None):
     med = statistics.median
     common = dict(kind='overhead', n=args.bs, d_in=None, d_out=None, block=None, device=device_name(device),
                   model=model_name, rounds=done, steps=args.steps, warmup=args.warmup, opts=opts,
-                  delta_t=max(args.steps // 4, 1), distribution='erk', interleave='step' if args.lockstep else 'fit', torch=torch.__version__, git=git_rev(), label=args.label, date=time.strftime('%Y-%m-%d %H:%M'),
+                  delta_t=max(args.steps // 4, 1), distribution='erk', interleave='step' if args.lockstep else 'fit', **({'lockstep_order': 'shuffled'} if args.lockstep else {}), torch=torch.__version__, git=git_rev(), label=args.label, date=time.strftime('%Y-%m-%d %H:%M'),
                   timer=('thread_time, 1 torch thread' if args.clock == 'thread' else
                          'perf_counter, cuda-synchronized per step' if device.type == 'cuda' else 'perf_counter'))
     records = []
