@@ -4,9 +4,17 @@
     python tools/run_cells.py NOTEBOOK [NOTEBOOK ...]     (exit status 1 if a cell fails)
     python tools/run_cells.py --no-slow NOTEBOOK ...         (`#| slow` cells skipped)
 """
-import json, linecache, sys, time, traceback, types
+import json, linecache, os, sys, time, traceback, types
+from pathlib import Path
 
 def run(path, slow=True):
+    "Run the cells from the notebook's own folder, as nbdev-test does (cells read files by paths relative to it)."
+    path, here = Path(path).resolve(), os.getcwd()
+    os.chdir(path.parent)
+    try: return _run(path, slow)
+    finally: os.chdir(here)
+
+def _run(path, slow):
     main = types.ModuleType('__main__')   # the cells' own __main__, as in Jupyter: pickle finds their classes by name
     sys.modules['__main__'], ns = main, main.__dict__
     for i, cell in enumerate(json.load(open(path))['cells']):
