@@ -14,8 +14,8 @@
 #               LM_PHASE (long), LM_JOBS (its JOBS) and LM_ARGS (default: --lr 4e-3 --batch-tokens 65536 --steps 2000),
 #               limited to LM_S (300 s; a job's own --set replaces a --set in LM_ARGS); needs the carried corpus (.carry);
 #               its archive lands in work/lm/results.tgz
-# Everything is written under $OUT/work (records *.jsonl, logs *.log) and packed into $OUT/results.tgz (a call brings
-# back only a few files).   GIT_REV=$(git rev-parse --short HEAD) OUT=out PARTS="attention lsh08" bash tools/gpu_session_bench.sh
+# Everything is written under $OUT/work (records *.jsonl, logs *.log) and packed into $OUT/results.tgz; then $OUT/work
+# is removed (a call brings back at most 8 files; KEEP_LOOSE=1 keeps it).   GIT_REV=$(git rev-parse --short HEAD) OUT=out PARTS="attention lsh08" bash tools/gpu_session_bench.sh
 set -u
 OUT=${OUT:-out}; W="$OUT/work"; mkdir -p "$W"
 source tools/gpu_wheels.sh || exit 1
@@ -35,4 +35,6 @@ for part in ${PARTS:-generation lsh08 sparse attention}; do
     *) echo "unknown part $part" ;;
   esac
 done
-tar czf "$OUT/results.tgz" -C "$W" . && echo "packed $(ls "$W" | wc -l) files into results.tgz"
+tar czf "$OUT/results.tgz" -C "$W" . && echo "packed $(ls "$W" | wc -l) files into results.tgz" || exit 1
+# a call brings back at most 8 files from $OUT: the loose copies go (KEEP_LOOSE=1 keeps them), results.tgz has them all
+[ "${KEEP_LOOSE:-0}" = 1 ] || rm -rf "$W"
