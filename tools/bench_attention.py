@@ -95,19 +95,26 @@ def attention_case(case, n):
     from reformer_rigl.reformer.attention import LSHSelfAttention
     if case == 'sdpa_bf16': layer = SDPAAttention(); return layer, layer
     if case == 'hf_lsh4': return hf_lsh(n)
-    r, impl, rule, fact = lsh_case(case)
+    r, impl, rule, fact, _ = lsh_case(case)
     layer = LSHSelfAttention(512, 8, bucket_size=64, n_hashes=r, causal=True, impl=impl, dedup=rule != 'nodedup',
                              n_buckets=factorised(n) if fact else None)
     return layer, layer
 
 def lsh_case(case):
-    """Rounds, path, duplicate rule and hash family of an LSH attention case `lsh<r>_<plain|fused>[_nodedup|_first][_fact]_bf16`
-    (e.g. `lsh8_fused_bf16`): the rule 'count' (`lsh_kernel.DEDUP_RULE`'s default), 'first' (`_first`: the fused kernels mask a
-    key in the rounds after the first that finds it) or 'nodedup' (`_nodedup`: `dedup=False`, a key counted in every round
-    that finds it, to time what counting it once costs)."""
-    m = re.fullmatch(r'lsh(\d+)_(plain|fused)(_nodedup|_first)?(_fact)?_bf16', case)
-    if m is None: raise ValueError(f"unknown attention case {case!r}: sdpa_bf16, hf_lsh4 or lsh<r>_<plain|fused>[_nodedup|_first][_fact]_bf16")
-    return int(m[1]), m[2], (m[3] or '_count')[1:], bool(m[4])
+    """Rounds, path, duplicate rule, hash family and backward warps of an LSH attention case
+    `lsh<r>_<plain|fused>[_nodedup|_first][_fact][_bw<warps>]_bf16` (e.g. `lsh8_fused_bf16`): the rule 'count'
+    (`lsh_kernel.DEDUP_RULE`'s default), 'first' (`_first`: the fused kernels mask a key in the rounds after the first that
+    finds it) or 'nodedup' (`_nodedup`: `dedup=False`, a key counted in every round that finds it, to time what counting it
+    once costs); `_bw8`: the fused backward kernels with 8 warps a program instead of `lsh_kernel._warps`' choice
+    (`lsh_kernel.NUM_WARPS`), to see whether the count's cost in the backward is register pressure (None: the default)."""
+    m = re.fullmatch(r'lsh(\d+)_(plain|fused)(_nodedup|_first)?(_fact)?(?:_bw(\d+))?_bf16', case)
+    if m is None: raise ValueError(f"unknown attention case {case!r}: sdpa_bf16, hf_lsh4 or lsh<r>_<plain|fused>[_nodedup|_first][_fact][_bw<warps>]_bf16")
+    return int(m[1]), m[2], (m[3] or '_count')[1:], bool(m[4]), None if m[5] is None else int(m[5])
+
+def bwd_warps(kind, case):
+    "The backward kernels' warps a planned measurement runs with (`_bw<warps>` of an LSH attention or profile case; None: the default)."
+    base = case.removesuffix('_graphed')
+    return lsh_case(base)[4] if kind in ('attn', 'profile') and base.startswith('lsh') else None
 
 def dedup_rule(kind, case):
     "The `lsh_kernel.DEDUP_RULE` a planned measurement runs under: 'first' for an LSH attention or profile case with `_first`, else 'count'."
@@ -383,6 +390,8 @@ def main():
         if kind in ('model', 'memory'): rec.update(ff_chunks=ff_chunks_for(case, n, a.ff_chunks), compile=compile_kind(case, comp))
         if a.sums_bytes is not None and kind in ('attn', 'memory', 'model'): rec['sums_bytes'] = a.sums_bytes
         lsh_kernel.DEDUP_RULE = rule   # for all of the case's calls (a graph captures it)
+        lsh_kernel.NUM_WARPS.pop(('bwd', 64), None)
+        if bwd_warps(kind, case): lsh_kernel.NUM_WARPS['bwd', 64] = rec['bwd_warps'] = bwd_warps(kind, case)   # the cases' bucket size
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
         else:
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
