@@ -90,13 +90,15 @@ def factorised(n, bucket_size=64):
     first = 2 ** math.ceil(math.log2(total) / 2)
     return first, total // first
 
+BUCKET = 64   # the LSH cases' bucket size
+
 def attention_case(case, n):
     "A layer and its forward function for one attention case."
     from reformer_rigl.reformer.attention import LSHSelfAttention
     if case == 'sdpa_bf16': layer = SDPAAttention(); return layer, layer
     if case == 'hf_lsh4': return hf_lsh(n)
     r, impl, rule, fact, _ = lsh_case(case)
-    layer = LSHSelfAttention(512, 8, bucket_size=64, n_hashes=r, causal=True, impl=impl, dedup=rule != 'nodedup',
+    layer = LSHSelfAttention(512, 8, bucket_size=BUCKET, n_hashes=r, causal=True, impl=impl, dedup=rule != 'nodedup',
                              n_buckets=factorised(n) if fact else None)
     return layer, layer
 
@@ -111,15 +113,13 @@ def lsh_case(case):
     if m is None: raise ValueError(f"unknown attention case {case!r}: sdpa_bf16, hf_lsh4 or lsh<r>_<plain|fused>[_nodedup|_first][_fact][_bw<warps>]_bf16")
     return int(m[1]), m[2], (m[3] or '_count')[1:], bool(m[4]), None if m[5] is None else int(m[5])
 
-def bwd_warps(kind, case):
-    "The backward kernels' warps a planned measurement runs with (`_bw<warps>` of an LSH attention or profile case; None: the default)."
+def kernel_settings(kind, case):
+    """The `lsh_kernel.DEDUP_RULE` and backward warps a planned measurement runs with: 'first' for an LSH attention or profile
+    case with `_first`, else 'count'; `_bw<warps>`'s warps, else None (the default)."""
     base = case.removesuffix('_graphed')
-    return lsh_case(base)[4] if kind in ('attn', 'profile') and base.startswith('lsh') else None
-
-def dedup_rule(kind, case):
-    "The `lsh_kernel.DEDUP_RULE` a planned measurement runs under: 'first' for an LSH attention or profile case with `_first`, else 'count'."
-    base = case.removesuffix('_graphed')
-    return 'first' if kind in ('attn', 'profile') and base not in ('sdpa_bf16', 'hf_lsh4') and lsh_case(base)[2] == 'first' else 'count'
+    if kind not in ('attn', 'profile') or base in ('sdpa_bf16', 'hf_lsh4'): return 'count', None
+    _, _, rule, _, warps = lsh_case(base)
+    return 'first' if rule == 'first' else 'count', warps
 
 def attention_step(case, n):
     "One forward + backward of the attention case at length `n` (bf16 activations in and out, bf16 autocast), as a function."
@@ -368,7 +368,7 @@ def main():
     plan += [('memory', c.split('@')[0], int(c.split('@')[1]), k) for c in a.snapshot.strip('\'"').split(',') if c for k in compiles]
     plan += [e for e in attn if e[1].endswith('_graphed')]   # last: a graph's private memory pool may outlive its case
     plan = [e if len(e) == 4 else (*e, 'off') for e in plan]   # (kind, case, n, compile)
-    try: rules = [dedup_rule(kind, case) for kind, case, *_ in plan]   # a misspelt attention case fails here, before any GPU work
+    try: settings = [kernel_settings(kind, case) for kind, case, *_ in plan]   # a misspelt attention case fails here, before any GPU work
     except ValueError as e: p.error(str(e))
     if a.dry_run:
         for kind, case, n, comp in plan:
@@ -385,13 +385,13 @@ def main():
     base = dict(device=torch.cuda.get_device_name() if DEVICE == 'cuda' else 'cpu', torch=torch.__version__)
     if a.blas != 'default':
         torch.backends.cuda.preferred_blas_library(a.blas); base['blas'] = a.blas
-    for (kind, case, n, comp), rule in zip(plan, rules):
+    for (kind, case, n, comp), (rule, warps) in zip(plan, settings):
         rec = dict(kind=kind, case=case, n=n, **base)
         if kind in ('model', 'memory'): rec.update(ff_chunks=ff_chunks_for(case, n, a.ff_chunks), compile=compile_kind(case, comp))
         if a.sums_bytes is not None and kind in ('attn', 'memory', 'model'): rec['sums_bytes'] = a.sums_bytes
         lsh_kernel.DEDUP_RULE = rule   # for all of the case's calls (a graph captures it)
-        lsh_kernel.NUM_WARPS.pop(('bwd', 64), None)
-        if bwd_warps(kind, case): lsh_kernel.NUM_WARPS['bwd', 64] = rec['bwd_warps'] = bwd_warps(kind, case)   # the cases' bucket size
+        lsh_kernel.NUM_WARPS.pop(('bwd', BUCKET), None)
+        if warps: lsh_kernel.NUM_WARPS['bwd', BUCKET] = rec['bwd_warps'] = warps
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None
         else:
             reps = a.reps if n <= 262144 else max(2, a.reps // 2)
