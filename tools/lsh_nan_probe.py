@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Where the fused LSH path gives NaN on a GPU (chapter 08's open failure: bucket size 32, 4 rounds, bf16, not causal).
+"""Where the fused LSH path gives NaN on a GPU (chapter 08: bucket size 32, 4 rounds, bf16, not causal, at 4 warps).
 
 Each case compares the fused path with the plain one on the same buckets (as chapter 08's `compare_paths`) and, after
 the forward alone, counts NaN in the output and in the rows' maxima and denominators; it also checks the chunk numbers
@@ -60,8 +60,7 @@ def cases():
     base = dict()
     yield base
     yield dict(fast=False)
-    yield dict(warps=8)
-    yield dict(warps=2)
+    for w in (2, 4, 8): yield dict(warps=w)   # 4 gave NaN on an H100 (run h100-2026-12-07d); the default is now 8
     for r in (1, 2, 3, 8): yield dict(r=r)
     for s in (16, 64): yield dict(s=s)
     for dtype in ('float16', 'float32'): yield dict(dtype=dtype)
@@ -73,7 +72,7 @@ def cases():
     yield dict(n=256)
     yield dict(n=2048)
     yield dict(d=32)
-    yield dict(fast=False, warps=8)
+    yield dict(fast=False, warps=4)
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

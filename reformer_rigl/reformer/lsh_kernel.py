@@ -25,8 +25,8 @@ HASH_PRECISION = 'tf32'                     # products of `hash_fused` on a GPU:
 NUM_WARPS = {}                              # ('fwd' | 'bwd', bucket_size) -> warps, to override `_warps`
 
 def _warps(kind:str, bucket_size:int): # 'fwd' or 'bwd'
-    "Warps per program: 4 for chunks up to 64 (measured fastest on an H200 at 64), 8 for 128."
-    return NUM_WARPS.get((kind, bucket_size), 4 if bucket_size <= 64 else 8)
+    "Warps per program: 4 for chunks of 16 and 64 (measured fastest on an H200 at 64), 8 for 32 (with 2 or 4 Triton 3.6 gave NaN on an H100: see 'On the GPU') and 128."
+    return NUM_WARPS.get((kind, bucket_size), 4 if bucket_size in (16, 64) else 8)
 
 def _precision(t:torch.Tensor): # an input of the products
     "`input_precision` of `tl.dot` for `t`'s dtype: float32 close to exact, half precision as is."
