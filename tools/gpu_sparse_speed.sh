@@ -18,7 +18,9 @@
 # STEPS (default 50), OPTS (of (b), default sgd,adam), CASES (of (b), default all: dense,dense_repeat,static,set,snfs,rigl; dense first), KINDS (of (a), default linear,step), COMPILE=1 (part (a) with --compile: the LM step, dense and block-sparse,
 # both torch.compile'd, cases *_compiled; no CUDA-graph cases then), BLOCK_ADAM=1 (part (a) with --block-adam: the block-sparse LM step
 # also with BlockAdamW, which steps its feed-forward weights on their kept tiles only; cases block_sparse_bf16_blockadam*, with opt_err), HOST=0 (skips (0)), LOCKSTEP=1 (part (b) with --lockstep: every case's fit at
-# once, a step at a time in turn, so each step is paired with dense's step of the same cycle: ratio_step with a 95% interval). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
+# once, a step at a time in turn, so each step is paired with dense's step of the same cycle: ratio_step with a 95% interval),
+# PROCS (part (b) in that many processes one after another, OVERHEAD_S shared among them, records labelled proc<i>, and
+# each case's paired ratio averaged over them: dense against its copy differs by up to 2.7% from one process to another). DRY=1: the scripts' CPU smoke modes (no GPU; checks this script, times nothing).
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
 if ls .whl/*.whl > /dev/null 2>&1; then source tools/gpu_wheels.sh || exit 1; fi
@@ -64,11 +66,27 @@ for line in open(sys.argv[1]):
 PY
 fi
 if [ "${OVERHEAD_S:-80}" -gt 0 ]; then
-  mid=$(date +%s)
-  timeout "${OVERHEAD_S:-80}" python3 tools/bench_sparse_overhead.py --opt "${OPTS:-sgd,adam}" --budget-s $(( ${OVERHEAD_S:-80} - 30 )) "${ovh[@]}" ${CASES:+--cases "$CASES"} $([ "${LOCKSTEP:-0}" = 1 ] && echo --lockstep) \
-    --out "$OUT/sparse_overhead.jsonl" > "$OUT/bench_sparse_overhead.log" 2>&1
-  echo "(b) bench_sparse_overhead rc $? in $(( $(date +%s) - mid )) s"
-  grep -E "^\||^sgd|^adam|stopping|Error" "$OUT/bench_sparse_overhead.log"
+  procs=${PROCS:-1}; each=$(( ${OVERHEAD_S:-80} / procs ))
+  for i in $(seq 1 "$procs"); do   # PROCS > 1: that many processes one after another, each its own run (label proc<i>)
+    mid=$(date +%s); log="$OUT/bench_sparse_overhead$([ "$procs" -gt 1 ] && echo "_$i").log"
+    timeout "$each" python3 tools/bench_sparse_overhead.py --opt "${OPTS:-sgd,adam}" --budget-s $(( each - 30 )) "${ovh[@]}" ${CASES:+--cases "$CASES"} $([ "${LOCKSTEP:-0}" = 1 ] && echo --lockstep) \
+      $([ "$procs" -gt 1 ] && echo --label "proc$i") --out "$OUT/sparse_overhead.jsonl" > "$log" 2>&1
+    echo "(b) bench_sparse_overhead$([ "$procs" -gt 1 ] && echo " process $i of $procs") rc $? in $(( $(date +%s) - mid )) s"
+    grep -E "^\||^sgd|^adam|stopping|Error" "$log"
+  done
+  [ "$procs" -gt 1 ] && [ -f "$OUT/sparse_overhead.jsonl" ] && python3 - "$OUT/sparse_overhead.jsonl" <<'PY'
+import json, statistics, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+by = {(r['label'], r['opt'], r['case']): r for r in rs if r.get('label', '').startswith('proc') and r.get('ratio_step') is not None}
+for opt in sorted({k[1] for k in by}):
+    procs = sorted({k[0] for k in by if k[1] == opt})
+    for case in sorted({k[2] for k in by if k[1] == opt} - {'dense', 'dense_repeat'}):
+        vs_dense = [by[p, opt, case]['ratio_step'] for p in procs if (p, opt, case) in by]
+        vs_copy = [by[p, opt, case]['ratio_step'] / by[p, opt, 'dense_repeat']['ratio_step'] for p in procs if (p, opt, case) in by and (p, opt, 'dense_repeat') in by]
+        copies = [by[p, opt, 'dense_repeat']['ratio_step'] for p in procs if (p, opt, 'dense_repeat') in by]
+        print(f"{opt} {case} over {len(vs_dense)} processes: against dense {statistics.mean(vs_dense):.4f} ({min(vs_dense):.3f}-{max(vs_dense):.3f})"
+              + (f", against dense_repeat {statistics.mean(vs_copy):.4f} ({min(vs_copy):.3f}-{max(vs_copy):.3f}); dense_repeat {min(copies):.3f}-{max(copies):.3f}" if vs_copy else ''))
+PY
 fi
 if [ "${PACK:-1}" = 1 ]; then
   files=$(cd "$OUT" && ls | grep -v '^sparse_speed.tgz$')
