@@ -104,22 +104,24 @@ def attention_case(case, n):
 
 def lsh_case(case):
     """Rounds, path, duplicate rule, hash family and backward warps of an LSH attention case
-    `lsh<r>_<plain|fused>[_nodedup|_first][_fact][_bw<warps>]_bf16` (e.g. `lsh8_fused_bf16`): the rule 'count'
+    `lsh<r>_<plain|fused>[_nodedup|_first|_recount][_fact][_bw<warps>]_bf16` (e.g. `lsh8_fused_bf16`): the rule 'count'
     (`lsh_kernel.DEDUP_RULE`'s default), 'first' (`_first`: the fused kernels mask a key in the rounds after the first that
-    finds it) or 'nodedup' (`_nodedup`: `dedup=False`, a key counted in every round that finds it, to time what counting it
-    once costs); `_bw8`: the fused backward kernels with 8 warps a program instead of `lsh_kernel._warps`' choice
+    finds it), 'nodedup' (`_nodedup`: `dedup=False`, a key counted in every round that finds it, to time what counting it
+    once costs) or 'recount' (`_recount`: the count, with the backward counting again instead of reading the counts the
+    forward kept: `lsh_kernel.COUNTS_BYTES` 0); `_bw8`: the fused backward kernels with 8 warps a program instead of `lsh_kernel._warps`' choice
     (`lsh_kernel.NUM_WARPS`), to see whether the count's cost in the backward is register pressure (None: the default)."""
-    m = re.fullmatch(r'lsh(\d+)_(plain|fused)(_nodedup|_first)?(_fact)?(?:_bw(\d+))?_bf16', case)
-    if m is None: raise ValueError(f"unknown attention case {case!r}: sdpa_bf16, hf_lsh4 or lsh<r>_<plain|fused>[_nodedup|_first][_fact][_bw<warps>]_bf16")
+    m = re.fullmatch(r'lsh(\d+)_(plain|fused)(_nodedup|_first|_recount)?(_fact)?(?:_bw(\d+))?_bf16', case)
+    if m is None: raise ValueError(f"unknown attention case {case!r}: sdpa_bf16, hf_lsh4 or lsh<r>_<plain|fused>[_nodedup|_first|_recount][_fact][_bw<warps>]_bf16")
     return int(m[1]), m[2], (m[3] or '_count')[1:], bool(m[4]), None if m[5] is None else int(m[5])
 
 def kernel_settings(kind, case):
-    """The `lsh_kernel.DEDUP_RULE` and backward warps a planned measurement runs with: 'first' for an LSH attention or profile
-    case with `_first`, else 'count'; `_bw<warps>`'s warps, else None (the default)."""
+    """The `lsh_kernel.DEDUP_RULE`, backward warps and whether the forward keeps its counts for the backward, that a planned
+    measurement runs with: 'first' for an LSH attention or profile case with `_first`, else 'count'; `_bw<warps>`'s warps,
+    else None (the default); False for `_recount`, else True (`lsh_kernel.COUNTS_BYTES` as it is)."""
     base = case.removesuffix('_graphed')
-    if kind not in ('attn', 'profile') or base in ('sdpa_bf16', 'hf_lsh4'): return 'count', None
+    if kind not in ('attn', 'profile') or base in ('sdpa_bf16', 'hf_lsh4'): return 'count', None, True
     _, _, rule, _, warps = lsh_case(base)
-    return 'first' if rule == 'first' else 'count', warps
+    return 'first' if rule == 'first' else 'count', warps, rule != 'recount'
 
 def attention_step(case, n):
     "One forward + backward of the attention case at length `n` (bf16 activations in and out, bf16 autocast), as a function."
@@ -385,11 +387,13 @@ def main():
     base = dict(device=torch.cuda.get_device_name() if DEVICE == 'cuda' else 'cpu', torch=torch.__version__)
     if a.blas != 'default':
         torch.backends.cuda.preferred_blas_library(a.blas); base['blas'] = a.blas
-    for (kind, case, n, comp), (rule, warps) in zip(plan, settings):
+    counts_bytes = lsh_kernel.COUNTS_BYTES
+    for (kind, case, n, comp), (rule, warps, keep) in zip(plan, settings):
         rec = dict(kind=kind, case=case, n=n, **base)
         if kind in ('model', 'memory'): rec.update(ff_chunks=ff_chunks_for(case, n, a.ff_chunks), compile=compile_kind(case, comp))
         if a.sums_bytes is not None and kind in ('attn', 'memory', 'model'): rec['sums_bytes'] = a.sums_bytes
         lsh_kernel.DEDUP_RULE = rule   # for all of the case's calls (a graph captures it)
+        lsh_kernel.COUNTS_BYTES = counts_bytes if keep else 0
         lsh_kernel.NUM_WARPS.pop(('bwd', BUCKET), None)
         if warps: lsh_kernel.NUM_WARPS['bwd', BUCKET] = rec['bwd_warps'] = warps
         if f'{case}@{n}' in skip: rec.update(status='skipped', why='not run in this sweep (--skip)'); ms = peak = None

@@ -16,8 +16,8 @@ from .hashing import bucket_dtype
 from ..core import backward_keeps_graph, _launch   # _launch: a kernel launched before goes straight from its compiled form
 
 # %% auto #0
-__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'GROUP_PROGRAMS', 'DEDUP_RULE', 'FusedLSHAttention',
-           'fused_unsupported', 'fused_lsh_attention', 'hash_fused', 'attend_candidates_fused']
+__all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'GROUP_PROGRAMS', 'DEDUP_RULE', 'COUNTS_BYTES',
+           'FusedLSHAttention', 'fused_unsupported', 'fused_lsh_attention', 'hash_fused', 'attend_candidates_fused']
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #7abfdde4
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
@@ -149,6 +149,11 @@ def _found(ch_ptr, rr, n, qpos, kpos, c_real, C):
     return (ck[None, :] == cq[:, None]) | (ck[None, :] == _prev_chunk(cq, c_real, C)[:, None])
 
 @triton.jit
+def _count_base(bh, r, c, t, R: tl.constexpr, C, S: tl.constexpr):
+    "Where the counts of tile `t` (0: own, 1: look-back) of chunk `c` in round `r` of head `bh` start: tiles of `S × S` int8, ordered by head, round, chunk and tile."
+    return (((bh * R + r) * C + c) * 2 + t) * (S * S)
+
+@triton.jit
 def _log_count(count, R: tl.constexpr):
     "The natural log of integer counts in [1, R]: up to 8 rounds a chain of selects (on an H100 a float log took about 20 instructions a score, as many as counting), above that `tl.log`."
     if R > 8: lc = tl.log(count.to(tl.float32))
@@ -163,10 +168,10 @@ def _log_count(count, R: tl.constexpr):
     return lc
 
 @triton.jit
-def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup, r,
-            R: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, DEDUP: tl.constexpr,
+def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup, r, cnt_ptr, cbase,
+            R: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, CNT: tl.constexpr,
             PREC: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
-    "Scores of one (query chunk, key chunk) tile of round `r` with the plain path's masks and counts (`DEDUP` 1) or with keys an earlier round found masked (`DEDUP` 2); also which were replaced."
+    "Scores of one (query chunk, key chunk) tile of round `r` with the plain path's masks and counts (`DEDUP` 1) or with keys an earlier round found masked (`DEDUP` 2); also which were replaced. `CNT` 1 keeps the tile's counts at `cnt_ptr + cbase`, 2 reads them from there instead of counting."
     s = tl.dot(q, tl.trans(k), input_precision=PREC)
     s = s * scale
     is_self = qpos[:, None] == kpos[None, :]
@@ -181,18 +186,22 @@ def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup, r,
         s = tl.where(seen, MASK, s)
         blocked = blocked | seen
     if DEDUP == 1:
-        count = tl.full(s.shape, 0, tl.int32)
-        for rr in tl.static_range(R): count += _found(ch_ptr, rr, n, qpos, kpos, c_real, C).to(tl.int32)
+        tile = cnt_ptr + cbase + tl.arange(0, s.shape[0])[:, None] * s.shape[1] + tl.arange(0, s.shape[1])[None, :]
+        if CNT == 2: count = tl.load(tile).to(tl.int32)   # the forward's counts
+        else:
+            count = tl.full(s.shape, 0, tl.int32)
+            for rr in tl.static_range(R): count += _found(ch_ptr, rr, n, qpos, kpos, c_real, C).to(tl.int32)
+            if CNT == 1: tl.store(tile, tl.where(s == s, count, 0).to(tl.int8))   # read through the scores: the count tile is moved to the store's layout, not counted again in it
         s = s - _log_count(count, R)
     return s, is_self | blocked
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #3e2f2450
 @triton.jit(do_not_specialize=['r', 'G', 'h0'])   # one compiled kernel for every round and head group: fewer compilations
-def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, mx_ptr, den_ptr,
+def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, cnt_ptr, out_ptr, fin_ptr, mx_ptr, den_ptr,
          sqb, sqh, sqn, svb, svh, svn, sob, soh, son, sab, sah, san,
          H, G, h0, n, C, r, scale,
          S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
-         HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
+         HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, CNT: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
          LAST: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
     c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
     os_ = tl.arange(0, S)
@@ -202,7 +211,8 @@ def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, m
     q = _rows(q_ptr, b * sqb + h * sqh, sqn, qpos, od)
     k = _unit_rows(q)                                 # shared QK: the keys are the unit queries
     v = _rows(v_ptr, b * svb + h * svh, svn, qpos, oe)
-    s, _ = _scores(q, k, qpos, qpos, ch, ok, n, c_real, C, scale, False, r, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
+    s, _ = _scores(q, k, qpos, qpos, ch, ok, n, c_real, C, scale, False, r, cnt_ptr, _count_base(bh, r, c, 0, R, C, S),
+                   R, CAUSAL, HAS_MASK, DEDUP, CNT, PREC, MASK, SELF)
     m = _row_max(s)
     p = tl.exp(s - m[:, None])
     l = _row_sum(p)
@@ -211,7 +221,8 @@ def _fwd(q_ptr, v_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, out_ptr, fin_ptr, m
     kpos = tl.load(orow + pc * S + os_)
     k = _unit_rows(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od))
     v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
-    s, _ = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, pc == c, r, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
+    s, _ = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, pc == c, r, cnt_ptr, _count_base(bh, r, c, 1, R, C, S),
+                   R, CAUSAL, HAS_MASK, DEDUP, CNT, PREC, MASK, SELF)
     m2 = tl.maximum(m, _row_max(s))
     alpha = tl.exp(m - m2)
     p = tl.exp(s - m2[:, None])
@@ -239,10 +250,19 @@ SUMS_BYTES = 2**29       # float32 sums over the rounds (forward and backward), 
 GROUP_PROGRAMS = 2**14   # programs per launch that keep a GPU busy: a group has no more heads than that takes
 DEDUP_RULE = 'count'     # a key several rounds find, counted once: 'count' divides each of its scores by the rounds that find it (the plain path's rule); 'first' masks it in every round after the first that finds it
 
+COUNTS_BYTES = 2**27     # the duplicate counts the forward keeps for the backward (int8, one a score), at most (128 MiB): above it the backward counts again
+
 def _dedup(chunk_of, rule:str): # the chunk numbers `_sort_info` made (None without the count), and a `DEDUP_RULE`
     "The kernels' `DEDUP` constant: 0 without the count, 1 for the rule 'count', 2 for 'first'."
     if rule not in ('count', 'first'): raise ValueError(f"DEDUP_RULE must be 'count' or 'first', got {rule!r}")
     return 0 if chunk_of is None else 1 if rule == 'count' else 2
+
+def _count_buffer(q, order, chunk_of, bucket_size:int, rule:str): # the kernels' inputs and `DEDUP_RULE`
+    "Where the forward keeps its duplicate counts for the backward (int8, one a score: `b·h·r·2n·s` bytes), or None: no count, or more than `COUNTS_BYTES`."
+    b, h, n, _ = q.shape
+    size = b * h * order.shape[2] * 2 * n * bucket_size
+    if _dedup(chunk_of, rule) != 1 or size > COUNTS_BYTES: return None
+    return torch.empty(size, dtype=torch.int8, device=q.device)
 
 def _head_group(b, h, n, w, s=64): # batch, heads, length, row width of the sums, chunk size
     "Heads per group of the float32 sums: enough for `GROUP_PROGRAMS` programs (one per chunk and head), one float32 `[b, g, n, w]` buffer within `SUMS_BYTES` (at least one head)."
@@ -261,17 +281,18 @@ def _fwd_plan(b, h, n, d, e, r, s, g, q_strides, v_strides, consts): # shapes, r
                                     dict(consts, FIRST=i == 0, LAST=i == r - 1)) for i in range(r))))
     return tuple(plan)
 
-def _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool, rule:str='count'):
-    "`_fwd` for every round (`rule`: a `DEDUP_RULE`): the output `[b, h, n, e]` in `q`'s dtype (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
+def _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size:int, causal:bool, rule:str='count', counts=None):
+    "`_fwd` for every round (`rule`: a `DEDUP_RULE`; `counts`: a `_count_buffer` to keep the counts in): the output `[b, h, n, e]` in `q`'s dtype (stored as `[b, n, h, e]`) and each row's final maximum and denominator."
     b, h, n, d = q.shape
     e, r = v.shape[-1], order.shape[2]
     out = _buffer(b, h, n, e, q.device, q.dtype)
     mx, den = torch.empty(2, b, h, n, dtype=torch.float32, device=q.device)
     consts = (('S', bucket_size), ('D', d), ('E', e), ('R', r), ('CAUSAL', causal), ('HAS_MASK', key_ok is not None),
-              ('DEDUP', _dedup(chunk_of, rule)), ('PREC', _precision(q)), ('MASK', MASK_VALUE), ('SELF', SELF_MASK_VALUE),
-              ('num_warps', _warps('fwd', bucket_size)))
+              ('DEDUP', _dedup(chunk_of, rule)), ('CNT', 0 if counts is None else 1), ('PREC', _precision(q)), ('MASK', MASK_VALUE),
+              ('SELF', SELF_MASK_VALUE), ('num_warps', _warps('fwd', bucket_size)))
     g = _head_group(b, h, n, e, bucket_size) if r > 1 else h
-    ins = (q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok, order if n_real is None else n_real)
+    ins = (q, v, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok, order if n_real is None else n_real,
+           order if counts is None else counts)
     for h0, gg, launches in _fwd_plan(b, h, n, d, e, r, bucket_size, g, _strides(q), _strides(v), consts):   # a group of heads at a time, as the backward's sums
         acc = _buffer(b, gg, n, e, q.device) if r > 1 else out   # float32 partial sums, only between rounds
         for grid, ints, opts in launches: _launch(_fwd, grid, (*ins, acc, out, mx, den, *ints), opts)
@@ -293,22 +314,23 @@ def _add_store(acc_ptr, fin_ptr, acc_offs, fin_offs, x, FIRST: tl.constexpr, LAS
     else: tl.store(acc_ptr + acc_offs, x)
 
 @triton.jit
-def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, dup, r,
-               R: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, DEDUP: tl.constexpr,
+def _grad_tile(q, k, v, do, qpos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, dup, r, cnt_ptr, cbase,
+               R: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, CNT: tl.constexpr,
                PREC: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
     "One tile's probabilities (from the final maximum `M` and inverse denominator `Z`) and score gradients, zero where a mask replaced the score."
-    s, rep = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, dup, r, R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
+    s, rep = _scores(q, k, qpos, kpos, ch, ok, n, c_real, C, scale, dup, r, cnt_ptr, cbase, R, CAUSAL, HAS_MASK, DEDUP, CNT,
+                     PREC, MASK, SELF)
     p = tl.exp(s - M[:, None]) * Z[:, None]
     dp = tl.dot(do, tl.trans(v), input_precision=PREC)
     return p, tl.where(rep, 0., p * (dp - Dl[:, None])).to(q.dtype)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #182dc497
 @triton.jit(do_not_specialize=['G', 'h0', 'r'])   # the round and the head group: no compilation each
-def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, out_ptr,
+def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, cnt_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, out_ptr,
             sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sab, sah, san, sob, soh, son,
             H, G, h0, n, C, r, scale,
             S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
-            HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
+            HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, CNT: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr,
             MASK: tl.constexpr, SELF: tl.constexpr):
     "Query gradients of one chunk in one round (its own tile and its look-back tile), added to the float32 sums `dq`; the first round also writes its rows' `dO·O`."
     c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
@@ -332,18 +354,18 @@ def _bwd_dq(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, 
         k = _unit_rows(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od))
         v = _rows(v_ptr, b * svb + h * svh, svn, kpos, oe)
         p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (kc == c), r,
-                           R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
+                           cnt_ptr, _count_base(bh, r, c, t, R, C, S), R, CAUSAL, HAS_MASK, DEDUP, CNT, PREC, MASK, SELF)
         dq += tl.dot(ds, k, input_precision=PREC)
     acc = b * sab + (h - h0) * sah + pos[:, None] * san + od[None, :]
     _add_store(dq_ptr, dq_ptr, acc, acc, dq * scale, FIRST, False)
 
 @triton.jit(do_not_specialize=['G', 'h0', 'r'])
-def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, dv_ptr,
+def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, cnt_ptr, mx_ptr, den_ptr, delta_ptr, dq_ptr, dv_ptr,
               fq_ptr, fv_ptr,
               sqb, sqh, sqn, svb, svh, svn, sdb, sdh, sdn, sab, sah, san, sfb, sfh, sfn,
               H, G, h0, n, C, r, scale,
               S: tl.constexpr, D: tl.constexpr, E: tl.constexpr, R: tl.constexpr, CAUSAL: tl.constexpr,
-              HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr, LAST: tl.constexpr,
+              HAS_MASK: tl.constexpr, DEDUP: tl.constexpr, CNT: tl.constexpr, PREC: tl.constexpr, FIRST: tl.constexpr, LAST: tl.constexpr,
               LAST_Q: tl.constexpr, MASK: tl.constexpr, SELF: tl.constexpr):
     "Key and value gradients of one chunk in one round (its own tile and the tile of the chunk that looks back at it); the keys' part goes through `unit` into the queries' sums."
     c, bh, b, h, c_real, orow, ch, ok = _program(order_ptr, ch_ptr, ok_ptr, nreal_ptr, H, G, h0, n, C, r, R, HAS_MASK)
@@ -365,7 +387,7 @@ def _bwd_dkdv(q_ptr, v_ptr, do_ptr, order_ptr, ch_ptr, ok_ptr, nreal_ptr, mx_ptr
         M, Z = _row_stats(mx_ptr, den_ptr, bh * n, pos)
         Dl = tl.load(delta_ptr + bh * n + pos)       # written by this round's `_bwd_dq` (the launch before)
         p, ds = _grad_tile(q, k, v, do, pos, kpos, M, Z, Dl, ch, ok, n, c_real, C, scale, (t == 1) & (qc == c), r,
-                           R, CAUSAL, HAS_MASK, DEDUP, PREC, MASK, SELF)
+                           cnt_ptr, _count_base(bh, r, qc, t, R, C, S), R, CAUSAL, HAS_MASK, DEDUP, CNT, PREC, MASK, SELF)
         dk += tl.dot(tl.trans(ds), q, input_precision=PREC)
         dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PREC)
     dx = _unit_grad(_rows(q_ptr, b * sqb + h * sqh, sqn, kpos, od), dk * scale)   # the keys' rows again: fewer live registers
@@ -388,8 +410,9 @@ def _bwd_plan(b, h, n, d, e, r, s, w, g, strides, out_strides, dq_strides, last_
                                     dict(consts, FIRST=i == 0, LAST=i == r - 1, LAST_Q=i == r - 1 and last_q)) for i in range(r))))
     return tuple(plan)
 
-def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool, reuse:bool=False, rule:str='count'):
-    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype; `reuse`: written over `dout` and `out`; `rule`: the forward's `DEDUP_RULE`."
+def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_size:int, causal:bool, reuse:bool=False, rule:str='count',
+              counts=None):
+    "`_bwd_dq` and `_bwd_dkdv` for every round: the gradients of the shared `q` (queries and keys) and of `v`, in their dtype; `reuse`: written over `dout` and `out`; `rule`: the forward's `DEDUP_RULE`; `counts`: the counts the forward kept (None: count again)."
     b, h, n, d = q.shape
     e, r, s = v.shape[-1], order.shape[2], bucket_size
     delta = torch.empty(b, h, n, dtype=torch.float32, device=q.device)   # dO·O of every row: the first `_bwd_dq` writes it
@@ -398,9 +421,9 @@ def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_
     if reuse: dq, dv = dout, out                    # read for the last time here: the gradients go over them (see below)
     else: dq, dv = (_buffer(b, h, n, w, q.device, t.dtype)[..., :width] for t, width in ((q, d), (v, e)))
     args = (q, v, dout, order, order if chunk_of is None else chunk_of, order if key_ok is None else key_ok,
-            order if n_real is None else n_real, mx, den, delta)
+            order if n_real is None else n_real, order if counts is None else counts, mx, den, delta)
     consts = (('S', s), ('D', d), ('E', e), ('R', r), ('CAUSAL', causal), ('HAS_MASK', key_ok is not None), ('DEDUP', _dedup(chunk_of, rule)),
-              ('PREC', _precision(q)), ('MASK', MASK_VALUE), ('SELF', SELF_MASK_VALUE), ('num_warps', _warps('bwd', s)))
+              ('CNT', 0 if counts is None else 2), ('PREC', _precision(q)), ('MASK', MASK_VALUE), ('SELF', SELF_MASK_VALUE), ('num_warps', _warps('bwd', s)))
     g = _head_group(b, h, n, w, s)
     for h0, gg, launches in _bwd_plan(b, h, n, d, e, r, s, w, g, (*_strides(q), *_strides(v), *_strides(dout)), _strides(out),
                                       _strides(dq), not reuse, consts):
@@ -416,26 +439,27 @@ def _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, bucket_
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #6ebbf172
 class FusedLSHAttention(torch.autograd.Function):
-    "LSH attention on given sort orders with Triton kernels (keys `unit(qk)` made inside them); `apply(qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal, owned=False)`."
+    "LSH attention on given sort orders with Triton kernels (keys `unit(qk)` made inside them); `apply(qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal, owned=False, keep=False)`; `keep`: a backward will follow, so the forward keeps its duplicate counts for it (`_count_buffer`)."
     @staticmethod
-    def forward(ctx, qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal, owned=False):
+    def forward(ctx, qk, v, order, chunk_of, key_ok, n_real, bucket_size, causal, owned=False, keep=False):
         ctx.dtypes = qk.dtype, v.dtype
         work = _work_dtype(qk.dtype)
         q, v = (_rows_contiguous(t.to(work)) for t in (qk, v))
         ctx.rule = DEDUP_RULE                         # read once: the backward follows the forward's rule
-        out, mx, den = _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size, causal, ctx.rule)
-        ctx.save_for_backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den)
+        counts = _count_buffer(q, order, chunk_of, bucket_size, ctx.rule) if keep else None
+        out, mx, den = _forward(q, v, order, chunk_of, key_ok, n_real, bucket_size, causal, ctx.rule, counts)
+        ctx.save_for_backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, counts)
         ctx.bucket_size, ctx.causal, ctx.owned = bucket_size, causal, owned
         return out.to(ctx.dtypes[0])
 
     @staticmethod
     def backward(ctx, dout):
-        q, v, order, chunk_of, key_ok, n_real, out, mx, den = ctx.saved_tensors
+        q, v, order, chunk_of, key_ok, n_real, out, mx, den, counts = ctx.saved_tensors
         dout = _rows_contiguous(dout.to(q.dtype))
         keep = backward_keeps_graph()   # retain_graph=True: read again
         grads = _backward(q, v, order, chunk_of, key_ok, n_real, out, mx, den, dout, ctx.bucket_size, ctx.causal,
-                          reuse=ctx.owned and not keep, rule=ctx.rule)
-        return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None, None)
+                          reuse=ctx.owned and not keep, rule=ctx.rule, counts=counts)
+        return (*(g.to(t) for g, t in zip(grads, ctx.dtypes)), None, None, None, None, None, None, None, None)
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #e2ae499c
 def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
@@ -457,7 +481,8 @@ def fused_unsupported(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
 
 def _fused_lsh(qk, v, buckets, bucket_size, causal=False, mask=None, dedup=True, dropout=0., training=False, owned=False):
     "The fused path, inputs already checked: sort orders, chunk numbers and padding information, then `FusedLSHAttention` (`owned`: see there)."
-    return FusedLSHAttention.apply(qk, v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal, owned)
+    keep = torch.is_grad_enabled() and (qk.requires_grad or v.requires_grad)   # a backward may follow: keep the counts for it
+    return FusedLSHAttention.apply(qk, v, *_sort_info(buckets, bucket_size, mask, dedup), bucket_size, causal, owned, keep)
 
 def fused_lsh_attention(qk:torch.Tensor, # shared queries/keys `[b, h, n, d]`
                         v:torch.Tensor, # values `[b, h, n, e]`
