@@ -17,7 +17,8 @@ from ..core import backward_keeps_graph, _launch   # _launch: a kernel launched 
 
 # %% auto #0
 __all__ = ['INTERPRET', 'HASH_PRECISION', 'NUM_WARPS', 'SUMS_BYTES', 'GROUP_PROGRAMS', 'DEDUP_RULE', 'COUNTS_BYTES',
-           'FusedLSHAttention', 'fused_unsupported', 'fused_lsh_attention', 'hash_fused', 'attend_candidates_fused']
+           'COUNTS_MIN_ROUNDS', 'FusedLSHAttention', 'fused_unsupported', 'fused_lsh_attention', 'hash_fused',
+           'attend_candidates_fused']
 
 # %% ../../nbs/reformer/08_lsh_kernel.ipynb #7abfdde4
 INTERPRET = bool(knobs.runtime.interpret)   # TRITON_INTERPRET=1 was set before triton was imported: kernels run on the CPU
@@ -251,6 +252,7 @@ GROUP_PROGRAMS = 2**14   # programs per launch that keep a GPU busy: a group has
 DEDUP_RULE = 'count'     # a key several rounds find, counted once: 'count' divides each of its scores by the rounds that find it (the plain path's rule); 'first' masks it in every round after the first that finds it
 
 COUNTS_BYTES = 2**27     # the duplicate counts the forward keeps for the backward (int8, one a score), at most (128 MiB): above it the backward counts again
+COUNTS_MIN_ROUNDS = 5    # and only from this many rounds: at 4 writing them cost the forward what reading them saved the backward (H100)
 
 def _dedup(chunk_of, rule:str): # the chunk numbers `_sort_info` made (None without the count), and a `DEDUP_RULE`
     "The kernels' `DEDUP` constant: 0 without the count, 1 for the rule 'count', 2 for 'first'."
@@ -258,10 +260,11 @@ def _dedup(chunk_of, rule:str): # the chunk numbers `_sort_info` made (None with
     return 0 if chunk_of is None else 1 if rule == 'count' else 2
 
 def _count_buffer(q, order, chunk_of, bucket_size:int, rule:str): # the kernels' inputs and `DEDUP_RULE`
-    "Where the forward keeps its duplicate counts for the backward (int8, one a score: `b·h·r·2n·s` bytes), or None: no count, or more than `COUNTS_BYTES`."
+    "Where the forward keeps its duplicate counts for the backward (int8, one a score: `b·h·r·2n·s` bytes), or None: no count, fewer rounds than `COUNTS_MIN_ROUNDS` or more than `COUNTS_BYTES`."
     b, h, n, _ = q.shape
-    size = b * h * order.shape[2] * 2 * n * bucket_size
-    if _dedup(chunk_of, rule) != 1 or size > COUNTS_BYTES: return None
+    r = order.shape[2]
+    size = b * h * r * 2 * n * bucket_size
+    if _dedup(chunk_of, rule) != 1 or r < COUNTS_MIN_ROUNDS or size > COUNTS_BYTES: return None
     return torch.empty(size, dtype=torch.int8, device=q.device)
 
 def _head_group(b, h, n, w, s=64): # batch, heads, length, row width of the sums, chunk size
