@@ -187,7 +187,7 @@ def _scores(q, k, qpos, kpos, ch_ptr, ok_ptr, n, c_real, C, scale, dup, r, cnt_p
         s = tl.where(seen, MASK, s)
         blocked = blocked | seen
     if DEDUP == 1:
-        tile = cnt_ptr + cbase + tl.arange(0, s.shape[0])[:, None] * s.shape[1] + tl.arange(0, s.shape[1])[None, :]
+        if CNT != 0: tile = cnt_ptr + cbase + tl.arange(0, s.shape[0])[:, None] * s.shape[1] + tl.arange(0, s.shape[1])[None, :]
         if CNT == 2: count = tl.load(tile).to(tl.int32)   # the forward's counts
         else:
             count = tl.full(s.shape, 0, tl.int32)
